@@ -1,0 +1,14 @@
+"""rdafnet: dynamic-scene motion deblurring with continuous cross-layer attention transmission."""
+from ._version import __version__
+from .convert import convert_official, load_official
+from .layers import (RDAFB, AttentionFusion, CrossStageFusion, DepthwiseSeparableConv, PixelAttention,
+                     SupervisedAttention)
+from .models import EncoderDecoder, RDAFNet, RDAFNetMultiStage, build, describe_model, list_models
+from .profile import Profile, profile
+
+__all__ = [
+    "__version__", "build", "list_models", "describe_model", "profile", "Profile",
+    "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
+    "RDAFB", "PixelAttention", "AttentionFusion", "DepthwiseSeparableConv", "SupervisedAttention",
+    "CrossStageFusion", "convert_official", "load_official",
+]

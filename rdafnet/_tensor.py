@@ -1,0 +1,40 @@
+"""Input checks and size padding shared by the networks and tiled inference."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def check_image_batch(x: torch.Tensor, *, channels: int = 3, finite: bool = True) -> None:
+    """Raise ``ValueError`` unless ``x`` is a finite float (B, channels, H, W) tensor."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"expected a torch.Tensor of shape (B, {channels}, H, W), got {type(x).__name__}")
+    if x.dim() != 4:
+        hint = " (add a batch dimension with x.unsqueeze(0))" if x.dim() == 3 else ""
+        raise ValueError(f"expected a 4-D tensor (B, {channels}, H, W), got shape {tuple(x.shape)}{hint}")
+    if x.shape[1] != channels:
+        raise ValueError(f"expected {channels} channels (B, {channels}, H, W), got shape {tuple(x.shape)}; "
+                         "convert grayscale/RGBA images to RGB first (rdafnet.deblur does this for you)")
+    if not x.is_floating_point():
+        raise ValueError(f"expected a floating-point tensor in [0, 1], got dtype {x.dtype}; "
+                         "use x.float() / 255 for 8-bit images")
+    if x.numel() == 0:
+        raise ValueError(f"expected a non-empty image batch, got shape {tuple(x.shape)}")
+    if finite and not torch.isfinite(x).all():
+        raise ValueError("input contains NaN or inf values; clean the image before restoring it")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, *, min_size: int = 1) -> torch.Tensor:
+    """Pad the bottom/right of ``x`` so H and W are multiples of ``multiple`` and >= ``min_size``.
+
+    Reflect padding where the image is large enough, replicate padding otherwise. Sizes that
+    already fit are returned unchanged (no copy), so even-sized inputs are never padded.
+    """
+    h, w = x.shape[-2:]
+    th = max(-(-h // multiple) * multiple, -(-min_size // multiple) * multiple)
+    tw = max(-(-w // multiple) * multiple, -(-min_size // multiple) * multiple)
+    ph, pw = th - h, tw - w
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)

@@ -1,0 +1,187 @@
+"""Read the authors' released checkpoints (``GoPro.pth``) and map them to this library's layout."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+_PREFIXES = ("module.", "_orig_mod.")
+
+# RDAFB internals: authors' sub-key -> ours (i is 1-based in their names)
+_BLOCK_RULES = [
+    (re.compile(r"attn_(\d+)\.attn\.0\.(weight|bias)$"), lambda m: f"attns.{int(m[1]) - 1}.proj.{m[2]}"),
+    (re.compile(r"conv_(\d+)\.0\.(weight|bias)$"), lambda m: f"convs.{int(m[1]) - 1}.{m[2]}"),
+    (re.compile(r"c(\d+)\.(weight|bias)$"), lambda m: f"fusions.{int(m[1]) - 1}.reduce.{m[2]}"),
+    (re.compile(r"conv_c(\d+)\.conv\.0\.weight$"), lambda m: f"fusions.{int(m[1]) - 1}.dsc.depthwise.weight"),
+    (re.compile(r"conv_c(\d+)\.conv\.1\.weight$"), lambda m: f"fusions.{int(m[1]) - 1}.dsc.pointwise.weight"),
+]
+_STAGE_PARTS = {"enc_1": "head", "enc_2": "down", "dec_1": "up", "dec_2": "fuse"}
+_SAM_PARTS = {"conv1": "feat", "conv2": "to_image", "conv3": "attn"}
+
+
+def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove ``module.`` (DataParallel/DDP) and ``_orig_mod.`` (torch.compile) key prefixes."""
+    out = {}
+    for k, v in state_dict.items():
+        changed = True
+        while changed:
+            changed = False
+            for p in _PREFIXES:
+                if k.startswith(p):
+                    k, changed = k[len(p):], True
+        out[k] = v
+    return out
+
+
+def is_official(state_dict: Mapping[str, Any]) -> bool:
+    """True for a state dict in the authors' layout (prefixes already stripped)."""
+    return "first.0.weight" in state_dict or "stage_1_enc_1.0.weight" in state_dict
+
+
+def _map_block(rest: str) -> str:
+    for pattern, repl in _BLOCK_RULES:
+        m = pattern.match(rest)
+        if m:
+            return repl(m)
+    raise KeyError(rest)
+
+
+def _infer_block_kwargs(sd: Mapping[str, torch.Tensor], block_prefix: str) -> dict[str, Any]:
+    keys = [k[len(block_prefix):] for k in sd if k.startswith(block_prefix)]
+    num_convs = len({k for k in keys if re.match(r"conv_\d+\.0\.weight$", k)})
+    has_attn = any(k.startswith("attn_") for k in keys)
+    has_fusion = any(re.match(r"c\d+\.weight$", k) for k in keys)
+    attention = "fusion" if has_fusion else ("layer" if has_attn else "none")
+    return {"num_convs": num_convs, "attention": attention}
+
+
+def _indices(sd: Mapping[str, Any], pattern: str) -> list[int]:
+    rx = re.compile(pattern)
+    return sorted({int(m[1]) for k in sd if (m := rx.match(k))})
+
+
+def convert_official(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+    """Map an authors' state dict to ``(variant, hyperparameters, our_state_dict)``.
+
+    The variant and its hyperparameters (width, blocks, convolutions per block, attention mode)
+    are inferred from the keys. Raises ``ValueError`` for a state dict of neither layout.
+    """
+    sd = strip_prefixes(state_dict)
+    if "first.0.weight" in sd:
+        return _convert_single(sd)
+    if "stage_1_enc_1.0.weight" in sd:
+        return _convert_multi(sd)
+    raise ValueError("not an RDAFNet checkpoint in the authors' layout: expected a key 'first.0.weight' "
+                     f"(single-stage) or 'stage_1_enc_1.0.weight' (multi-stage); first keys: {list(sd)[:5]}")
+
+
+def _convert_single(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+    second = _indices(sd, r"second\.(\d+)\.")
+    block_ids = [i for i in second if f"second.{i}.conv_1.0.weight" in sd]
+    up_id = max(second)
+    width = sd["first.0.weight"].shape[0]
+    hp = {"width": width, "num_blocks": len(block_ids), **_infer_block_kwargs(sd, f"second.{block_ids[0]}.")}
+    out: dict[str, torch.Tensor] = {}
+    for k, v in sd.items():
+        head, _, rest = k.partition(".")
+        if head == "first":
+            out["body.head." + rest.split(".", 1)[1]] = v
+        elif head == "third":
+            idx, _, param = rest.partition(".")
+            out[{"0": "body.fuse.", "2": "tail."}.get(idx, f"third.{idx}.") + param] = v
+        elif head == "second":
+            idx, _, sub = rest.partition(".")
+            i = int(idx)
+            if i == 0:
+                out["body.down." + sub] = v
+            elif i == up_id:
+                out["body.up." + sub] = v
+            else:
+                out[f"body.blocks.{block_ids.index(i)}." + _map_block(sub)] = v
+        else:
+            out[k] = v  # left as is: load_state_dict will name it as unexpected
+    variant = _name_single(hp)
+    return variant, hp, out
+
+
+def _name_single(hp: Mapping[str, Any]) -> str:
+    from .models import _VARIANTS  # local import: models imports nothing from here
+    for name, (_, kwargs, _) in _VARIANTS.items():
+        full = {"width": 64, "num_blocks": 16, "num_convs": 4, "attention": "fusion", **kwargs}
+        if name.startswith("single-stage") and "residual" not in kwargs and all(
+                full[k] == hp[k] for k in ("width", "num_blocks", "num_convs", "attention")):
+            return name
+    return "single-stage"
+
+
+def _convert_multi(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+    stages = _indices(sd, r"stage_(\d+)_enc_1\.")
+    num_blocks = [len(_indices(sd, rf"body_block_{s}\.(\d+)\.")) for s in stages]
+    hp = {"width": sd["stage_1_enc_1.0.weight"].shape[0], "num_blocks": num_blocks,
+          **_infer_block_kwargs(sd, "body_block_1.0.")}
+    out: dict[str, torch.Tensor] = {}
+    for k, v in sd.items():
+        if m := re.match(r"stage_(\d+)_(enc_1|enc_2|dec_1|dec_2)\.0\.(.+)$", k):
+            out[f"stages.{int(m[1]) - 1}.{_STAGE_PARTS[m[2]]}.{m[3]}"] = v
+        elif m := re.match(r"body_block_(\d+)\.(\d+)\.(.+)$", k):
+            out[f"stages.{int(m[1]) - 1}.blocks.{m[2]}.{_map_block(m[3])}"] = v
+        elif m := re.match(r"sam(\d)(\d)\.(conv\d)\.(.+)$", k):
+            out[f"sams.{int(m[1]) - 1}.{_SAM_PARTS[m[3]]}.{m[4]}"] = v
+        elif m := re.match(r"cat(\d)(\d)\.(.+)$", k):
+            out[f"merges.{int(m[1]) - 1}.{m[3]}"] = v
+        elif m := re.match(r"csff_(\d+)_(enc|dec)_1\.(.+)$", k):
+            out[f"csffs.{int(m[1]) - 2}.{m[2]}.{m[3]}"] = v
+        elif k.startswith("last_conv."):
+            out["tail." + k[len("last_conv."):]] = v
+        else:
+            out[k] = v
+    return "multi-stage", hp, out
+
+
+def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a ``.pth``/``.pt`` checkpoint safely (``weights_only=True``) and return its state dict.
+
+    Accepts ``{'state_dict': ...}`` (the authors' format), ``{'model': ...}`` or a bare state dict.
+    """
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file name and a next step
+        raise ValueError(f"cannot read {path} as a PyTorch checkpoint with weights_only=True ({exc}); "
+                         "only plain tensor checkpoints are accepted, never arbitrary pickles") from exc
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model", "params"):
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path} holds no state dict of tensors (found {type(obj).__name__})")
+    return dict(obj)
+
+
+def load_official(path: str | Path):
+    """Build the matching network and load an authors' checkpoint into it (strict)."""
+    from .models import build
+    variant, hp, sd = convert_official(read_checkpoint(path))
+    model = build(variant, **hp)
+    load_strict(model, sd, source=str(path))
+    return model
+
+
+def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str) -> None:
+    """``load_state_dict(strict=True)`` with an error that names missing and unexpected keys."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = sorted(f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+                    for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
+    if missing or unexpected or shapes:
+        def short(xs: list[str]) -> str:
+            return ", ".join(xs[:8]) + (f" ... ({len(xs)} in all)" if len(xs) > 8 else "") if xs else "none"
+        raise ValueError(f"weights in {source} do not fit {type(model).__name__} "
+                         f"({getattr(model, 'variant', None)}): missing keys: {short(missing)}; "
+                         f"unexpected keys: {short(unexpected)}; shape mismatches: {short(shapes)}")
+    model.load_state_dict(state_dict, strict=True)

@@ -1,0 +1,190 @@
+"""RDAFNet networks (single-stage and multi-stage), their variants and ``build()``."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from ._tensor import check_image_batch, pad_to_multiple
+from .layers import RDAFB, CrossStageFusion, SupervisedAttention
+from .layers.rdafb import AttentionMode
+
+_HUB = dict(library_name="rdafnet", license="mit", pipeline_tag="image-to-image",
+            tags=["image-deblurring", "motion-deblurring", "rdafnet", "pytorch"],
+            repo_url="https://github.com/rdafnet/rdafnet")
+
+
+class EncoderDecoder(nn.Module):
+    """One RDAFNet stage: 7x7 head, stride-2 down, RDAFB stack, stride-2 up, 5x5 skip fusion.
+
+    ``forward`` takes the head features (after an optional cross-stage merge) and returns the
+    decoder features plus the encoder/decoder taps (input of block ``n // 2`` and output of the
+    last block) that cross-stage fusion passes to the next stage.
+    """
+
+    def __init__(self, *, in_channels: int = 3, width: int = 64, num_blocks: int = 16,
+                 negative_slope: float = 0.2, **block_kwargs: Any) -> None:
+        super().__init__()
+        if num_blocks < 1:
+            raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
+        self.negative_slope = negative_slope
+        self.head = nn.Conv2d(in_channels, width, 7, padding=3, bias=False)
+        self.down = nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False)
+        self.blocks = nn.ModuleList(RDAFB(2 * width, negative_slope=negative_slope, **block_kwargs)
+                                    for _ in range(num_blocks))
+        self.up = nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False)
+        self.fuse = nn.Conv2d(2 * width, width, 5, padding=2, bias=False)
+
+    def embed(self, img: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(self.head(img), self.negative_slope)
+
+    def forward(self, e: torch.Tensor, *, csff: CrossStageFusion | None = None,
+                prev: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        act = self.negative_slope
+        h = F.leaky_relu(self.down(e), act)
+        mid = len(self.blocks) // 2
+        enc = h
+        for i, block in enumerate(self.blocks):
+            if i == mid:
+                if csff is not None and prev is not None:
+                    h = csff(h, *prev)
+                enc = h
+            h = block(h)
+        d = F.leaky_relu(self.fuse(torch.cat([e, F.leaky_relu(self.up(h), act)], dim=1)), act)
+        return d, enc, h
+
+
+class _Restorer(nn.Module):
+    """Shared calling convention: [0, 1] images in, [0, 1] images out, any size."""
+
+    size_multiple = 2   # one stride-2 down/up pair
+    min_size = 4        # reflect padding inside the blocks needs >= 2 pixels at half resolution
+    variant: str | None
+
+    def forward(self, x: torch.Tensor, *, return_stages: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Restore ``x`` (B, 3, H, W) in [0, 1]; ``return_stages`` returns every stage's output."""
+        if not torch.compiler.is_compiling():
+            check_image_batch(x)
+        h, w = x.shape[-2:]
+        xp = pad_to_multiple(x, self.size_multiple, min_size=self.min_size)
+        outs = self.forward_signed(xp * 2 - 1)
+        outs = tuple((o[..., :h, :w] + 1) / 2 for o in outs)
+        return outs if return_stages else outs[-1]
+
+    def forward_signed(self, img: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The authors' network on [-1, 1] images of even size; returns each stage's output."""
+        raise NotImplementedError
+
+    @property
+    def num_stages(self) -> int:
+        return 1
+
+
+class RDAFNet(_Restorer, PyTorchModelHubMixin, **_HUB):
+    """Single-stage RDAFNet: one encoder-decoder with ``num_blocks`` RDAFBs and a global residual."""
+
+    def __init__(self, *, width: int = 64, num_blocks: int = 16, num_convs: int = 4,
+                 attention: AttentionMode = "fusion", residual: bool = True,
+                 negative_slope: float = 0.2, variant: str | None = None) -> None:
+        super().__init__()
+        self.variant = variant
+        self.body = EncoderDecoder(width=width, num_blocks=num_blocks, num_convs=num_convs,
+                                   attention=attention, residual=residual, negative_slope=negative_slope)
+        self.tail = nn.Conv2d(width, 3, 7, padding=3, bias=False)
+
+    def forward_signed(self, img: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        d, _, _ = self.body(self.body.embed(img))
+        return (torch.clamp(torch.tanh(self.tail(d)) + img, -1, 1),)
+
+
+class RDAFNetMultiStage(_Restorer, PyTorchModelHubMixin, **_HUB):
+    """Multi-stage RDAFNet: stages linked by SAM (features) and CSFF (encoder/decoder taps)."""
+
+    def __init__(self, *, width: int = 64, num_blocks: tuple[int, ...] | list[int] = (10, 10, 12),
+                 num_convs: int = 4, attention: AttentionMode = "fusion", residual: bool = True,
+                 negative_slope: float = 0.2, variant: str | None = None) -> None:
+        super().__init__()
+        if len(num_blocks) < 2:
+            raise ValueError(f"a multi-stage net needs >= 2 stages, got num_blocks={tuple(num_blocks)}")
+        self.variant = variant
+        kw = dict(num_convs=num_convs, attention=attention, residual=residual, negative_slope=negative_slope)
+        self.stages = nn.ModuleList(EncoderDecoder(width=width, num_blocks=n, **kw) for n in num_blocks)
+        self.sams = nn.ModuleList(SupervisedAttention(width) for _ in num_blocks[:-1])
+        self.merges = nn.ModuleList(nn.Conv2d(2 * width, width, 1) for _ in num_blocks[1:])
+        self.csffs = nn.ModuleList(CrossStageFusion(2 * width) for _ in num_blocks[1:])
+        self.tail = nn.Conv2d(width, 3, 7, padding=3, bias=False)
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.stages)
+
+    def forward_signed(self, img: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outs: list[torch.Tensor] = []
+        feats = img
+        prev: tuple[torch.Tensor, torch.Tensor] | None = None
+        last = len(self.stages) - 1
+        for k, stage in enumerate(self.stages):
+            e = stage.embed(img)
+            if k > 0:
+                e = self.merges[k - 1](torch.cat([e, feats], dim=1))
+            d, enc, dec = stage(e, csff=self.csffs[k - 1] if k > 0 else None, prev=prev)
+            prev = (enc, dec)
+            if k < last:
+                feats, out = self.sams[k](d, img)
+            else:
+                out = self.tail(d) + img
+            outs.append(torch.clamp(out, -1, 1))
+        return tuple(outs)
+
+
+# name -> (class, hyperparameters, one-line description)
+_VARIANTS: dict[str, tuple[Callable[..., _Restorer], dict[str, Any], str]] = {
+    "single-stage": (RDAFNet, {}, "paper's single-stage net, 16 RDAFBs (14.20 M params)"),
+    "multi-stage": (RDAFNetMultiStage, {}, "paper's multi-stage net, 10+10+12 RDAFBs (28.97 M params)"),
+    "single-stage-n8": (RDAFNet, {"num_blocks": 8}, "ablation: 8 blocks (Table 2)"),
+    "single-stage-n12": (RDAFNet, {"num_blocks": 12}, "ablation: 12 blocks (Table 2)"),
+    "single-stage-n20": (RDAFNet, {"num_blocks": 20}, "ablation: 20 blocks (Table 2)"),
+    "single-stage-am-only": (RDAFNet, {"attention": "layer"},
+                             "ablation: no attention fusion, each layer gated by its own map (10.99 M)"),
+    "single-stage-no-attention": (RDAFNet, {"attention": "none"}, "ablation: no attention (9.93 M)"),
+    "single-stage-no-residual": (RDAFNet, {"residual": False},
+                                 "ablation: no local residual learning (Table 5)"),
+    "small": (RDAFNet, {"width": 24, "num_blocks": 6}, "CPU-sized: width 24, 6 blocks"),
+    "tiny": (RDAFNet, {"width": 16, "num_blocks": 4}, "CPU-sized: width 16, 4 blocks"),
+}
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`build`."""
+    return list(_VARIANTS)
+
+
+def describe_model(variant: str) -> str:
+    """One-line description of a registered variant."""
+    return _lookup(variant)[2]
+
+
+def _lookup(variant: str) -> tuple[Callable[..., _Restorer], dict[str, Any], str]:
+    if variant not in _VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known variants: {', '.join(_VARIANTS)}")
+    return _VARIANTS[variant]
+
+
+def build(variant: str = "single-stage", **overrides: Any) -> _Restorer:
+    """Build a registered variant (randomly initialised); ``overrides`` replace its hyperparameters.
+
+    >>> model = build("single-stage", num_blocks=8)
+    """
+    cls, kwargs, _ = _lookup(variant)
+    allowed = set(inspect.signature(cls).parameters) - {"variant"}
+    unknown = set(overrides) - allowed
+    if unknown:
+        raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {variant!r}; "
+                         f"allowed: {sorted(allowed)}")
+    return cls(**{**kwargs, **overrides}, variant=variant)
