@@ -1,0 +1,122 @@
+"""The ``rdafnet`` command."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._version import __version__
+
+
+def _cmd_make_pairs(a: argparse.Namespace) -> int:
+    from .data.make import pairs_from_frames, pairs_from_sharp, write_pairs
+    if a.frames:
+        it = pairs_from_frames(a.frames, n_min=a.n_min, n_max=a.n_max, seed=a.seed)
+    else:
+        it = pairs_from_sharp(a.sharp, per_image=a.per_image, seed=a.seed, max_side=a.max_side)
+    n = write_pairs(it, a.out, overwrite=a.overwrite)
+    print(f"wrote {n} pairs to {a.out}")
+    return 0
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    import torch
+    import torch.distributed as dist
+
+    from .data.pairs import PairedImages, find_pairs
+    from .train.trainer import TrainConfig, Trainer
+    if "WORLD_SIZE" in __import__("os").environ and int(__import__("os").environ["WORLD_SIZE"]) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    pairs = [p for d in a.data for p in find_pairs(d)]
+    train_set = PairedImages(pairs, crop=a.crop, seed=a.seed)
+    val = [p for d in (a.val or []) for p in find_pairs(d)]
+    if a.from_model:
+        from .hub import from_pretrained
+        model = from_pretrained(a.from_model)
+    else:
+        from .models import build
+        model = build(a.variant, **({"width": a.width} if a.width else {}),
+                      **({"num_blocks": a.blocks} if a.blocks else {}))
+    cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, grad_clip=a.grad_clip or None,
+                      ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, seed=a.seed,
+                      extra={"command": " ".join(sys.argv)})
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    metrics = Trainer(model, train_set, a.out, cfg, val_pairs=val, device=a.device).fit()
+    print({k: round(v, 4) for k, v in metrics.items()})
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+def _cmd_eval(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .data.pairs import find_pairs
+    from .hub import from_pretrained
+    from .train.trainer import evaluate
+    model = from_pretrained(a.model, device=a.device)
+    rows = evaluate(model, find_pairs(a.data), device=next(model.parameters()).device,
+                    out_dir=a.out, overwrite=a.overwrite)
+    print(f"{'image':48s} {'PSNR in':>8s} {'PSNR out':>9s} {'SSIM in':>8s} {'SSIM out':>9s}")
+    for r in rows:
+        print(f"{r['image'][:48]:48s} {r['psnr_blur']:8.2f} {r['psnr']:9.2f} {r['ssim_blur']:8.4f} {r['ssim']:9.4f}")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_blur", "psnr", "ssim_blur", "ssim")}
+    print(f"{'mean':48s} {mean['psnr_blur']:8.2f} {mean['psnr']:9.2f} {mean['ssim_blur']:8.4f} {mean['ssim']:9.4f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="rdafnet", description="RDAFNet motion deblurring")
+    p.add_argument("--version", action="version", version=f"rdafnet {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("make-pairs", help="write blurry/sharp training pairs from video frames or sharp photos")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--frames", help="folder of consecutive high-frame-rate frames (GoPro-style averaging)")
+    src.add_argument("--sharp", help="folder of sharp photographs (synthetic camera shake)")
+    s.add_argument("-o", "--out", required=True)
+    s.add_argument("--n-min", type=int, default=7)
+    s.add_argument("--n-max", type=int, default=13)
+    s.add_argument("--per-image", type=int, default=1)
+    s.add_argument("--max-side", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=_cmd_make_pairs)
+
+    s = sub.add_parser("train", help="train or fine-tune on folders of pairs (torchrun for several GPUs)")
+    s.add_argument("--data", nargs="+", required=True, help="pair folders (flat or GoPro layout) or pair lists")
+    s.add_argument("--val", nargs="*", help="validation pair folders (full frames)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--variant", default="tiny")
+    g.add_argument("--from", dest="from_model", help="start from a pretrained model (name, path, hub id)")
+    s.add_argument("--width", type=int)
+    s.add_argument("--blocks", type=int)
+    s.add_argument("-o", "--out", required=True)
+    s.add_argument("--steps", type=int, default=1000)
+    s.add_argument("--batch-size", type=int, default=4)
+    s.add_argument("--crop", type=int, default=256)
+    s.add_argument("--lr", type=float, default=1e-4)
+    s.add_argument("--grad-clip", type=float, default=0.01, help="0 disables clipping")
+    s.add_argument("--ema", type=float, default=None)
+    s.add_argument("--val-every", type=int, default=500)
+    s.add_argument("--ckpt-every", type=int, default=100)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--device", default=None)
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("eval", help="PSNR/SSIM of a model on a folder of pairs")
+    s.add_argument("--data", required=True)
+    s.add_argument("--model", default=None)
+    s.add_argument("--out", default=None, help="also write the restored images here")
+    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--device", default=None)
+    s.set_defaults(func=_cmd_eval)
+
+    a = p.parse_args(argv)
+    return a.func(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Write training pairs to disk: ``<out>/blur/NAME.png`` and ``<out>/sharp/NAME.png``."""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..io import IMAGE_SUFFIXES, read_image, write_image
+from .synth import gopro_pair, synthetic_blur
+
+
+def _image_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+def pairs_from_frames(frames_dir: str | os.PathLike, *, n_min: int = 7, n_max: int = 13,
+                      seed: int = 0, prefix: str | None = None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """GoPro-style pairs from consecutive high-frame-rate frames, in non-overlapping windows of a
+    random length N in [n_min, n_max]. Names follow GoPro's ``<seq>_st_frame-S_n_avg-N``: the pair
+    averages the frames numbered S+1 ... S+N, its sharp frame is number S+1+N//2."""
+    files = _image_files(Path(frames_dir))
+    prefix = prefix or Path(frames_dir).name
+    rng = np.random.default_rng(seed)
+    i = 0
+    while True:
+        n = int(rng.integers(n_min, n_max + 1))
+        if i + n > len(files):
+            return
+        window = files[i:i + n]
+        m = re.search(r"(\d+)$", window[0].stem)
+        start = int(m[1]) - 1 if m else i
+        blur, sharp = gopro_pair([read_image(f) for f in window])
+        yield f"{prefix}_st_frame-{start}_n_avg-{n}", blur, sharp
+        i += n
+
+
+def pairs_from_sharp(images_dir: str | os.PathLike, *, per_image: int = 1, seed: int = 0,
+                     max_side: int | None = None, **blur_kwargs) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Synthetic camera-shake pairs from sharp photographs (see ``synthetic_blur``)."""
+    for f in _image_files(Path(images_dir)):
+        sharp = read_image(f)
+        sharp = np.repeat(sharp, 3, 2) if sharp.shape[2] == 1 else sharp[..., :3]
+        if max_side and max(sharp.shape[:2]) > max_side:
+            step = int(np.ceil(max(sharp.shape[:2]) / max_side))
+            sharp = sharp[::step, ::step]
+        for k in range(per_image):
+            rng = np.random.default_rng((seed, k, *f.name.encode()))
+            yield f"{f.stem}_{k}", synthetic_blur(sharp, rng, **blur_kwargs), sharp
+
+
+def write_pairs(pairs: Iterator[tuple[str, np.ndarray, np.ndarray]], out_dir: str | os.PathLike, *,
+                overwrite: bool = False) -> int:
+    out = Path(out_dir)
+    count = 0
+    for name, blur, sharp in pairs:
+        if not overwrite and (out / "blur" / f"{name}.png").exists():
+            continue
+        write_image(out / "sharp" / f"{name}.png", sharp, overwrite=True)
+        write_image(out / "blur" / f"{name}.png", blur, overwrite=True)
+        count += 1
+    return count

@@ -1,0 +1,126 @@
+"""Paired blurry/sharp datasets: GoPro layout, flat folders, explicit pair lists."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..io import IMAGE_SUFFIXES, read_image, to_float
+
+
+def _images(folder: Path) -> dict[str, Path]:
+    return {p.name: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def find_pairs(root: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Pairs under ``root``: ``root/{blur,sharp}/`` (flat) or ``root/<seq>/{blur,sharp}/`` (GoPro,
+    also ``root/train/<seq>/...``), or a text file with one ``blur_path sharp_path`` per line.
+
+    Raises ``ValueError`` naming files without a partner.
+    """
+    root = Path(root)
+    if root.is_file():
+        pairs = []
+        for n, line in enumerate(root.read_text().splitlines(), 1):
+            if line.strip() and not line.startswith("#"):
+                parts = line.split()
+                if len(parts) != 2:
+                    raise ValueError(f"{root}:{n}: expected 'blur_path sharp_path', got {line!r}")
+                pairs.append(tuple((root.parent / p) for p in parts))
+        missing = [str(p) for pair in pairs for p in pair if not p.exists()]
+        if missing:
+            raise ValueError(f"{root} lists files that do not exist: {missing[:5]}")
+        return pairs
+    if not root.is_dir():
+        raise ValueError(f"{root} is neither a folder of pairs nor a pair-list file")
+    dirs = [root] if (root / "blur").is_dir() else sorted(
+        d for d in [*root.iterdir(), *((root / "train").iterdir() if (root / "train").is_dir() else [])]
+        if d.is_dir() and (d / "blur").is_dir())
+    if not dirs:
+        raise ValueError(f"no blur/ and sharp/ folders under {root}; expected {root}/blur + {root}/sharp "
+                         f"or {root}/<sequence>/blur + sharp (GoPro layout)")
+    pairs = []
+    for d in dirs:
+        blur, sharp = _images(d / "blur"), _images(d / "sharp") if (d / "sharp").is_dir() else {}
+        unmatched = sorted(set(blur) ^ set(sharp))
+        if unmatched:
+            raise ValueError(f"unmatched file names in {d}: {unmatched[:5]} (blur/ and sharp/ must share names)")
+        pairs += [(blur[n], sharp[n]) for n in blur]
+    return pairs
+
+
+def dihedral(x: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 flips/rotations of an (H, W, C) array (k in 0..7)."""
+    x = np.rot90(x, k % 4)
+    return x[:, ::-1] if k >= 4 else x
+
+
+def adjust_saturation(x: np.ndarray, factor: float) -> np.ndarray:
+    """Blend with the luma image: factor 0 is grey, 1 unchanged (float images)."""
+    gray = (x @ np.array([0.299, 0.587, 0.114], x.dtype))[..., None]
+    return np.clip(gray + factor * (x - gray), 0, 1)
+
+
+class PairedImages(Dataset):
+    """Random (or centre) crops of blurry/sharp pairs as float (3, H, W) tensors in [0, 1].
+
+    Augmentation (``augment=True``): the 8 dihedral transforms and the authors' random saturation
+    change, the same for both images. Sample ``i`` of epoch ``e`` depends only on
+    ``(seed, e, i)``: call ``set_epoch`` each epoch for fresh, reproducible crops.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]], *, crop: int | None = 256,
+                 augment: bool = True, saturation: float = 0.2, seed: int = 0, repeat: int = 1,
+                 cache: bool = True) -> None:
+        if not pairs:
+            raise ValueError("no image pairs given")
+        self.pairs = [(Path(b), Path(s)) for b, s in pairs]
+        self.crop, self.augment, self.saturation = crop, augment, saturation
+        self.seed, self.repeat, self.epoch = seed, repeat, 0
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+
+    @classmethod
+    def from_path(cls, root: str | os.PathLike, **kwargs) -> "PairedImages":
+        return cls(find_pairs(root), **kwargs)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.pairs) * self.repeat
+
+    def _load(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._cache is not None and j in self._cache:
+            return self._cache[j]
+        b_path, s_path = self.pairs[j]
+        blur, sharp = read_image(b_path), read_image(s_path)
+        if blur.shape != sharp.shape:
+            raise ValueError(f"size mismatch: {b_path} is {blur.shape[:2]} but {s_path} is {sharp.shape[:2]}")
+        blur, sharp = (np.repeat(a, 3, 2) if a.shape[2] == 1 else a[..., :3] for a in (blur, sharp))
+        if self._cache is not None:
+            self._cache[j] = (blur, sharp)
+        return blur, sharp
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        blur, sharp = self._load(i % len(self.pairs))
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        h, w = blur.shape[:2]
+        if self.crop:
+            c = self.crop
+            if h < c or w < c:
+                raise ValueError(f"{self.pairs[i % len(self.pairs)][0]} ({h}x{w}) is smaller than crop={c}")
+            y, x = (rng.integers(0, h - c + 1), rng.integers(0, w - c + 1)) if self.augment else ((h - c) // 2, (w - c) // 2)
+            blur, sharp = blur[y:y + c, x:x + c], sharp[y:y + c, x:x + c]
+        blur, sharp = to_float(blur), to_float(sharp)
+        if self.augment:
+            k = int(rng.integers(8))
+            blur, sharp = dihedral(blur, k), dihedral(sharp, k)
+            if self.saturation > 0:
+                f = rng.uniform(1 - self.saturation, 1 + self.saturation)
+                blur, sharp = adjust_saturation(blur, f), adjust_saturation(sharp, f)
+        as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
+        return as_tensor(blur), as_tensor(sharp)

@@ -1,0 +1,126 @@
+"""Making blurry/sharp training pairs: GoPro-style frame averaging and synthetic camera shake."""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..io import from_float, to_float
+
+GAMMA = 2.2
+
+
+def to_linear(x: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
+    """Undo the camera's display gamma (float images in [0, 1])."""
+    return np.power(np.clip(x, 0, 1), gamma)
+
+
+def from_linear(x: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
+    return np.power(np.clip(x, 0, 1), 1.0 / gamma)
+
+
+def average_frames(frames: Sequence[np.ndarray], *, gamma: float = GAMMA) -> np.ndarray:
+    """GoPro-style blur: average consecutive frames in linear light, then re-apply the gamma.
+
+    ``frames`` are (H, W, C) arrays of one dtype; the result has the same dtype.
+    """
+    if len(frames) == 0:
+        raise ValueError("average_frames needs at least one frame")
+    acc = np.zeros(frames[0].shape, np.float64)
+    for f in frames:
+        if f.shape != frames[0].shape:
+            raise ValueError(f"all frames must have one size, got {f.shape} and {frames[0].shape}")
+        acc += to_linear(to_float(f).astype(np.float64), gamma)
+    return from_float(from_linear(acc / len(frames), gamma), frames[0].dtype)
+
+
+def gopro_pair(frames: Sequence[np.ndarray], *, gamma: float = GAMMA) -> tuple[np.ndarray, np.ndarray]:
+    """``(blur, sharp)`` from N consecutive frames: the linear-light average and frame N // 2."""
+    return average_frames(frames, gamma=gamma), frames[len(frames) // 2]
+
+
+def shake_trajectory(rng: np.random.Generator, *, length: float = 15.0, steps: int = 64,
+                     anxiety: float | None = None, p_big_shake: float = 0.05) -> np.ndarray:
+    """Random camera-shake trajectory (Boracchi & Foi 2012): a random walk with inertia, random
+    accelerations, a pull back towards the start and rare abrupt shakes. Returns (steps, 2) in pixels."""
+    anxiety = rng.uniform(0.0, 0.05) if anxiety is None else anxiety
+    centripetal = 0.7 * rng.uniform()
+    vmax = 1.0
+    v = vmax * np.exp(1j * rng.uniform(0, 2 * np.pi))
+    pts = np.zeros(steps, np.complex128)
+    for t in range(steps - 1):
+        big = 2 * v * np.exp(1j * (np.pi + rng.uniform(-0.5, 0.5))) if rng.uniform() < p_big_shake * anxiety * 20 else 0
+        dv = big + anxiety * (rng.normal() + 1j * rng.normal()) * vmax - centripetal * pts[t] * 0.05
+        v = v + dv
+        v = v / max(abs(v), 1e-8) * vmax
+        pts[t + 1] = pts[t] + v
+    pts -= pts.mean()
+    extent = np.abs(pts - pts[0]).max() or 1.0
+    pts *= length / (2 * extent)
+    return np.stack([pts.real, pts.imag], axis=1)
+
+
+def trajectory_psf(traj: np.ndarray, *, exposure: float = 1.0) -> np.ndarray:
+    """Rasterise the first ``exposure`` fraction of a trajectory into a normalised kernel (bilinear)."""
+    n = max(2, int(round(len(traj) * exposure)))
+    pts = traj[:n]
+    # sample densely along the path so the kernel has no gaps
+    seg = np.linspace(0, n - 1, 8 * n)
+    xs = np.interp(seg, np.arange(n), pts[:, 0])
+    ys = np.interp(seg, np.arange(n), pts[:, 1])
+    radius = int(np.ceil(max(np.abs(xs).max(), np.abs(ys).max()))) + 1
+    size = 2 * radius + 1
+    k = np.zeros((size, size))
+    x, y = xs + radius, ys + radius
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        np.add.at(k, (np.clip(y0 + dy, 0, size - 1), np.clip(x0 + dx, 0, size - 1)), w)
+    return k / k.sum()
+
+
+def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Blur a float (H, W, C) image with a 2-D kernel (reflect borders)."""
+    kh, kw = kernel.shape
+    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].double()
+    x = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2), mode="reflect" if min(image.shape[:2]) > max(kh, kw) // 2 else "replicate")
+    w = torch.from_numpy(kernel[::-1, ::-1].copy())[None, None].double().repeat(x.shape[1], 1, 1, 1)
+    return F.conv2d(x, w, groups=x.shape[1])[0].numpy().transpose(1, 2, 0)
+
+
+def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: float = 25.0,
+                   moving_region_p: float = 0.3, noise_p: float = 0.7, jpeg_p: float = 0.3,
+                   sharp_p: float = 0.05) -> np.ndarray:
+    """Blur a sharp photograph with random camera shake in linear light.
+
+    With probability ``moving_region_p`` a soft elliptical region gets its own motion (spatially
+    varying blur). Optional Poisson-Gaussian sensor noise and JPEG compression follow. With
+    probability ``sharp_p`` the blur is tiny (nearly-sharp samples teach the net to leave them).
+    Returns an array of ``sharp``'s dtype and shape.
+    """
+    x = to_linear(to_float(sharp).astype(np.float64))
+    length = rng.uniform(0.5, 2.0) if rng.uniform() < sharp_p else rng.uniform(3.0, max_length)
+    blurred = convolve(x, trajectory_psf(shake_trajectory(rng, length=length), exposure=rng.uniform(0.5, 1.0)))
+    if rng.uniform() < moving_region_p:
+        h, w = x.shape[:2]
+        cy, cx = rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w
+        ry, rx = rng.uniform(0.1, 0.35) * h, rng.uniform(0.1, 0.35) * w
+        yy, xx = np.mgrid[0:h, 0:w]
+        d = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
+        mask = np.clip(1.5 - d, 0, 1)[..., None]
+        other = convolve(x, trajectory_psf(shake_trajectory(rng, length=rng.uniform(3.0, max_length))))
+        blurred = mask * other + (1 - mask) * blurred
+    if rng.uniform() < noise_p:
+        peak = rng.uniform(200, 2000)                  # photons at white: shot noise
+        blurred = rng.poisson(np.clip(blurred, 0, 1) * peak) / peak
+        blurred = blurred + rng.normal(0, rng.uniform(0, 0.005), blurred.shape)   # read noise
+    out = from_float(from_linear(blurred), sharp.dtype)
+    if rng.uniform() < jpeg_p and out.dtype == np.uint8 and out.shape[2] == 3:
+        buf = io.BytesIO()
+        Image.fromarray(out).save(buf, format="JPEG", quality=int(rng.integers(60, 96)))
+        out = np.asarray(Image.open(buf).convert("RGB"))
+    return out
