@@ -1,6 +1,7 @@
 """rdafnet: dynamic-scene motion deblurring with continuous cross-layer attention transmission."""
 from ._version import __version__
 from .convert import convert_official, load_official
+from .hub import from_pretrained, list_pretrained
 from .layers import (RDAFB, AttentionFusion, CrossStageFusion, DepthwiseSeparableConv, PixelAttention,
                      SupervisedAttention)
 from .models import EncoderDecoder, RDAFNet, RDAFNetMultiStage, build, describe_model, list_models
@@ -10,5 +11,5 @@ __all__ = [
     "__version__", "build", "list_models", "describe_model", "profile", "Profile",
     "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
     "RDAFB", "PixelAttention", "AttentionFusion", "DepthwiseSeparableConv", "SupervisedAttention",
-    "CrossStageFusion", "convert_official", "load_official",
+    "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained",
 ]

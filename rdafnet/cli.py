@@ -66,6 +66,41 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(a: argparse.Namespace) -> int:
+    from .convert import load_official
+    out = Path(a.out)
+    if (out / "model.safetensors").exists() and not a.overwrite:
+        print(f"error: {out} already holds a model; pass --overwrite to replace it", file=sys.stderr)
+        return 1
+    model = load_official(a.checkpoint)
+    model.save_pretrained(out)
+    print(f"converted {a.checkpoint} ({model.variant}) -> {out} (config.json, model.safetensors, README.md)")
+    return 0
+
+
+def _cmd_list(a: argparse.Namespace) -> int:
+    from .hub import list_pretrained
+    from .models import describe_model, list_models
+    print("pretrained models (rdafnet.from_pretrained(NAME)):")
+    for name, desc in list_pretrained().items():
+        print(f"  {name:28s} {desc}")
+    print("architectures (rdafnet.build(NAME), random weights):")
+    for name in list_models():
+        print(f"  {name:28s} {describe_model(name)}")
+    return 0
+
+
+def _cmd_info(a: argparse.Namespace) -> int:
+    import json
+
+    from .hub import from_pretrained
+    from .profile import profile
+    model = from_pretrained(a.model)
+    print(json.dumps({"pretrained": model.pretrained, "config": model.config}, indent=2))
+    print(profile(model, (720, 1280)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="rdafnet", description="RDAFNet motion deblurring")
     p.add_argument("--version", action="version", version=f"rdafnet {__version__}")
@@ -113,6 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--device", default=None)
     s.set_defaults(func=_cmd_eval)
+
+    s = sub.add_parser("convert", help="turn an authors' GoPro.pth into a save_pretrained folder")
+    s.add_argument("checkpoint")
+    s.add_argument("out")
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=_cmd_convert)
+
+    s = sub.add_parser("list", help="list pretrained models and architectures")
+    s.set_defaults(func=_cmd_list)
+
+    s = sub.add_parser("info", help="show a model's config, size and cost")
+    s.add_argument("model", nargs="?", default=None)
+    s.set_defaults(func=_cmd_info)
 
     a = p.parse_args(argv)
     return a.func(a)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import inspect
+import json
+import os
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -9,6 +12,7 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from ._atomic import atomic_write
 from ._tensor import check_image_batch, pad_to_multiple
 from .layers import RDAFB, CrossStageFusion, SupervisedAttention
 from .layers.rdafb import AttentionMode
@@ -84,6 +88,44 @@ class _Restorer(nn.Module):
     @property
     def num_stages(self) -> int:
         return 1
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this network (saved as ``config.json``)."""
+        from ._version import __version__
+        hp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in (self._hub_mixin_config or {}).items()}
+        return {"architecture": type(self).__name__, **hp, "input_range": [0.0, 1.0],
+                "size_multiple": self.size_multiple, "rdafnet_version": __version__}
+
+    # -- Hugging Face Hub integration (save_pretrained / push_to_hub come from the mixin)
+    def save_pretrained(self, save_directory: str | os.PathLike, *,
+                        model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str | None:
+        """Write ``config.json``, ``model.safetensors`` (config in its metadata too) and a model
+        card ``README.md`` to ``save_directory``; ``push_to_hub=True, repo_id=...`` publishes them."""
+        Path(save_directory, "README.md").unlink(missing_ok=True)
+        return super().save_pretrained(save_directory, config=self.config,
+                                       model_card_kwargs=model_card_kwargs, **kwargs)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        from safetensors.torch import save_file
+        sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        meta = {"rdafnet.config": json.dumps(self.config), "format": "pt"}
+        atomic_write(save_directory / "model.safetensors", lambda tmp: save_file(sd, tmp, metadata=meta))
+        text = json.dumps(self.config, indent=2, sort_keys=True)
+        atomic_write(save_directory / "config.json", lambda tmp: Path(tmp).write_text(text))
+
+    def generate_model_card(self, *args: Any, **kwargs: Any):
+        from .modelcard import model_card
+        return model_card(self, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, source: str | os.PathLike | None = None, **kwargs: Any):  # type: ignore[override]
+        """Same as :func:`rdafnet.from_pretrained` (strict, sha256-checked), checking the class."""
+        from .hub import from_pretrained
+        model = from_pretrained(source, **kwargs)
+        if not isinstance(model, cls):
+            raise ValueError(f"{source} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
 
 
 class RDAFNet(_Restorer, PyTorchModelHubMixin, **_HUB):

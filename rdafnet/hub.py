@@ -1,0 +1,205 @@
+"""Loading and saving weights: bundled models, registered names, Hugging Face Hub ids, local
+folders, ``.safetensors`` files and the authors' ``.pth`` checkpoints."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open
+
+from .convert import is_official, load_official, load_strict, read_checkpoint, strip_prefixes
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
+
+
+class IntegrityError(ValueError):
+    """A weights file whose sha256 differs from the registered one."""
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_sha256(path: str | os.PathLike, expected: str) -> None:
+    got = sha256(path)
+    if got != expected:
+        raise IntegrityError(f"{path} has sha256 {got}, expected {expected}: the file is corrupted or was "
+                             "altered; delete it and load again (force_download=True for hub files)")
+
+
+def _registry() -> dict[str, dict[str, Any]]:
+    text = resources.files("rdafnet").joinpath("weights/registry.json").read_text()
+    return json.loads(text)["models"]
+
+
+def _default_name() -> str:
+    return json.loads(resources.files("rdafnet").joinpath("weights/registry.json").read_text())["default"]
+
+
+def list_pretrained() -> dict[str, str]:
+    """Registered pretrained models: name -> one-line description."""
+    return {name: entry["description"] for name, entry in _registry().items()}
+
+
+def pretrained_info(name: str | None = None) -> dict[str, Any]:
+    """The registry entry of a pretrained model (source, files and sha256, metrics)."""
+    name = name or _default_name()
+    if name is None:
+        raise ValueError("this install bundles no default model; pass a path, hub id or registered name")
+    reg = _registry()
+    if name not in reg:
+        raise ValueError(f"unknown pretrained model {name!r}; registered: {', '.join(reg) or 'none'}")
+    return reg[name]
+
+
+def model_from_config(config: dict[str, Any]):
+    """Build the (randomly initialised) network a ``config.json`` describes."""
+    from .models import RDAFNet, RDAFNetMultiStage
+    classes = {"RDAFNet": RDAFNet, "RDAFNetMultiStage": RDAFNetMultiStage}
+    arch = config.get("architecture")
+    if arch not in classes:
+        raise ValueError(f"config names architecture {arch!r}; expected one of {sorted(classes)}")
+    import inspect
+    params = set(inspect.signature(classes[arch]).parameters)
+    return classes[arch](**{k: v for k, v in config.items() if k in params})
+
+
+def _load_safetensors(model, path: Path, source: str) -> None:
+    try:
+        sd = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
+                         "corrupted: download or save it again") from exc
+    load_strict(model, strip_prefixes(sd), source=source)
+
+
+def _safetensors_config(path: Path) -> dict[str, Any] | None:
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
+                         "corrupted: download or save it again") from exc
+    return json.loads(meta["rdafnet.config"]) if "rdafnet.config" in meta else None
+
+
+def _load_folder(folder: Path, *, source: str, sha: dict[str, str] | None = None):
+    cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    if not w_path.exists():
+        raise ValueError(f"{folder} holds no {WEIGHTS_NAME}; expected a folder written by "
+                         "model.save_pretrained() (config.json + model.safetensors)")
+    for name, digest in (sha or {}).items():
+        verify_sha256(folder / name, digest)
+    config = json.loads(cfg_path.read_text()) if cfg_path.exists() else _safetensors_config(w_path)
+    if config is None:
+        raise ValueError(f"{folder} has no {CONFIG_NAME} and {w_path.name} carries no config metadata")
+    model = model_from_config(config)
+    _load_safetensors(model, w_path, f"{w_path} (config: {config.get('variant') or config['architecture']})")
+    return model
+
+
+def _load_file(path: Path):
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        config = _safetensors_config(path)
+        if config is None and (path.parent / CONFIG_NAME).exists():
+            config = json.loads((path.parent / CONFIG_NAME).read_text())
+        if config is None:
+            raise ValueError(f"{path} carries no rdafnet config (metadata) and has no {CONFIG_NAME} beside "
+                             "it; save models with model.save_pretrained()")
+        model = model_from_config(config)
+        _load_safetensors(model, path, str(path))
+        return model
+    if suffix in (".pth", ".pt", ".ckpt", ".tar"):
+        sd = strip_prefixes(read_checkpoint(path))
+        if is_official(sd):
+            return load_official(path)
+        raise ValueError(f"{path} is not an authors' RDAFNet checkpoint (no 'first.*' or 'stage_1_*' keys); "
+                         "for this library's own weights use a save_pretrained folder or .safetensors file")
+    raise ValueError(f"unsupported weights file {path}: expected .safetensors, a save_pretrained folder, "
+                     "or the authors' .pth checkpoint")
+
+
+def _hub_download(repo_id: str, filename: str, *, revision: str | None, **kw: Any) -> Path:
+    from huggingface_hub import hf_hub_download
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision, **kw))
+    except Exception as exc:  # noqa: BLE001 - re-raised with what to do next
+        offline = kw.get("local_files_only") or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
+        hint = ("it is not in the local Hugging Face cache; connect once to download it, or pass a "
+                "local path") if offline else "check the repository id, revision and your network"
+        raise ValueError(f"cannot get {filename} of hub repository {repo_id!r} "
+                         f"(revision {revision or 'main'}): {hint} ({type(exc).__name__}: {exc})") from exc
+
+
+def _verify_against_cache(path: Path) -> None:
+    """Hub LFS files sit in the cache under their sha256: check the content still matches."""
+    blob = Path(os.path.realpath(path)).name
+    if re.fullmatch(r"[0-9a-f]{64}", blob):
+        verify_sha256(path, blob)
+
+
+def _load_hub(repo_id: str, *, revision: str | None, sha: dict[str, str] | None = None, **kw: Any):
+    files = {name: _hub_download(repo_id, name, revision=revision, **kw) for name in (CONFIG_NAME, WEIGHTS_NAME)}
+    for name, p in files.items():
+        if sha and name in sha:
+            verify_sha256(p, sha[name])
+        elif name == WEIGHTS_NAME:
+            _verify_against_cache(p)
+    return _load_folder(files[WEIGHTS_NAME].parent, source=f"hub:{repo_id}@{revision or 'main'}")
+
+
+def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | None = None,
+                    device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+                    cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
+                    force_download: bool = False, token: str | bool | None = None):
+    """Load a pretrained RDAFNet, in eval mode, its config at ``model.config``.
+
+    ``source``: ``None`` (the bundled default, no network), a registered name
+    (:func:`list_pretrained`), a Hugging Face Hub id ``owner/name`` (``@revision`` optional), a
+    folder written by ``save_pretrained``, a ``.safetensors`` file, or the authors' ``GoPro.pth``.
+    Registered files are checked against their sha256. ``local_files_only=True`` (or
+    ``HF_HUB_OFFLINE=1``) loads hub models from the local cache without network.
+    """
+    hub_kw = dict(cache_dir=cache_dir, local_files_only=local_files_only, force_download=force_download,
+                  token=token)
+    name = _default_name() if source is None else None
+    if source is not None and not isinstance(source, Path) and str(source) in _registry():
+        name = str(source)
+    if name is not None:
+        entry = pretrained_info(name)
+        if entry["source"] == "bundled":
+            folder = Path(str(resources.files("rdafnet").joinpath(entry["path"])))
+            model = _load_folder(folder, source=f"bundled:{name}", sha=entry["sha256"])
+        else:
+            model = _load_hub(entry["repo_id"], revision=revision or entry["revision"], sha=entry["sha256"], **hub_kw)
+        info = {"name": name, **{k: v for k, v in entry.items() if k != "sha256"}}
+    else:
+        path = Path(source)
+        if path.is_dir():
+            model = _load_folder(path, source=str(path))
+        elif path.exists():
+            model = _load_file(path)
+        elif _HUB_ID.match(str(source)) and not str(source).startswith((".", "/")):
+            repo_id, _, rev = str(source).partition("@")
+            model = _load_hub(repo_id, revision=rev or revision, **hub_kw)
+        else:
+            raise ValueError(f"{str(source)!r} is not a registered model ({', '.join(_registry()) or 'none'}), "
+                             "an existing file or folder, or a hub id 'owner/name'")
+        info = {"source": str(source)}
+    model.pretrained = info
+    model.eval()
+    return model.to(device=device, dtype=dtype) if (device is not None or dtype is not None) else model
