@@ -66,6 +66,58 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _expand_inputs(inputs: list[str]) -> list[Path]:
+    import glob
+
+    from .io import IMAGE_SUFFIXES
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        elif any(ch in item for ch in "*?["):
+            files += sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
+        else:
+            files.append(p)
+    return files
+
+
+def _cmd_deblur(a: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .hub import from_pretrained
+    from .inference import deblur, resolve_device
+    from .io import ImageReadError, read_image, write_image
+    from .ops import set_norm_window
+    files = _expand_inputs(a.inputs)
+    if not files:
+        print("error: no input images found", file=sys.stderr)
+        return 2
+    model = from_pretrained(a.model, device=resolve_device(a.device))
+    if a.norm_window:
+        set_norm_window(model, a.norm_window)
+    out_dir = Path(a.out)
+    failed, skipped, done = [], 0, 0
+    for f in tqdm(files, desc="images", unit="img", disable=len(files) < 2):
+        target = out_dir / f.name
+        if target.exists() and not a.overwrite:
+            skipped += 1
+            continue
+        try:
+            image = read_image(f)
+        except ImageReadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed.append(f)
+            continue
+        big = a.tile and max(image.shape[:2]) > 2 * a.tile
+        result = deblur(image[..., 0] if image.shape[2] == 1 else image, model, tile=a.tile,
+                        overlap=a.overlap, batch_size=a.batch_size, progress=bool(big))
+        write_image(target, result, overwrite=a.overwrite)
+        done += 1
+    print(f"{done} restored, {skipped} skipped (exist; --overwrite replaces), {len(failed)} failed -> {out_dir}")
+    return 1 if failed else 0
+
+
 def _cmd_convert(a: argparse.Namespace) -> int:
     from .convert import load_official
     out = Path(a.out)
@@ -148,6 +200,19 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--device", default=None)
     s.set_defaults(func=_cmd_eval)
+
+    s = sub.add_parser("deblur", help="restore blurry images (files, folders, globs)")
+    s.add_argument("inputs", nargs="+")
+    s.add_argument("-o", "--out", required=True, help="output folder (same file names)")
+    s.add_argument("--model", default=None, help="registered name, hub id, folder or file (default: bundled)")
+    s.add_argument("--tile", type=int, default=None, help="tile size for large images (e.g. 512)")
+    s.add_argument("--overlap", type=int, default=None, help="tile overlap (default tile/4)")
+    s.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    s.add_argument("--norm-window", type=int, default=None,
+                   help="instance-norm statistics over this window (e.g. 256) instead of the whole image")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    s.set_defaults(func=_cmd_deblur)
 
     s = sub.add_parser("convert", help="turn an authors' GoPro.pth into a save_pretrained folder")
     s.add_argument("checkpoint")

@@ -1,7 +1,9 @@
 """Image files <-> numpy arrays: EXIF orientation, 8/16-bit, atomic writes."""
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,61 @@ class ImageReadError(ValueError):
     """A file that is not a readable image; the message names the file."""
 
 
+_IO16_HINT = "16-bit colour images need the optional packages pypng and tifffile: pip install 'rdafnet[io16]'"
+
+
+def _png_is_16bit_colour(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 6)
+
+
+def _read_16bit(path: Path) -> np.ndarray:
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+            return tifffile.imread(path)
+        import png
+    except ImportError as exc:
+        raise ImageReadError(f"cannot read {path}: {_IO16_HINT}") from exc
+    w, h, rows, info = png.Reader(filename=str(path)).asDirect()
+    return np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(h, w, info["planes"])
+
+
+def _write_16bit(path: Path, arr: np.ndarray) -> Callable[[str], None]:
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+            return lambda tmp: tifffile.imwrite(tmp, arr, photometric="rgb")
+        import png
+    except ImportError as exc:
+        raise ValueError(f"cannot write 16-bit colour {path}: {_IO16_HINT}") from exc
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"cannot write 16-bit colour as {path.suffix}; use .png or .tif")
+    h, w, c = arr.shape
+    writer = png.Writer(w, h, greyscale=False, alpha=c == 4, bitdepth=16)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            writer.write(f, arr.reshape(h, w * c))
+    return write
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as (H, W, C) uint8 or uint16, C in {1, 3, 4}, EXIF orientation applied."""
     path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path} does not exist or is not a file")
+    suffix = path.suffix.lower()
+    tiff_lib = suffix in (".tif", ".tiff") and importlib.util.find_spec("tifffile") is not None
+    if tiff_lib or (suffix == ".png" and _png_is_16bit_colour(path)):
+        try:
+            arr = _read_16bit(path)
+        except ImageReadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any decoder failure: name the file
+            raise ImageReadError(f"cannot read {path} as an image ({exc})") from exc
+        return arr[..., None] if arr.ndim == 2 else arr
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
@@ -38,21 +92,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> Path:
     """Write ``image`` (H, W[, C]) uint8 or uint16 atomically (temp file + rename).
 
-    16-bit images need PNG or TIFF, and are stored as 16-bit only for 1 channel (Pillow's limit);
-    3/4-channel 16-bit images are reduced to 8 bits with a ``ValueError`` unless the format allows it.
+    16-bit images need PNG or TIFF (colour ones the optional pypng/tifffile packages). An existing
+    file raises ``FileExistsError`` unless ``overwrite``.
     """
     path = Path(path)
     arr = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
-    if arr.dtype == np.uint16:
-        if arr.ndim == 2:
-            im = Image.fromarray(arr)
-        else:
-            raise ValueError(f"cannot write 16-bit colour to {path} with Pillow; convert to 8 bits "
-                             "(rdafnet.deblur(..., ) returns the input's dtype) or save a .npy array")
-    elif arr.dtype == np.uint8:
-        im = Image.fromarray(arr)
-    else:
+    if arr.dtype == np.uint16 and arr.ndim == 3:
+        return atomic_write(path, _write_16bit(path, arr), overwrite=overwrite)
+    if arr.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"write_image expects uint8 or uint16, got {arr.dtype}")
+    if arr.dtype == np.uint16 and path.suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise ValueError(f"cannot write 16-bit data as {path.suffix}; use .png or .tif")
+    im = Image.fromarray(arr)
     kwargs = {"quality": quality} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops.norm import instance_norm
 from .attention import AttentionFusion, PixelAttention
 
 AttentionMode = Literal["fusion", "layer", "none"]
@@ -42,6 +43,7 @@ class RDAFB(nn.Module):
         self.residual = residual
         self.negative_slope = negative_slope
         self.eps = eps
+        self.norm_window: int | None = None   # local statistics (see rdafnet.ops.set_norm_window)
         self.convs = nn.ModuleList(
             nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect") for _ in range(num_convs))
         n_attn = num_convs if attention != "none" else 0
@@ -57,7 +59,7 @@ class RDAFB(nn.Module):
                 maps.append(self.attns[i](h))
                 gate = self.fusions[i - 1](*maps) if (self.attention == "fusion" and i > 0) else maps[-1]
                 h = h * gate
-            h = F.instance_norm(conv(h), eps=self.eps)
+            h = instance_norm(conv(h), eps=self.eps, window=self.norm_window)
             if i < self.num_convs - 1:
                 h = F.leaky_relu(h, self.negative_slope)
         if self.residual:

@@ -145,7 +145,7 @@ class Trainer:
         if self.rank != 0:
             return
         path = self.out_dir / "log.csv"
-        fields = ["step", "loss", "lr", "val_psnr", "val_ssim", "seconds"]
+        fields = ["step", "loss", "lr", "val_psnr", "val_ssim", "val_gain", "seconds"]
         new = not path.exists()
         with path.open("a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")

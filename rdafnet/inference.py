@@ -1,0 +1,193 @@
+"""``deblur()``: any image type in, the same type out; whole-frame or tiled inference."""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ._tensor import check_image_batch
+from .io import from_float, read_image, to_float
+
+ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor, Image.Image)
+
+_DEFAULT_MODEL: dict[str, torch.nn.Module] = {}
+
+
+def default_model() -> torch.nn.Module:
+    """The bundled pretrained model, loaded once per process."""
+    if "m" not in _DEFAULT_MODEL:
+        from .hub import from_pretrained
+        _DEFAULT_MODEL["m"] = from_pretrained()
+    return _DEFAULT_MODEL["m"]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA device is available; use 'cpu' or 'auto'")
+    return device
+
+
+def _axis_starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, size - tile, stride)) + [size - tile]
+    return sorted(set(starts))
+
+
+def _axis_weight(start: int, tile: int, size: int, overlap: int, margin: int) -> torch.Tensor:
+    """Blend weights along one axis: zero for ``margin`` pixels at edges shared with a neighbour
+    tile (where padding effects live), a linear ramp over the rest of the overlap, one inside and
+    on the image border."""
+    n = min(tile, size)
+    w = torch.ones(n, dtype=torch.float64)
+    ramp_len = max(1, overlap - 2 * margin)
+    ramp = torch.clamp((torch.arange(n, dtype=torch.float64) - margin + 0.5) / ramp_len, 0, 1)
+    if start > 0:
+        w = torch.minimum(w, ramp)
+    if start + n < size:
+        w = torch.minimum(w, ramp.flip(0))
+    return w
+
+
+def tile_grid(h: int, w: int, tile: int, overlap: int) -> Iterator[tuple[int, int]]:
+    """Top-left corners of fixed-size tiles covering an h x w image (last row/column flush)."""
+    for y in _axis_starts(h, tile, overlap):
+        for x in _axis_starts(w, tile, overlap):
+            yield y, x
+
+
+def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None = None,
+                   overlap: int | None = None, batch_size: int = 4, device: str | torch.device | None = None,
+                   progress: bool = False) -> torch.Tensor:
+    """Run ``model`` on a (B, 3, H, W) [0, 1] tensor kept on its own device (usually the CPU).
+
+    ``tile=None`` processes the whole frame at once. Otherwise fixed-size ``tile`` x ``tile``
+    crops overlapping by ``overlap`` (default ``tile // 4``) are moved to ``device`` in batches of
+    ``batch_size`` and blended back: their ``overlap // 4`` outer pixels at shared edges are dropped
+    and the rest cross-faded, so a model whose receptive field is within that margin gives exactly
+    its whole-frame output. Device memory is bounded by the tile batch, not the image. On CUDA
+    out-of-memory the batch is halved and retried; at batch 1 the error says to use a smaller tile.
+    """
+    check_image_batch(x)
+    device = resolve_device(device) if device is not None else next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    b, c, h, w = x.shape
+    if tile is None or (h <= tile and w <= tile):
+        with torch.no_grad():
+            return model(x.to(device, dtype)).to(x.device, x.dtype)
+    tile = int(tile)
+    if tile < 16 or tile % 2:
+        raise ValueError(f"tile must be an even number >= 16, got {tile}")
+    overlap = tile // 4 if overlap is None else int(overlap)
+    if not 0 <= overlap < tile:
+        raise ValueError(f"overlap must be in [0, tile), got overlap={overlap} for tile={tile}")
+    margin = overlap // 4
+    out = torch.zeros(b, c, h, w, dtype=torch.float64)
+    norm = torch.zeros(1, 1, h, w, dtype=torch.float64)
+    jobs = [(i, y, xx) for i in range(b) for y, xx in tile_grid(h, w, tile, overlap)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(jobs), desc="tiles", leave=False, unit="tile")
+    pos = 0
+    while pos < len(jobs):
+        chunk = jobs[pos:pos + batch_size]
+        batch = torch.stack([x[i, :, y:y + tile, xx:xx + tile] for i, y, xx in chunk]).to(device, dtype)
+        try:
+            with torch.no_grad():
+                pred = model(batch).to("cpu", torch.float64)
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            if batch_size == 1:
+                raise RuntimeError(f"out of GPU memory on one {tile}x{tile} tile; pass a smaller tile "
+                                   "(e.g. tile=256) or device='cpu'") from exc
+            batch_size = max(1, batch_size // 2)
+            continue
+        for (i, y, xx), p in zip(chunk, pred):
+            th, tw = p.shape[-2:]
+            wgt = _axis_weight(y, tile, h, overlap, margin)[:, None] * _axis_weight(xx, tile, w, overlap, margin)[None]
+            out[i, :, y:y + th, xx:xx + tw] += p * wgt
+            if i == 0:
+                norm[0, 0, y:y + th, xx:xx + tw] += wgt
+        pos += len(chunk)
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    return (out / norm).to(x.dtype).to(x.device)
+
+
+def _to_rgb_float(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W[, C]) -> float32 RGB and the alpha channel (or None)."""
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError("image contains NaN or inf values")
+        if arr.min() < -1e-3 or arr.max() > 1 + 1e-3:
+            raise ValueError(f"float images must lie in [0, 1], got [{arr.min():.3g}, {arr.max():.3g}]; "
+                             "divide 8-bit data by 255")
+    elif arr.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"unsupported image dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
+    f = to_float(arr)
+    alpha = f[..., 3:] if f.shape[2] == 4 else None
+    rgb = np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f[..., :3]
+    return np.clip(rgb, 0, 1), alpha
+
+
+def _restore_array(arr: np.ndarray, run: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+    rgb, alpha = _to_rgb_float(arr)
+    y = run(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None])[0].numpy().transpose(1, 2, 0)
+    channels = 1 if arr.ndim == 2 or arr.shape[2] == 1 else 3
+    if channels == 1:
+        y = y.mean(axis=2, keepdims=True)
+    if alpha is not None:
+        y = np.concatenate([y, alpha], axis=2)
+    y = y[..., 0] if arr.ndim == 2 else y
+    return from_float(y, arr.dtype)
+
+
+def deblur(image: ImageLike | str | os.PathLike, model: torch.nn.Module | None = None, *,
+           tile: int | None = None, overlap: int | None = None, batch_size: int = 4,
+           device: str | torch.device | None = None, progress: bool = False) -> Any:
+    """Remove motion blur from an image.
+
+    ``image``: numpy (H, W[, C]) uint8/uint16/float in [0, 1] with C in 1/3/4, a PIL image,
+    a float tensor (3, H, W) or (B, 3, H, W) in [0, 1], or a file path (read as numpy). The result
+    has the input's type, dtype, range and size; grayscale stays grayscale, alpha is passed through.
+    ``model=None`` uses the bundled default. ``tile``/``overlap``: see :func:`restore_tensor`.
+    """
+    model = default_model() if model is None else model
+    if device is not None:
+        model = model.to(resolve_device(device))
+    model.eval()
+    run = lambda t: restore_tensor(t, model, tile=tile, overlap=overlap, batch_size=batch_size,  # noqa: E731
+                                   progress=progress)
+    if isinstance(image, (str, os.PathLike)):
+        return _restore_array(read_image(image), run)
+    if isinstance(image, np.ndarray):
+        return _restore_array(image, run)
+    if isinstance(image, Image.Image):
+        mode = image.mode
+        arr = np.asarray(image.convert("RGBA" if "A" in mode else ("L" if mode in ("L", "1") else "RGB")))
+        out = Image.fromarray(_restore_array(arr, run))
+        return out if out.mode == mode else out.convert(mode)
+    if isinstance(image, torch.Tensor):
+        if image.dim() == 3:
+            return run(image[None].float())[0].to(image.dtype)
+        return run(image.float()).to(image.dtype)
+    raise ValueError(f"unsupported image type {type(image).__name__}; pass a numpy array, PIL image, "
+                     "torch tensor or file path")

@@ -1,0 +1,167 @@
+"""deblur(): input types, tiling exactness and tolerance, local statistics, CLI behaviour."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import rdafnet
+from rdafnet.cli import main as cli
+from rdafnet.inference import restore_tensor
+from rdafnet.io import read_image, write_image
+from rdafnet.ops.norm import instance_norm
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return rdafnet.build("tiny", width=8, num_blocks=2).eval()
+
+
+def _rgb(h=20, w=30, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_numpy_types_round_trip(model):
+    u8 = _rgb(21, 33)
+    ref = rdafnet.deblur(u8, model)
+    assert ref.dtype == np.uint8 and ref.shape == u8.shape
+    f32 = rdafnet.deblur(u8.astype(np.float32) / 255, model)
+    assert f32.dtype == np.float32 and f32.shape == u8.shape and 0 <= f32.min() and f32.max() <= 1
+    assert np.abs(f32 * 255 - ref).max() <= 0.5 + 1e-3          # same result, different quantisation
+    u16 = rdafnet.deblur(u8.astype(np.uint16) * 257, model)
+    assert u16.dtype == np.uint16 and np.abs(u16 / 257.0 - ref).max() <= 0.51
+
+
+def test_grayscale_and_alpha(model):
+    gray = _rgb()[..., 0]
+    out = rdafnet.deblur(gray, model)
+    assert out.shape == gray.shape and out.dtype == np.uint8
+    assert rdafnet.deblur(gray[..., None], model).shape == gray[..., None].shape
+    rgba = np.concatenate([_rgb(), np.arange(600, dtype=np.uint8).reshape(20, 30, 1)], axis=2)
+    out = rdafnet.deblur(rgba, model)
+    assert out.shape == rgba.shape and np.array_equal(out[..., 3], rgba[..., 3])
+    np.testing.assert_array_equal(out[..., :3], rdafnet.deblur(rgba[..., :3], model))
+
+
+def test_pil_tensor_and_path(model, tmp_path):
+    u8 = _rgb(16, 24)
+    ref = rdafnet.deblur(u8, model)
+    for mode in ("RGB", "L", "RGBA"):
+        im = Image.fromarray(u8).convert(mode)
+        out = rdafnet.deblur(im, model)
+        assert isinstance(out, Image.Image) and out.mode == mode and out.size == im.size
+    np.testing.assert_array_equal(np.asarray(rdafnet.deblur(Image.fromarray(u8), model)), ref)
+    t = torch.from_numpy(u8).permute(2, 0, 1).float() / 255
+    out3 = rdafnet.deblur(t, model)
+    assert out3.shape == t.shape and out3.dtype == t.dtype
+    out4 = rdafnet.deblur(torch.stack([t, t.flip(-1)]), model)
+    assert out4.shape == (2, 3, 16, 24)
+    torch.testing.assert_close(out4[0], out3)
+    write_image(tmp_path / "a.png", u8)
+    np.testing.assert_array_equal(rdafnet.deblur(tmp_path / "a.png", model), ref)
+
+
+@pytest.mark.parametrize("bad,match", [(np.zeros((4, 4, 5), np.uint8), "shape"),
+                                       (np.full((4, 4, 3), 2.0, np.float32), r"\[0, 1\]"),
+                                       (np.zeros((4, 4, 3), np.int64), "dtype"),
+                                       ("not-a-file.png", "does not exist")])
+def test_bad_inputs(model, bad, match):
+    with pytest.raises(ValueError, match=match):
+        rdafnet.deblur(bad, model)
+
+
+@pytest.mark.parametrize("size,tile,overlap,batch", [((100, 130), 48, 24, 4), ((64, 200), 64, 32, 1),
+                                                     ((37, 53), 32, 16, 3), ((30, 30), 64, 16, 2)])
+def test_tiling_is_exact_for_a_model_without_instance_norm(size, tile, overlap, batch):
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.GELU(), torch.nn.Conv2d(8, 8, 3, padding=1),
+              torch.nn.GELU(), torch.nn.Conv2d(8, 3, 3, padding=1)]
+    net = torch.nn.Sequential(*layers).double().eval()     # receptive-field radius 3 <= overlap // 4
+    x = torch.rand(2, 3, *size, dtype=torch.float64)
+    full = restore_tensor(x, net)
+    tiled = restore_tensor(x, net, tile=tile, overlap=overlap, batch_size=batch)
+    torch.testing.assert_close(tiled, full, rtol=0, atol=1e-12)
+
+
+def test_tiled_rdafnet_agrees_with_full_frame(model):
+    # instance norm per tile sees other statistics: agreement within a tolerance, not exactly
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(1))
+    full = restore_tensor(x, model)
+    tiled = restore_tensor(x, model, tile=64, overlap=32)
+    assert (tiled - full).abs().mean() < 0.02
+    assert not torch.equal(tiled, full)
+
+
+def test_out_of_memory_halves_the_tile_batch():
+    calls = []
+
+    class Flaky(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, x):
+            calls.append(len(x))
+            if len(x) > 1:
+                raise torch.cuda.OutOfMemoryError("simulated")
+            return x * self.w
+
+    x = torch.rand(1, 3, 64, 64)
+    out = restore_tensor(x, Flaky(), tile=32, overlap=8, batch_size=4)
+    assert calls[:3] == [4, 2, 1]
+    torch.testing.assert_close(out, x)
+
+
+def test_local_statistics_norm():
+    x = torch.randn(1, 2, 9, 11, dtype=torch.float64)
+    torch.testing.assert_close(instance_norm(x, window=16), torch.nn.functional.instance_norm(x))
+    y = instance_norm(x, window=5, eps=0)
+    ref = torch.empty_like(x)       # float64 loop: the 5x5 window clamped inside the image
+    for i in range(9):
+        for j in range(11):
+            i0, j0 = min(max(i - 2, 0), 9 - 5), min(max(j - 2, 0), 11 - 5)
+            win = x[..., i0:i0 + 5, j0:j0 + 5]
+            ref[..., i, j] = (x[..., i, j] - win.mean((-2, -1))) / win.var((-2, -1), unbiased=False).sqrt()
+    torch.testing.assert_close(y, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_set_norm_window(model):
+    x = torch.rand(1, 3, 64, 64)
+    base = model(x)
+    rdafnet.set_norm_window(model, 128)         # window covers the image: unchanged
+    torch.testing.assert_close(model(x), base)
+    rdafnet.set_norm_window(model, 16)
+    assert not torch.allclose(model(x), base)
+    rdafnet.set_norm_window(model, None)
+    torch.testing.assert_close(model(x), base)
+
+
+def test_cli_folder_with_a_corrupt_file(model, tmp_path, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_image(src / "a.png", _rgb(20, 24, 1))
+    write_image(src / "b.jpg", _rgb(18, 26, 2))
+    write_image(src / "c16.png", (_rgb(10, 12, 3).astype(np.uint16) * 257))
+    (src / "broken.png").write_bytes(b"\x89PNG not really")
+    model.save_pretrained(tmp_path / "model")
+    args = ["deblur", str(src), "-o", str(out), "--model", str(tmp_path / "model"), "--device", "cpu"]
+    assert cli(args) == 1
+    err = capsys.readouterr().err
+    assert "broken.png" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg", "c16.png"]   # nothing partial left
+    assert read_image(out / "c16.png").dtype == np.uint16
+    np.testing.assert_array_equal(read_image(out / "a.png"), rdafnet.deblur(_rgb(20, 24, 1), model))
+    before = (out / "a.png").stat().st_mtime_ns
+    (src / "broken.png").unlink()
+    assert cli(args) == 0 and (out / "a.png").stat().st_mtime_ns == before      # skipped, not rewritten
+    assert "3 skipped" in capsys.readouterr().out
+    assert cli(args + ["--overwrite", "--tile", "16", "--overlap", "4"]) == 0
+    assert "3 restored" in capsys.readouterr().out
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    arr = _rgb(10, 20)
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6                   # rotate 90 degrees clockwise on display
+    im.save(tmp_path / "r.jpg", exif=exif, quality=100)
+    assert read_image(tmp_path / "r.jpg").shape == (20, 10, 3)
