@@ -30,6 +30,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     pairs = [p for d in a.data for p in find_pairs(d)]
     train_set = PairedImages(pairs, crop=a.crop, seed=a.seed)
     val = [p for d in (a.val or []) for p in find_pairs(d)]
+    torch.manual_seed(a.seed)          # the initial weights are part of a reproducible run
     if a.from_model:
         from .hub import from_pretrained
         model = from_pretrained(a.from_model)

@@ -26,7 +26,8 @@ def from_linear(x: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
 def average_frames(frames: Sequence[np.ndarray], *, gamma: float = GAMMA) -> np.ndarray:
     """GoPro-style blur: average consecutive frames in linear light, then re-apply the gamma.
 
-    ``frames`` are (H, W, C) arrays of one dtype; the result has the same dtype.
+    ``frames`` are (H, W, C) arrays of one integer dtype; the result has the same dtype and is
+    truncated to integers, as the GoPro data set was made.
     """
     if len(frames) == 0:
         raise ValueError("average_frames needs at least one frame")
@@ -35,7 +36,11 @@ def average_frames(frames: Sequence[np.ndarray], *, gamma: float = GAMMA) -> np.
         if f.shape != frames[0].shape:
             raise ValueError(f"all frames must have one size, got {f.shape} and {frames[0].shape}")
         acc += to_linear(to_float(f).astype(np.float64), gamma)
-    return from_float(from_linear(acc / len(frames), gamma), frames[0].dtype)
+    dtype = frames[0].dtype
+    out = from_linear(acc / len(frames), gamma)
+    if dtype.kind in "ui":
+        return np.floor(out * np.iinfo(dtype).max + 1e-9).astype(dtype)
+    return out.astype(dtype)
 
 
 def gopro_pair(frames: Sequence[np.ndarray], *, gamma: float = GAMMA) -> tuple[np.ndarray, np.ndarray]:
