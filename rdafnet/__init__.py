@@ -3,7 +3,7 @@ from ._version import __version__
 from .convert import convert_official, load_official
 from .hub import from_pretrained, list_pretrained
 from .inference import deblur
-from .ops import set_norm_window
+from .ops import optimize, set_norm_window
 from .layers import (RDAFB, AttentionFusion, CrossStageFusion, DepthwiseSeparableConv, PixelAttention,
                      SupervisedAttention)
 from .models import EncoderDecoder, RDAFNet, RDAFNetMultiStage, build, describe_model, list_models
@@ -13,5 +13,5 @@ __all__ = [
     "__version__", "build", "list_models", "describe_model", "profile", "Profile",
     "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
     "RDAFB", "PixelAttention", "AttentionFusion", "DepthwiseSeparableConv", "SupervisedAttention",
-    "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained", "deblur", "set_norm_window",
+    "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained", "deblur", "set_norm_window", "optimize",
 ]

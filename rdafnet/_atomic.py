@@ -19,7 +19,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overw
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix + ".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600 files; give the usual permissions
         write(tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -65,6 +65,11 @@ def pretrained_info(name: str | None = None) -> dict[str, Any]:
     return reg[name]
 
 
+def bundled_dir(entry: dict[str, Any]) -> Path:
+    """Folder of a bundled model inside the installed package."""
+    return Path(str(resources.files("rdafnet").joinpath(entry["path"])))
+
+
 def model_from_config(config: dict[str, Any]):
     """Build the (randomly initialised) network a ``config.json`` describes."""
     from .models import RDAFNet, RDAFNetMultiStage
@@ -182,8 +187,7 @@ def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | 
     if name is not None:
         entry = pretrained_info(name)
         if entry["source"] == "bundled":
-            folder = Path(str(resources.files("rdafnet").joinpath(entry["path"])))
-            model = _load_folder(folder, source=f"bundled:{name}", sha=entry["sha256"])
+            model = _load_folder(bundled_dir(entry), source=f"bundled:{name}", sha=entry["sha256"])
         else:
             model = _load_hub(entry["repo_id"], revision=revision or entry["revision"], sha=entry["sha256"], **hub_kw)
         info = {"name": name, **{k: v for k, v in entry.items() if k != "sha256"}}

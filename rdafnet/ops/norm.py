@@ -35,8 +35,7 @@ def set_norm_window(model: nn.Module, window: int | None) -> nn.Module:
     """Switch every RDAFB of ``model`` to local statistics over ``window`` pixels of the input
     image (``None`` restores whole-image statistics). Blocks run at half resolution, so they use
     ``window // 2``. Returns ``model``."""
-    from ..layers.rdafb import RDAFB
     for m in model.modules():
-        if isinstance(m, RDAFB):
+        if hasattr(m, "norm_window"):
             m.norm_window = None if window is None else max(2, window // 2)
     return model

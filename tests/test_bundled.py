@@ -1,0 +1,40 @@
+"""The bundled default model: present in the package, sha256-checked, restores the sample."""
+import shutil
+
+import numpy as np
+import pytest
+
+import rdafnet
+from rdafnet import hub
+from rdafnet.io import read_image
+
+
+def test_bundled_default_loads_offline_and_is_registered():
+    names = rdafnet.list_pretrained()
+    assert names, "no bundled model registered"
+    model = rdafnet.from_pretrained()
+    assert model.pretrained["source"] == "bundled" and not model.training
+    entry = hub.pretrained_info()
+    assert set(entry["sha256"]) == {"config.json", "model.safetensors"}
+    card = (hub.bundled_dir(entry) / "README.md").read_text()
+    assert "library_name: rdafnet" in card and "Measured quality" in card
+
+
+def test_tampered_bundled_weights_are_rejected(tmp_path, monkeypatch):
+    entry = hub.pretrained_info()
+    dst = tmp_path / "weights"
+    shutil.copytree(hub.bundled_dir(entry), dst)
+    data = bytearray((dst / "model.safetensors").read_bytes())
+    data[-3] ^= 1
+    (dst / "model.safetensors").write_bytes(bytes(data))
+    monkeypatch.setattr(hub, "bundled_dir", lambda e: dst)
+    with pytest.raises(hub.IntegrityError, match="model.safetensors has sha256"):
+        rdafnet.from_pretrained()
+
+
+def test_sample_image_restores_with_same_shape():
+    sample = hub.bundled_dir({"path": "samples"}) / "gopro_blurry.png"
+    img = read_image(str(sample))
+    small = img[:128, :192]
+    out = rdafnet.deblur(small)
+    assert out.shape == small.shape and out.dtype == np.uint8

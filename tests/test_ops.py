@@ -1,0 +1,71 @@
+"""rdafnet.optimize: the same function as the reference path."""
+import pytest
+import torch
+
+import rdafnet
+from rdafnet.ops import FusedRDAFB
+
+
+def _pair(variant, **kw):
+    torch.manual_seed(0)
+    model = rdafnet.build(variant, **kw).eval()
+    return model, rdafnet.optimize(model)
+
+
+VARIANTS = [("single-stage", dict(width=12, num_blocks=3)), ("multi-stage", dict(width=8, num_blocks=[2, 2, 3])),
+            ("single-stage-am-only", dict(width=8, num_blocks=2)),
+            ("single-stage-no-attention", dict(width=8, num_blocks=2)),
+            ("single-stage-no-residual", dict(width=8, num_blocks=2)),
+            ("single-stage", dict(width=8, num_blocks=2, num_convs=2))]
+
+
+@pytest.mark.parametrize("variant,kw", VARIANTS)
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_optimized_equals_reference_float64(variant, kw, channels_last):
+    torch.manual_seed(0)
+    model = rdafnet.build(variant, **kw).double().eval()
+    fast = rdafnet.optimize(model, channels_last=channels_last)
+    assert any(isinstance(m, FusedRDAFB) for m in fast.modules())
+    x = torch.rand(2, 3, 34, 46, dtype=torch.float64)
+    with torch.no_grad():
+        for a, b in zip(model(x, return_stages=True), fast(x, return_stages=True)):
+            assert (a - b).abs().max() < 1e-9
+        y = fast(x[:1])           # the workspace is reused across calls and shapes
+        assert (fast(x)[:1] - y).abs().max() < 1e-12
+
+
+def test_optimized_parity_fixture(reference_dir):
+    import numpy as np
+    from conftest import recipe_state_dict
+    _, hp, sd = rdafnet.convert_official(recipe_state_dict("single-stage"))
+    model = rdafnet.build("single-stage", **hp)
+    model.load_state_dict(sd)
+    fast = rdafnet.optimize(model.double())
+    fixture = np.load(reference_dir / "parity_single_stage.npz")
+    x = torch.from_numpy(fixture["input"]).double()
+    with torch.no_grad():
+        out = fast((x + 1) / 2) * 2 - 1
+    assert np.abs(out.numpy() - fixture["output"]).max() < 1e-9
+
+
+def test_optimized_float32_within_reference_rounding():
+    # in float32, instance norm amplifies rounding; the optimized path must be no further from the
+    # float64 truth than the reference path itself (plus a small absolute slack)
+    model, _ = _pair("single-stage", width=16, num_blocks=4)
+    x = torch.rand(1, 3, 64, 80)
+    with torch.no_grad():
+        truth = model.double()(x.double())
+        ref_err = (model.float()(x) - truth).abs().max().item()
+        fast_err = (rdafnet.optimize(model.float())(x) - truth).abs().max().item()
+    assert fast_err <= 2 * ref_err + 1e-5
+
+
+def test_optimized_local_norm_window_and_deblur():
+    model, fast = _pair("tiny", width=8, num_blocks=2)
+    x = torch.rand(1, 3, 64, 64)
+    rdafnet.set_norm_window(model, 32)
+    rdafnet.set_norm_window(fast, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-5)
+    img = (x[0].permute(1, 2, 0).numpy() * 255).astype("uint8")
+    assert rdafnet.deblur(img, fast, tile=32, overlap=16).shape == img.shape
