@@ -1,0 +1,224 @@
+"""Benchmarks (not tests): speed of the inference paths, memory of tiled inference, and the
+agreement of tiled and full-frame output on real frames.
+
+    python benchmarks/bench.py speed  [--variants single-stage tiny] [--sizes 256x256 720x1280]
+    python benchmarks/bench.py memory [--sizes 720x1280 1080x1920 2160x3840] [--tile 512]
+    python benchmarks/bench.py tiling [--data ../shared/data]
+
+Each measurement runs in a fresh subprocess so that its peak resident memory is its own.
+Times are medians of ``--repeats`` runs after a warm-up on a small input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _matmul_peak_gflops(n: int = 2048) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    return 2 * n ** 3 * 5 / (time.perf_counter() - t) / 1e9
+
+
+def _model(variant: str, pretrained: bool):
+    import rdafnet
+    if pretrained:
+        return rdafnet.from_pretrained()
+    torch.manual_seed(0)
+    return rdafnet.build(variant).eval()
+
+
+def _case(args: argparse.Namespace) -> None:
+    """One measurement; prints a JSON line."""
+    import numpy as np
+
+    import rdafnet
+    from rdafnet.inference import restore_tensor
+    torch.set_grad_enabled(False)
+    model = _model(args.variant, args.pretrained)
+    h, w = args.h, args.w
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    tile = None
+    if args.path == "reference":
+        run_model = model
+    elif args.path == "optimized":
+        run_model = rdafnet.optimize(model)
+    elif args.path == "optimized-tiled":
+        run_model, tile = rdafnet.optimize(model), args.tile
+    elif args.path == "reference-tiled":
+        run_model, tile = model, args.tile
+    elif args.path == "compiled-tiled":
+        run_model, tile = torch.compile(model, dynamic=False), args.tile
+    else:
+        raise SystemExit(f"unknown path {args.path}")
+    run = lambda: restore_tensor(x, run_model, tile=tile, overlap=args.overlap, batch_size=args.batch)  # noqa: E731
+    t_warm = time.perf_counter()
+    restore_tensor(x[..., : min(h, 64), : min(w, 64)], run_model) if tile is None else \
+        restore_tensor(x[..., : min(h, 2 * tile), : min(w, 2 * tile)], run_model, tile=tile, overlap=args.overlap,
+                       batch_size=args.batch)
+    warm = time.perf_counter() - t_warm
+    base = _rss_mb()
+    times = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        y = run()
+        times.append(time.perf_counter() - t)
+    out = {"median_s": statistics.median(times), "peak_rss_mb": _rss_mb(), "rss_before_mb": base,
+           "warmup_s": warm, "n": args.repeats}
+    if args.save:
+        np.save(args.save, y.numpy())
+    if args.compare and Path(args.compare).exists():
+        ref = torch.from_numpy(np.load(args.compare))
+        out["max_abs_diff"] = float((y - ref).abs().max())
+        mse = float(((y - ref) ** 2).mean())
+        out["psnr_vs_reference"] = float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+    print(json.dumps(out))
+
+
+def _run_case(extra: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "_case", *extra]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        return {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def speed(args: argparse.Namespace) -> None:
+    import rdafnet
+    peak = _matmul_peak_gflops()
+    print(f"fp32 matrix-product peak measured now: {peak:.0f} GFLOP/s, threads: {torch.get_num_threads()}")
+    print(f"| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of mm peak | max abs diff vs reference |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    tmp = tempfile.mkdtemp()
+    for variant in args.variants:
+        for size in args.sizes:
+            h, w = map(int, size.split("x"))
+            macs = rdafnet.profile(rdafnet.build(variant), (h, w)).macs
+            ref_file = os.path.join(tmp, f"{variant}-{size}.npy")
+            base = None
+            for path in args.paths:
+                rep = args.repeats if h * w <= 256 * 256 or variant in ("tiny", "small") else args.big_repeats
+                extra = [variant, str(h), str(w), path, "--repeats", str(rep), "--tile", str(args.tile),
+                         "--overlap", str(args.overlap)]
+                extra += ["--save", ref_file] if path == "reference" else ["--compare", ref_file]
+                r = _run_case(extra)
+                if "error" in r:
+                    print(f"| {variant} | {size} | {path} | failed: {r['error'][:60]} | | | | | |", flush=True)
+                    continue
+                base = r["median_s"] if path == "reference" else base
+                gf = 2 * macs / r["median_s"] / 1e9
+                ratio = f"{base / r['median_s']:.2f}" if base else "-"
+                diff = f"{r['max_abs_diff']:.2e}" if "max_abs_diff" in r else "-"
+                print(f"| {variant} | {size} | {path} | {r['median_s']:.2f} | {ratio} | {r['peak_rss_mb']:.0f} | "
+                      f"{gf:.0f} | {100 * gf / peak:.0f}% | {diff} |", flush=True)
+
+
+def memory(args: argparse.Namespace) -> None:
+    print("bundled model, optimized path; peak RSS of the whole process")
+    print("| size | tiling | median s | peak RSS MB |")
+    print("| --- | --- | --- | --- |")
+    for size in args.sizes:
+        h, w = map(int, size.split("x"))
+        for tile in (None, args.tile):
+            extra = ["bundled", str(h), str(w), "optimized" if tile is None else "optimized-tiled", "--pretrained",
+                     "--repeats", str(args.repeats), "--tile", str(args.tile), "--overlap", str(args.overlap),
+                     "--batch", "4"]
+            r = _run_case(extra)
+            label = "whole frame" if tile is None else f"tile {tile}, overlap {args.overlap}"
+            if "error" in r:
+                print(f"| {size} | {label} | failed: {r['error'][:60]} | |", flush=True)
+            else:
+                print(f"| {size} | {label} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} |", flush=True)
+
+
+def tiling(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    import rdafnet
+    from rdafnet.data import find_pairs
+    from rdafnet.io import read_image
+    from rdafnet.metrics import psnr
+    data = Path(args.data)
+    pairs = find_pairs(data / "gopro_dev") + find_pairs(data / "gopro_train_pairs")
+    model = rdafnet.optimize(rdafnet.from_pretrained())
+    t, o = args.tile, args.overlap
+    cols = ["blurry", "full", f"tiled {t}", f"full+local{args.window}", f"tiled {t}+local{args.window}"]
+    print(f"| image | " + " | ".join(cols) + f" | tiled vs full | tiled+local vs full+local |")
+    print("| --- " * (len(cols) + 3) + "|")
+    acc = []
+    for b, s in pairs:
+        blur, sharp = read_image(b), read_image(s)
+        rdafnet.set_norm_window(model, None)
+        full = rdafnet.deblur(blur, model)
+        tiled = rdafnet.deblur(blur, model, tile=t, overlap=o)
+        rdafnet.set_norm_window(model, args.window)
+        full_l = rdafnet.deblur(blur, model)
+        tiled_l = rdafnet.deblur(blur, model, tile=t, overlap=o)
+        row = [psnr(blur, sharp), psnr(full, sharp), psnr(tiled, sharp), psnr(full_l, sharp), psnr(tiled_l, sharp),
+               psnr(tiled, full), psnr(tiled_l, full_l)]
+        acc.append(row)
+        print(f"| {Path(b).stem[:40]} | " + " | ".join(f"{v:.2f}" for v in row) + " |", flush=True)
+    print("| **mean** | " + " | ".join(f"**{v:.2f}**" for v in np.mean(acc, axis=0)) + " |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("speed")
+    s.add_argument("--variants", nargs="+", default=["single-stage", "multi-stage", "tiny"])
+    s.add_argument("--sizes", nargs="+", default=["256x256", "720x1280"])
+    s.add_argument("--paths", nargs="+", default=["reference", "optimized", "reference-tiled", "optimized-tiled",
+                                                  "compiled-tiled"])
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--big-repeats", type=int, default=1, help="repeats for the paper-sized nets at full frames")
+    s.add_argument("--tile", type=int, default=256)
+    s.add_argument("--overlap", type=int, default=32)
+    s.set_defaults(func=speed)
+    s = sub.add_parser("memory")
+    s.add_argument("--sizes", nargs="+", default=["720x1280", "1080x1920", "2160x3840"])
+    s.add_argument("--tile", type=int, default=512)
+    s.add_argument("--overlap", type=int, default=64)
+    s.add_argument("--repeats", type=int, default=1)
+    s.set_defaults(func=memory)
+    s = sub.add_parser("tiling")
+    s.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    s.add_argument("--tile", type=int, default=256)
+    s.add_argument("--overlap", type=int, default=64)
+    s.add_argument("--window", type=int, default=256)
+    s.set_defaults(func=tiling)
+    s = sub.add_parser("_case")
+    s.add_argument("variant")
+    s.add_argument("h", type=int)
+    s.add_argument("w", type=int)
+    s.add_argument("path")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--tile", type=int, default=256)
+    s.add_argument("--overlap", type=int, default=32)
+    s.add_argument("--batch", type=int, default=4)
+    s.add_argument("--pretrained", action="store_true")
+    s.add_argument("--save")
+    s.add_argument("--compare")
+    s.set_defaults(func=_case)
+    a = p.parse_args()
+    a.func(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The examples run (executed, not just parsed)."""
+import runpy
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from rdafnet.io import write_image
+
+EXAMPLES = ROOT / "examples"
+
+
+def test_rdafb_in_my_model(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["rdafb_in_my_model.py", "--steps", "15"])
+    ratio = runpy.run_path(str(EXAMPLES / "rdafb_in_my_model.py"))["main"]()
+    assert ratio < 1.0        # the loss went down
+
+
+def test_finetune_script(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        sharp = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        write_image(tmp_path / "pairs" / "sharp" / f"{k}.png", sharp)
+        write_image(tmp_path / "pairs" / "blur" / f"{k}.png", (sharp // 2 + 60).astype(np.uint8))
+    monkeypatch.setattr(sys, "argv", ["finetune.py", str(tmp_path / "pairs"), str(tmp_path / "out"), "--steps", "3",
+                                      "--crop", "32", "--val", str(tmp_path / "pairs")])
+    metrics = runpy.run_path(str(EXAMPLES / "finetune.py"))["main"]()
+    assert "val_psnr" in metrics and (tmp_path / "out" / "final" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_quickstart_notebook_executes():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(EXAMPLES)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    assert any("image/png" in o.get("data", {}) for o in outputs)   # the before/after picture
