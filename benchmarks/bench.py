@@ -116,7 +116,7 @@ def speed(args: argparse.Namespace) -> None:
             for path in args.paths:
                 rep = args.repeats if h * w <= 256 * 256 or variant in ("tiny", "small") else args.big_repeats
                 extra = [variant, str(h), str(w), path, "--repeats", str(rep), "--tile", str(args.tile),
-                         "--overlap", str(args.overlap)]
+                         "--overlap", str(args.overlap), "--batch", str(args.batch)]
                 extra += ["--save", ref_file] if path == "reference" else ["--compare", ref_file]
                 r = _run_case(extra)
                 if "error" in r:
@@ -190,6 +190,7 @@ def main() -> None:
     s.add_argument("--big-repeats", type=int, default=1, help="repeats for the paper-sized nets at full frames")
     s.add_argument("--tile", type=int, default=256)
     s.add_argument("--overlap", type=int, default=32)
+    s.add_argument("--batch", type=int, default=1, help="tiles per forward pass (1 keeps CPU tensors cache-sized)")
     s.set_defaults(func=speed)
     s = sub.add_parser("memory")
     s.add_argument("--sizes", nargs="+", default=["720x1280", "1080x1920", "2160x3840"])

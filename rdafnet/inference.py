@@ -93,8 +93,9 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in [0, tile), got overlap={overlap} for tile={tile}")
     margin = overlap // 4
-    out = torch.zeros(b, c, h, w, dtype=torch.float64)
-    norm = torch.zeros(1, 1, h, w, dtype=torch.float64)
+    acc_dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    out = torch.zeros(b, c, h, w, dtype=acc_dtype)      # on the host: only tiles visit the device
+    norm = torch.zeros(1, 1, h, w, dtype=acc_dtype)
     jobs = [(i, y, xx) for i in range(b) for y, xx in tile_grid(h, w, tile, overlap)]
     bar = None
     if progress:
@@ -106,7 +107,7 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
         batch = torch.stack([x[i, :, y:y + tile, xx:xx + tile] for i, y, xx in chunk]).to(device, dtype)
         try:
             with torch.no_grad():
-                pred = model(batch).to("cpu", torch.float64)
+                pred = model(batch).to("cpu", acc_dtype)
         except torch.cuda.OutOfMemoryError as exc:
             torch.cuda.empty_cache()
             if batch_size == 1:
@@ -116,7 +117,8 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
             continue
         for (i, y, xx), p in zip(chunk, pred):
             th, tw = p.shape[-2:]
-            wgt = _axis_weight(y, tile, h, overlap, margin)[:, None] * _axis_weight(xx, tile, w, overlap, margin)[None]
+            wgt = (_axis_weight(y, tile, h, overlap, margin)[:, None]
+                   * _axis_weight(xx, tile, w, overlap, margin)[None]).to(acc_dtype)
             out[i, :, y:y + th, xx:xx + tw] += p * wgt
             if i == 0:
                 norm[0, 0, y:y + th, xx:xx + tw] += wgt
