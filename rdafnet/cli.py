@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
     from .data.pairs import PairedImages, find_pairs
     from .train.trainer import TrainConfig, Trainer
-    if "WORLD_SIZE" in __import__("os").environ and int(__import__("os").environ["WORLD_SIZE"]) > 1:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     pairs = [p for d in a.data for p in find_pairs(d)]
     train_set = PairedImages(pairs, crop=a.crop, seed=a.seed)

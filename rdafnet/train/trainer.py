@@ -106,17 +106,24 @@ class Trainer:
         self.step = 0
         self.best = -math.inf
         self.ckpt_path = self.out_dir / "checkpoint.pt"
+        self._order_epoch: int | None = None      # cached sample permutation of one epoch
+        self._order_perm = np.empty(0, dtype=np.int64)
 
     # -- data order: global sample position p -> (epoch, index), the same after a resume
+    def _order(self, epoch: int) -> np.ndarray:
+        if self._order_epoch != epoch:
+            self._order_epoch = epoch
+            self._order_perm = np.random.default_rng((self.config.seed, 1, epoch)).permutation(len(self.train_set))
+        return self._order_perm
+
     def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         n, b = len(self.train_set), self.config.batch_size
         blurs, sharps = [], []
         for j in range(b):
             p = (step * self.world + self.rank) * b + j
             epoch, pos = divmod(p, n)
-            perm = np.random.default_rng((self.config.seed, 1, epoch)).permutation(n)
             self.train_set.set_epoch(epoch)
-            x, y = self.train_set[int(perm[pos])]
+            x, y = self.train_set[int(self._order(epoch)[pos])]
             blurs.append(x)
             sharps.append(y)
         return torch.stack(blurs).to(self.device), torch.stack(sharps).to(self.device)
