@@ -104,7 +104,7 @@ def speed(args: argparse.Namespace) -> None:
     import rdafnet
     peak = _matmul_peak_gflops()
     print(f"fp32 matrix-product peak measured now: {peak:.0f} GFLOP/s, threads: {torch.get_num_threads()}")
-    print(f"| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of mm peak | max abs diff vs reference |")
+    print("| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of mm peak | max abs diff vs reference |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     tmp = tempfile.mkdtemp()
     for variant in args.variants:
@@ -160,7 +160,7 @@ def tiling(args: argparse.Namespace) -> None:
     model = rdafnet.optimize(rdafnet.from_pretrained())
     t, o = args.tile, args.overlap
     cols = ["blurry", "full", f"tiled {t}", f"full+local{args.window}", f"tiled {t}+local{args.window}"]
-    print(f"| image | " + " | ".join(cols) + f" | tiled vs full | tiled+local vs full+local |")
+    print("| image | " + " | ".join(cols) + " | tiled vs full | tiled+local vs full+local |")
     print("| --- " * (len(cols) + 3) + "|")
     acc = []
     for b, s in pairs:

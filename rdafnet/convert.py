@@ -108,11 +108,14 @@ def _convert_single(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any]
 
 
 def _name_single(hp: Mapping[str, Any]) -> str:
-    from .models import _VARIANTS  # local import: models imports nothing from here
-    for name, (_, kwargs, _) in _VARIANTS.items():
-        full = {"width": 64, "num_blocks": 16, "num_convs": 4, "attention": "fusion", **kwargs}
-        if name.startswith("single-stage") and "residual" not in kwargs and all(
-                full[k] == hp[k] for k in ("width", "num_blocks", "num_convs", "attention")):
+    """The registered single-stage variant these inferred hyperparameters describe."""
+    import inspect
+
+    from .models import _VARIANTS, RDAFNet  # local import: models imports nothing from here
+    defaults = {k: p.default for k, p in inspect.signature(RDAFNet).parameters.items()}
+    for name, (cls, kwargs, _) in _VARIANTS.items():
+        full = {**defaults, **kwargs}
+        if cls is RDAFNet and full["residual"] and all(full[k] == v for k, v in hp.items()):
             return name
     return "single-stage"
 

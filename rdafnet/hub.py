@@ -3,6 +3,7 @@ folders, ``.safetensors`` files and the authors' ``.pth`` checkpoints."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -77,7 +78,6 @@ def model_from_config(config: dict[str, Any]):
     arch = config.get("architecture")
     if arch not in classes:
         raise ValueError(f"config names architecture {arch!r}; expected one of {sorted(classes)}")
-    import inspect
     params = set(inspect.signature(classes[arch]).parameters)
     return classes[arch](**{k: v for k, v in config.items() if k in params})
 

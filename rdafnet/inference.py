@@ -1,11 +1,8 @@
 """``deblur()``: any image type in, the same type out; whole-frame or tiled inference."""
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np

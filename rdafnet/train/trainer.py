@@ -19,7 +19,7 @@ from torch import nn
 
 from .._atomic import atomic_write
 from ..data.pairs import PairedImages
-from ..io import from_float, read_image, to_float
+from ..io import from_float, read_image, to_float, write_image
 from ..metrics import psnr, ssim
 from .losses import deblur_loss
 from .schedule import paper_lr
@@ -71,7 +71,6 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
         rows.append({"image": Path(b_path).name, "psnr_blur": psnr(blur, sharp), "ssim_blur": ssim(blur, sharp),
                      "psnr": psnr(out, sharp), "ssim": ssim(out, sharp)})
         if out_dir is not None:
-            from ..io import write_image
             write_image(Path(out_dir) / Path(b_path).name, out, overwrite=overwrite)
     return rows
 
