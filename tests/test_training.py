@@ -211,7 +211,11 @@ def test_sigkill_at_any_moment_then_resume(tmp_path):
 @pytest.mark.slow
 def test_torchrun_two_processes_gloo(tmp_path):
     _pairs_folder(tmp_path / "pairs", n=4)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    import socket
+    with socket.socket() as sock:           # a free port, so parallel runs do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
            "-m", "rdafnet.cli", *_train_cmd(tmp_path, "ddp", steps=4)[3:]]
     res = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
                          timeout=300)

@@ -229,4 +229,6 @@ class Trainer:
         if bar is not None:
             bar.close()
         self._export("final", metrics)
+        if self.world > 1:
+            dist.barrier()       # no rank leaves (and tears the group down) while rank 0 still writes
         return metrics
