@@ -28,8 +28,8 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _matmul_peak_gflops(n: int = 2048) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def _matmul_peak_gflops(n: int = 2048, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     t = time.perf_counter()
     for _ in range(5):
@@ -55,19 +55,21 @@ def _case(args: argparse.Namespace) -> None:
     model = _model(args.variant, args.pretrained)
     h, w = args.h, args.w
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-    tile = None
-    if args.path == "reference":
-        run_model = model
-    elif args.path == "optimized":
-        run_model = rdafnet.optimize(model)
-    elif args.path == "optimized-tiled":
-        run_model, tile = rdafnet.optimize(model), args.tile
-    elif args.path == "reference-tiled":
-        run_model, tile = model, args.tile
-    elif args.path == "compiled-tiled":
-        run_model, tile = torch.compile(model, dynamic=False), args.tile
-    else:
+    # path = reference | optimized | compiled, then optional "-bf16" (optimized only) and "-tiled"
+    kind, *flags = args.path.split("-")
+    unknown = set(flags) - {"bf16", "tiled"}
+    if kind not in ("reference", "optimized", "compiled") or unknown:
         raise SystemExit(f"unknown path {args.path}")
+    precision = "bf16" if "bf16" in flags else "fp32"
+    tile = args.tile if "tiled" in flags else None
+    if kind != "optimized" and precision != "fp32":
+        raise SystemExit(f"the {kind} path is fp32 only")
+    if kind == "reference":
+        run_model = model
+    elif kind == "compiled":      # inductor on the reference model
+        run_model = torch.compile(model, dynamic=False)
+    else:
+        run_model = rdafnet.optimize(model, precision=precision)
     run = lambda: restore_tensor(x, run_model, tile=tile, overlap=args.overlap, batch_size=args.batch)  # noqa: E731
     t_warm = time.perf_counter()
     restore_tensor(x[..., : min(h, 64), : min(w, 64)], run_model) if tile is None else \
@@ -102,10 +104,12 @@ def _run_case(extra: list[str]) -> dict:
 
 def speed(args: argparse.Namespace) -> None:
     import rdafnet
-    peak = _matmul_peak_gflops()
-    print(f"fp32 matrix-product peak measured now: {peak:.0f} GFLOP/s, threads: {torch.get_num_threads()}")
-    print("| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of mm peak | max abs diff vs reference |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    peaks = {"fp32": _matmul_peak_gflops(), "bf16": _matmul_peak_gflops(dtype=torch.bfloat16)}
+    print(f"matrix-product peaks measured now: fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f} GFLOP/s; "
+          f"threads: {torch.get_num_threads()}")
+    print("| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of mm peak (own dtype) "
+          "| max abs diff vs reference | PSNR vs reference |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     tmp = tempfile.mkdtemp()
     for variant in args.variants:
         for size in args.sizes:
@@ -124,10 +128,12 @@ def speed(args: argparse.Namespace) -> None:
                     continue
                 base = r["median_s"] if path == "reference" else base
                 gf = 2 * macs / r["median_s"] / 1e9
+                peak = peaks["bf16" if "bf16" in path else "fp32"]
                 ratio = f"{base / r['median_s']:.2f}" if base else "-"
                 diff = f"{r['max_abs_diff']:.2e}" if "max_abs_diff" in r else "-"
+                db = f"{r['psnr_vs_reference']:.1f}" if "psnr_vs_reference" in r else "-"
                 print(f"| {variant} | {size} | {path} | {r['median_s']:.2f} | {ratio} | {r['peak_rss_mb']:.0f} | "
-                      f"{gf:.0f} | {100 * gf / peak:.0f}% | {diff} |", flush=True)
+                      f"{gf:.0f} | {100 * gf / peak:.0f}% | {diff} | {db} |", flush=True)
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -185,7 +191,8 @@ def main() -> None:
     s.add_argument("--variants", nargs="+", default=["single-stage", "multi-stage", "tiny"])
     s.add_argument("--sizes", nargs="+", default=["256x256", "720x1280"])
     s.add_argument("--paths", nargs="+", default=["reference", "optimized", "reference-tiled", "optimized-tiled",
-                                                  "compiled-tiled"])
+                                                  "compiled-tiled", "optimized-bf16", "optimized-bf16-tiled"],
+                   help="reference | optimized | compiled, with optional -bf16 and -tiled suffixes")
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--big-repeats", type=int, default=1, help="repeats for the paper-sized nets at full frames")
     s.add_argument("--tile", type=int, default=256)

@@ -40,7 +40,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         model = build(a.variant, **({"width": a.width} if a.width else {}),
                       **({"num_blocks": a.blocks} if a.blocks else {}))
     cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, grad_clip=a.grad_clip or None,
-                      ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, seed=a.seed,
+                      ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, seed=a.seed, amp=not a.fp32,
                       extra={"command": " ".join(sys.argv)})
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--val-every", type=int, default=500)
     s.add_argument("--ckpt-every", type=int, default=100)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--fp32", action="store_true", help="no bf16 autocast (used by default where bf16 is native)")
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--device", default=None)
     s.set_defaults(func=_cmd_train)

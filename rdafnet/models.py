@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -69,6 +70,7 @@ class _Restorer(nn.Module):
     size_multiple = 2   # one stride-2 down/up pair
     min_size = 4        # reflect padding inside the blocks needs >= 2 pixels at half resolution
     variant: str | None
+    autocast_dtype: torch.dtype | None = None   # set by rdafnet.optimize(..., precision="bf16")
 
     def forward(self, x: torch.Tensor, *, return_stages: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -77,8 +79,10 @@ class _Restorer(nn.Module):
             check_image_batch(x)
         h, w = x.shape[-2:]
         xp = pad_to_multiple(x, self.size_multiple, min_size=self.min_size)
-        outs = self.forward_signed(xp * 2 - 1)
-        outs = tuple((o[..., :h, :w] + 1) / 2 for o in outs)
+        dtype = self.autocast_dtype       # (no autocast context otherwise: a caller's one stays active)
+        with torch.autocast(x.device.type, dtype=dtype) if dtype is not None else nullcontext():
+            outs = self.forward_signed(xp * 2 - 1)
+        outs = tuple(((o[..., :h, :w] + 1) / 2).to(x.dtype) for o in outs)
         return outs if return_stages else outs[-1]
 
     def forward_signed(self, img: torch.Tensor) -> tuple[torch.Tensor, ...]:

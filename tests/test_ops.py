@@ -1,4 +1,6 @@
 """rdafnet.optimize: the same function as the reference path."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -69,3 +71,41 @@ def test_optimized_local_norm_window_and_deblur():
         torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-5)
     img = (x[0].permute(1, 2, 0).numpy() * 255).astype("uint8")
     assert rdafnet.deblur(img, fast, tile=32, overlap=16).shape == img.shape
+
+
+def test_bf16_instance_norm_keeps_fp32_statistics():
+    from rdafnet.ops.fused import instance_norm_act_
+    torch.manual_seed(0)
+    # an offset mean and 64x64 pixels: a bf16 accumulator would stall (256 + 1 == 256 in bf16)
+    x = (torch.randn(1, 4, 64, 64) * 0.5 + 3).to(memory_format=torch.channels_last)
+    truth = torch.nn.functional.instance_norm(x.bfloat16().double(), eps=1e-5)
+    y = instance_norm_act_(x.bfloat16(), eps=1e-5, slope=None, window=None)
+    assert y.dtype == torch.bfloat16
+    # input rounding (|x| * 2^-9) amplified by 1/std = 2, mean and output rounding: < 0.05
+    assert (y.double() - truth).abs().max() < 0.05
+    assert y.double().mean(dim=(-2, -1)).abs().max() < 0.01
+
+
+def test_optimize_bf16_on_the_bundled_model_and_sample():
+    # the bundled model on its real GoPro sample: bf16 stays within 45 dB of the fp32 path
+    # (docs/performance.md lists the measured figures on real frames)
+    import numpy as np
+    from rdafnet.io import read_image, to_float
+    img = read_image(Path(rdafnet.__file__).parent / "samples" / "gopro_blurry.png")
+    x = torch.from_numpy(to_float(img).transpose(2, 0, 1).copy())[None][..., :256, :384]
+    model = rdafnet.from_pretrained()
+    with torch.no_grad():
+        ref = rdafnet.optimize(model)(x)
+        out = rdafnet.optimize(model, precision="bf16")(x)
+    assert out.dtype == torch.float32 and out.shape == x.shape
+    psnr = 10 * np.log10(1 / float(((out - ref) ** 2).mean()))
+    assert 45 < psnr < 200      # < 200: bf16 really ran (not silently fp32)
+    assert rdafnet.deblur(img[:64, :96], rdafnet.optimize(model, precision="bf16")).shape == (64, 96, 3)
+
+
+def test_optimize_precision_errors():
+    model = rdafnet.build("tiny", width=8, num_blocks=1)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        rdafnet.optimize(model, precision="int8")
+    with pytest.raises(ValueError, match="torch.autocast"):
+        rdafnet.optimize(torch.nn.Sequential(rdafnet.RDAFB(8)), precision="bf16")

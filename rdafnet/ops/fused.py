@@ -50,10 +50,14 @@ def instance_norm_act_(x: torch.Tensor, *, eps: float, slope: float | None, wind
         y = instance_norm(x, eps=eps, window=window)
         return F.leaky_relu_(y, slope) if slope is not None else y
     n = x.shape[-2] * x.shape[-1]
-    x.sub_(x.sum(dim=(-2, -1), keepdim=True).div_(n))      # sums, not var_mean: fast in both layouts
+    # sums, not var_mean: fast in both layouts. Reductions of bf16/fp16 accumulate in fp32 (a sum
+    # with dtype=float32 would first copy the map, 9x slower); the statistics are finished in fp32
+    # and applied in x's dtype (mixed-dtype in-place ops take a slow path on CPU)
+    stat = torch.promote_types(x.dtype, torch.float32)
+    x.sub_(x.sum(dim=(-2, -1), keepdim=True).to(stat).div_(n).to(x.dtype))
     sq = torch.mul(x, x, out=scratch) if scratch is not None else x * x
-    var = sq.sum(dim=(-2, -1), keepdim=True).div_(n)
-    x.mul_(var.add_(eps).rsqrt_())
+    var = sq.sum(dim=(-2, -1), keepdim=True).to(stat).div_(n)
+    x.mul_(var.add_(eps).rsqrt_().to(x.dtype))
     return F.leaky_relu_(x, slope) if slope is not None else x
 
 
@@ -132,14 +136,31 @@ class FusedRDAFB(nn.Module):
         return F.relu_(h)
 
 
-def optimize(model: nn.Module, *, channels_last: bool = True) -> nn.Module:
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "fp32") -> nn.Module:
     """A copy of ``model`` for inference whose RDAFBs are :class:`FusedRDAFB`; same outputs.
 
     ``channels_last`` stores weights (and so activations) channels-last, where oneDNN's
     convolutions run without layout reorders (1x1 convolutions ~2x faster on CPU). Works for every
     network and for user models that contain RDAFBs. The copy is in eval mode, without autograd.
+
+    ``precision="bf16"`` (or ``"fp16"``, for GPUs) runs an RDAFNet network under autocast:
+    convolutions and stored activations in reduced precision, instance-norm statistics and the
+    global residual in fp32, outputs in the input's dtype. Not exact: see docs/performance.md for
+    the measured PSNR against the fp32 path. bf16 pays off on GPUs and on CPUs with native bf16
+    (``rdafnet.ops.bf16_native``); elsewhere it is emulated and slower.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    dtype = PRECISIONS[precision]
     fast = copy.deepcopy(model).eval()
+    if dtype is not None:
+        if not hasattr(fast, "autocast_dtype"):
+            raise ValueError(f"precision={precision!r} needs an RDAFNet network; for your own model use "
+                             "optimize(model) and run it under torch.autocast")
+        fast.autocast_dtype = dtype
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     workspace = Workspace()
@@ -147,4 +168,6 @@ def optimize(model: nn.Module, *, channels_last: bool = True) -> nn.Module:
         for name, child in list(module.named_children()):
             if isinstance(child, RDAFB):
                 setattr(module, name, FusedRDAFB(child, workspace=workspace))
+    if dtype is not None:
+        fast = fast.to(dtype)       # weights stored in bf16/fp16, so autocast casts only the input
     return fast.requires_grad_(False)

@@ -21,6 +21,7 @@ from .._atomic import atomic_write
 from ..data.pairs import PairedImages
 from ..io import from_float, read_image, to_float, write_image
 from ..metrics import psnr, ssim
+from ..ops.precision import bf16_native
 from .losses import deblur_loss
 from .schedule import paper_lr
 
@@ -40,7 +41,8 @@ class TrainConfig:
     val_every: int = 500
     ckpt_every: int = 100
     log_every: int = 10
-    amp: bool = True                      # bf16 autocast on CUDA; ignored on CPU
+    amp: bool = True                      # bf16 autocast (CUDA, and CPUs with native bf16: AVX512-BF16/AMX)
+    channels_last: bool = True            # NHWC activations: oneDNN convolutions need no reorders
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)   # free-form, recorded in the log/model card
 
@@ -96,6 +98,8 @@ class Trainer:
         self.device = torch.device(device)
         torch.manual_seed(config.seed)
         self.model = model.to(self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if config.ema else None
         self.net: nn.Module = self.model
         if self.world > 1:
@@ -125,7 +129,10 @@ class Trainer:
             x, y = self.train_set[int(self._order(epoch)[pos])]
             blurs.append(x)
             sharps.append(y)
-        return torch.stack(blurs).to(self.device), torch.stack(sharps).to(self.device)
+        blur, sharp = torch.stack(blurs).to(self.device), torch.stack(sharps).to(self.device)
+        if self.config.channels_last:
+            blur = blur.contiguous(memory_format=torch.channels_last)
+        return blur, sharp
 
     def _state(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
@@ -188,7 +195,7 @@ class Trainer:
         self.model.train()
         t0 = time.time()
         metrics: dict[str, float] = {}
-        use_amp = cfg.amp and self.device.type == "cuda"
+        use_amp = cfg.amp and bf16_native(self.device)
         while self.step < cfg.steps:
             lr = paper_lr(self.step, total_steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr,
                           constant_fraction=cfg.constant_fraction)
