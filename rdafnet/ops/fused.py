@@ -5,7 +5,8 @@ Same function as the reference blocks, fewer memory passes:
 - the attention-fusion 1x1 convolution over ``concat(M_0..M_k)`` is computed as a sum of per-map
   products; each map's contributions to every later fusion come from one packed 1x1 convolution
   when the map is made, so no concatenation is ever materialised;
-- instance norm (+ LeakyReLU) runs in place on the convolution output;
+- instance norm (+ LeakyReLU) runs in place on the convolution output (on CUDA, as two Triton
+  kernels when ``triton`` is installed: :mod:`rdafnet.ops.triton_norm`);
 - the gate multiply writes straight into a reused reflect-padded buffer (only the one-pixel
   border is filled afterwards), so no separate padding copy is made;
 - the sigmoid, residual add and ReLU run in place.
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.rdafb import RDAFB
+from . import triton_norm
 from .norm import instance_norm
 
 
@@ -49,6 +51,11 @@ def instance_norm_act_(x: torch.Tensor, *, eps: float, slope: float | None, wind
     if window is not None:
         y = instance_norm(x, eps=eps, window=window)
         return F.leaky_relu_(y, slope) if slope is not None else y
+    if triton_norm.available(x):
+        try:
+            return triton_norm.instance_norm_act(x, eps=eps, slope=slope)
+        except Exception as exc:      # noqa: BLE001 - any compile/launch failure: eager fallback
+            triton_norm.disable(f"{type(exc).__name__}: {exc}")
     n = x.shape[-2] * x.shape[-1]
     # sums, not var_mean: fast in both layouts. Reductions of bf16/fp16 accumulate in fp32 (a sum
     # with dtype=float32 would first copy the map, 9x slower); the statistics are finished in fp32
