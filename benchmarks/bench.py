@@ -4,6 +4,7 @@ agreement of tiled and full-frame output on real frames.
     python benchmarks/bench.py speed  [--variants single-stage tiny] [--sizes 256x256 720x1280]
     python benchmarks/bench.py memory [--sizes 720x1280 1080x1920 2160x3840] [--tile 512]
     python benchmarks/bench.py tiling [--data ../shared/data]
+    python benchmarks/bench.py precision [--models bundled PATH ...]
 
 Each measurement runs in a fresh subprocess so that its peak resident memory is its own.
 Times are medians of ``--repeats`` runs after a warm-up on a small input.
@@ -184,6 +185,35 @@ def tiling(args: argparse.Namespace) -> None:
     print("| **mean** | " + " | ".join(f"**{v:.2f}**" for v in np.mean(acc, axis=0)) + " |")
 
 
+def precision(args: argparse.Namespace) -> None:
+    """bf16 against fp32 on real frames with trained weights."""
+    import numpy as np
+
+    import rdafnet
+    from rdafnet.data import find_pairs
+    from rdafnet.io import read_image
+    from rdafnet.metrics import psnr
+    data = Path(args.data)
+    pairs = find_pairs(data / "gopro_dev") + find_pairs(data / "gopro_train_pairs")
+    print("| model | image | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) | max abs diff (8-bit levels) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in args.models:
+        model = rdafnet.from_pretrained(None if name == "bundled" else name)
+        f32, b16 = rdafnet.optimize(model), rdafnet.optimize(model, precision="bf16")
+        acc = []
+        for b, s in pairs:
+            blur, sharp = read_image(b), read_image(s)
+            y32, y16 = rdafnet.deblur(blur, f32), rdafnet.deblur(blur, b16)
+            d = int(np.abs(y32.astype(int) - y16.astype(int)).max())
+            row = [psnr(blur, sharp), psnr(y32, sharp), psnr(y16, sharp), psnr(y16, y32), d]
+            acc.append(row)
+            print(f"| {Path(name).name} | {Path(b).stem[:40]} | " + " | ".join(f"{v:.2f}" for v in row[:4])
+                  + f" | {d} |", flush=True)
+        m = np.mean(acc, axis=0)
+        print(f"| {Path(name).name} | **mean** (min bf16 vs fp32: {min(r[3] for r in acc):.2f}) | "
+              + " | ".join(f"**{v:.2f}**" for v in m[:4]) + f" | {max(r[4] for r in acc)} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -211,6 +241,10 @@ def main() -> None:
     s.add_argument("--overlap", type=int, default=64)
     s.add_argument("--window", type=int, default=256)
     s.set_defaults(func=tiling)
+    s = sub.add_parser("precision")
+    s.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    s.add_argument("--models", nargs="+", default=["bundled"], help="'bundled', registered names or paths")
+    s.set_defaults(func=precision)
     s = sub.add_parser("_case")
     s.add_argument("variant")
     s.add_argument("h", type=int)
