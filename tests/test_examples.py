@@ -38,3 +38,33 @@ def test_quickstart_notebook_executes():
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not any(o.get("output_type") == "error" for o in outputs)
     assert any("image/png" in o.get("data", {}) for o in outputs)   # the before/after picture
+
+
+def test_export_model_script(tmp_path, monkeypatch, capsys):
+    import json
+
+    import rdafnet
+    from rdafnet.hub import sha256
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        sharp = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        write_image(tmp_path / "pairs" / "sharp" / f"{k}.png", sharp)
+        write_image(tmp_path / "pairs" / "blur" / f"{k}.png", (sharp // 2 + 60).astype(np.uint8))
+    monkeypatch.setattr(sys, "argv", ["finetune.py", str(tmp_path / "pairs"), str(tmp_path / "run"), "--steps", "2",
+                                      "--crop", "32", "--val", str(tmp_path / "pairs")])
+    runpy.run_path(str(EXAMPLES / "finetune.py"))["main"]()
+    capsys.readouterr()
+    out = tmp_path / "exported"
+    monkeypatch.setattr(sys, "argv", ["export_model.py", str(tmp_path / "run" / "best"), str(out), "--name", "mine",
+                                      "--test", str(tmp_path / "pairs")])
+    runpy.run_path(str(EXAMPLES / "export_model.py"), run_name="__main__")
+    entry = json.loads(capsys.readouterr().out)
+    assert entry["sha256"]["model.safetensors"] == sha256(out / "model.safetensors")
+    assert set(entry["metrics"]) == {"0.png", "1.png"} and entry["cpu_seconds_720p"]["optimized"] > 0
+    card = (out / "README.md").read_text()
+    assert "finetune.py" in card or "Command" in card
+    assert "| 0 | test |" in card and "Mean gain" in card
+    model = rdafnet.from_pretrained(out)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    with pytest.raises(SystemExit, match="already holds a model"):
+        runpy.run_path(str(EXAMPLES / "export_model.py"), run_name="__main__")
