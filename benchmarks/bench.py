@@ -56,21 +56,22 @@ def _case(args: argparse.Namespace) -> None:
     model = _model(args.variant, args.pretrained)
     h, w = args.h, args.w
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-    # path = reference | optimized | compiled, then optional "-bf16" (optimized only) and "-tiled"
+    # path = reference | optimized | compiled (inductor on the reference model), then optional
+    # suffixes: -bf16 and -compiled (optimized only), -tiled
     kind, *flags = args.path.split("-")
-    unknown = set(flags) - {"bf16", "tiled"}
-    if kind not in ("reference", "optimized", "compiled") or unknown:
+    if kind not in ("reference", "optimized", "compiled") or set(flags) - {"bf16", "compiled", "tiled"}:
         raise SystemExit(f"unknown path {args.path}")
-    precision = "bf16" if "bf16" in flags else "fp32"
+    if kind != "optimized" and {"bf16", "compiled"} & set(flags):
+        raise SystemExit(f"-bf16 and -compiled apply to the optimized path only, not {kind}")
     tile = args.tile if "tiled" in flags else None
-    if kind != "optimized" and precision != "fp32":
-        raise SystemExit(f"the {kind} path is fp32 only")
     if kind == "reference":
         run_model = model
-    elif kind == "compiled":      # inductor on the reference model
+    elif kind == "compiled":
         run_model = torch.compile(model, dynamic=False)
     else:
-        run_model = rdafnet.optimize(model, precision=precision)
+        run_model = rdafnet.optimize(model, precision="bf16" if "bf16" in flags else "fp32")
+        if "compiled" in flags:
+            run_model = torch.compile(run_model, dynamic=False)
     run = lambda: restore_tensor(x, run_model, tile=tile, overlap=args.overlap, batch_size=args.batch)  # noqa: E731
     t_warm = time.perf_counter()
     restore_tensor(x[..., : min(h, 64), : min(w, 64)], run_model) if tile is None else \
@@ -222,7 +223,8 @@ def main() -> None:
     s.add_argument("--sizes", nargs="+", default=["256x256", "720x1280"])
     s.add_argument("--paths", nargs="+", default=["reference", "optimized", "reference-tiled", "optimized-tiled",
                                                   "compiled-tiled", "optimized-bf16", "optimized-bf16-tiled"],
-                   help="reference | optimized | compiled, with optional -bf16 and -tiled suffixes")
+                   help="reference | optimized | compiled, with optional -bf16, -compiled (optimized only) "
+                        "and -tiled suffixes")
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--big-repeats", type=int, default=1, help="repeats for the paper-sized nets at full frames")
     s.add_argument("--tile", type=int, default=256)

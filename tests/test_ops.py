@@ -109,3 +109,14 @@ def test_optimize_precision_errors():
         rdafnet.optimize(model, precision="int8")
     with pytest.raises(ValueError, match="torch.autocast"):
         rdafnet.optimize(torch.nn.Sequential(rdafnet.RDAFB(8)), precision="bf16")
+
+
+def test_optimized_model_compiles_without_graph_breaks():
+    import torch._dynamo as dynamo
+    model, fast = _pair("single-stage", width=8, num_blocks=2)
+    x = torch.rand(1, 3, 32, 40)
+    with torch.no_grad():
+        for m in (model, fast):
+            dynamo.reset()
+            assert dynamo.explain(m)(x).graph_break_count == 0
+        torch.testing.assert_close(torch.compile(fast)(x), model(x), rtol=1e-4, atol=1e-5)

@@ -32,7 +32,10 @@ class Workspace:
     def __init__(self) -> None:
         self._buffers: dict[tuple, torch.Tensor] = {}
 
-    def get(self, tag: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    def get(self, tag: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
+        """A reusable buffer; ``None`` under ``torch.compile``, which plans its own memory."""
+        if torch.compiler.is_compiling():
+            return None
         fmt = torch.channels_last if like.is_contiguous(memory_format=torch.channels_last) and shape[1] > 1 \
             else torch.contiguous_format
         key = (tag, threading.get_ident(), shape, like.dtype, like.device, fmt)
@@ -51,7 +54,7 @@ def instance_norm_act_(x: torch.Tensor, *, eps: float, slope: float | None, wind
     if window is not None:
         y = instance_norm(x, eps=eps, window=window)
         return F.leaky_relu_(y, slope) if slope is not None else y
-    if triton_norm.available(x):
+    if triton_norm.available(x) and not torch.compiler.is_compiling():   # inductor fuses it itself
         try:
             return triton_norm.instance_norm_act(x, eps=eps, slope=slope)
         except Exception as exc:      # noqa: BLE001 - any compile/launch failure: eager fallback
@@ -75,6 +78,19 @@ def _reflect_border_(buf: torch.Tensor) -> torch.Tensor:
     buf[..., :, 0] = buf[..., :, 2]
     buf[..., :, -1] = buf[..., :, -3]
     return buf
+
+
+def _gated_reflect_pad(h: torch.Tensor, gate: torch.Tensor | None, buf: torch.Tensor | None) -> torch.Tensor:
+    """``F.pad(h * gate, 1, "reflect")``; with a buffer, the product is written straight into its
+    interior and only the border is filled (no separate padding copy)."""
+    if buf is None:
+        return F.pad(h if gate is None else h * gate, (1, 1, 1, 1), mode="reflect")
+    inner = buf[..., 1:-1, 1:-1]
+    if gate is None:
+        inner.copy_(h)
+    else:
+        torch.mul(h, gate, out=inner)
+    return _reflect_border_(buf)
 
 
 class FusedRDAFB(nn.Module):
@@ -110,12 +126,10 @@ class FusedRDAFB(nn.Module):
         b, _, hh, ww = x.shape
         ws = self.workspace
         buf = ws.get("pad", (b, c, hh + 2, ww + 2), x)
-        inner = buf[..., 1:-1, 1:-1]
         scratch = ws.get("sq", tuple(x.shape), x)
         for i, conv in enumerate(self.convs):
-            if self.attention == "none":
-                inner.copy_(h)
-            else:
+            gate = None
+            if self.attention != "none":
                 a = torch.sigmoid_(F.conv2d(h, self.attns[i].proj.weight, self.attns[i].proj.bias))
                 if self.attention == "layer":
                     gate = a
@@ -127,14 +141,14 @@ class FusedRDAFB(nn.Module):
                             if f in acc:
                                 acc[f].add_(part)
                             else:       # a contiguous accumulator: the DSC conv then needs no copy
-                                acc[f] = torch.add(part, getattr(self, f"bias{f}").view(1, -1, 1, 1),
-                                                   out=ws.get(f"acc{f}", tuple(x.shape), x))
+                                bias = getattr(self, f"bias{f}").view(1, -1, 1, 1)
+                                out = ws.get(f"acc{f}", tuple(x.shape), x)
+                                acc[f] = part + bias if out is None else torch.add(part, bias, out=out)
                     if i == 0:
                         first_map, gate = a, a
                     else:
                         gate = self.dsc[i - 1](acc.pop(i - 1))
-                torch.mul(h, gate, out=inner)
-            y = F.conv2d(_reflect_border_(buf), conv.weight, conv.bias)
+            y = F.conv2d(_gated_reflect_pad(h, gate, buf), conv.weight, conv.bias)
             h = instance_norm_act_(y, eps=self.eps, slope=self.slope if i < n - 1 else None,
                                    window=self.norm_window, scratch=scratch)
         del first_map
