@@ -38,3 +38,18 @@ def test_sample_image_restores_with_same_shape():
     small = img[:128, :192]
     out = rdafnet.deblur(small)
     assert out.shape == small.shape and out.dtype == np.uint8
+
+
+def test_bundled_model_reproduces_its_registered_metrics(data_dir):
+    # the PSNRs in the registry (and model card) are re-measured on the real frames they name
+    from rdafnet.data import find_pairs
+    from rdafnet.train.trainer import evaluate
+    entry = hub.pretrained_info()
+    pairs = {b.name: (b, s) for d in ("gopro_dev", "gopro_train_pairs") for b, s in find_pairs(data_dir / d)}
+    assert set(entry["metrics"]) <= set(pairs)
+    model = rdafnet.optimize(rdafnet.from_pretrained())
+    rows = evaluate(model, [pairs[name] for name in entry["metrics"]])
+    for r in rows:
+        m = entry["metrics"][r["image"]]
+        assert r["psnr_blur"] == pytest.approx(m["psnr_blurry"], abs=0.006)
+        assert r["psnr"] == pytest.approx(m["psnr"], abs=0.01), r["image"]
