@@ -73,7 +73,6 @@ def main() -> None:
     a = p.parse_args()
     if (a.out / "model.safetensors").exists() and not a.overwrite:
         raise SystemExit(f"{a.out} already holds a model; pass --overwrite to replace it")
-    torch.set_grad_enabled(False)
     model = rdafnet.from_pretrained(a.run)
     info = json.loads((a.run / "training.json").read_text())
     cfg, step = info["config"], info["step"]

@@ -18,10 +18,11 @@ _DEFAULT_MODEL: dict[str, torch.nn.Module] = {}
 
 
 def default_model() -> torch.nn.Module:
-    """The bundled pretrained model, loaded once per process."""
+    """The bundled pretrained model, loaded once per process, on the exact optimized path."""
     if "m" not in _DEFAULT_MODEL:
         from .hub import from_pretrained
-        _DEFAULT_MODEL["m"] = from_pretrained()
+        from .ops import optimize
+        _DEFAULT_MODEL["m"] = optimize(from_pretrained())
     return _DEFAULT_MODEL["m"]
 
 
