@@ -17,12 +17,16 @@ def test_rdafb_in_my_model(monkeypatch):
     assert ratio < 1.0        # the loss went down
 
 
-def test_finetune_script(tmp_path, monkeypatch):
+def _tiny_pairs(root):
     rng = np.random.default_rng(0)
     for k in range(2):
         sharp = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
-        write_image(tmp_path / "pairs" / "sharp" / f"{k}.png", sharp)
-        write_image(tmp_path / "pairs" / "blur" / f"{k}.png", (sharp // 2 + 60).astype(np.uint8))
+        write_image(root / "sharp" / f"{k}.png", sharp)
+        write_image(root / "blur" / f"{k}.png", (sharp // 2 + 60).astype(np.uint8))
+
+
+def test_finetune_script(tmp_path, monkeypatch):
+    _tiny_pairs(tmp_path / "pairs")
     monkeypatch.setattr(sys, "argv", ["finetune.py", str(tmp_path / "pairs"), str(tmp_path / "out"), "--steps", "3",
                                       "--crop", "32", "--val", str(tmp_path / "pairs")])
     metrics = runpy.run_path(str(EXAMPLES / "finetune.py"))["main"]()
@@ -45,11 +49,7 @@ def test_export_model_script(tmp_path, monkeypatch, capsys):
 
     import rdafnet
     from rdafnet.hub import sha256
-    rng = np.random.default_rng(0)
-    for k in range(2):
-        sharp = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
-        write_image(tmp_path / "pairs" / "sharp" / f"{k}.png", sharp)
-        write_image(tmp_path / "pairs" / "blur" / f"{k}.png", (sharp // 2 + 60).astype(np.uint8))
+    _tiny_pairs(tmp_path / "pairs")
     monkeypatch.setattr(sys, "argv", ["finetune.py", str(tmp_path / "pairs"), str(tmp_path / "run"), "--steps", "2",
                                       "--crop", "32", "--val", str(tmp_path / "pairs")])
     runpy.run_path(str(EXAMPLES / "finetune.py"))["main"]()
