@@ -38,6 +38,15 @@ def _matmul_peak_gflops(n: int = 2048, dtype: torch.dtype = torch.float32) -> fl
     return 2 * n ** 3 * 5 / (time.perf_counter() - t) / 1e9
 
 
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _real_pairs(data: Path) -> list:
+    """The GoPro test frame and the 11 GoPro training pairs of ``../shared/data``."""
+    from rdafnet.data import find_pairs
+    return find_pairs(data / "gopro_dev") + find_pairs(data / "gopro_train_pairs")
+
+
 def _model(variant: str, pretrained: bool):
     import rdafnet
     if pretrained:
@@ -160,11 +169,9 @@ def tiling(args: argparse.Namespace) -> None:
     import numpy as np
 
     import rdafnet
-    from rdafnet.data import find_pairs
     from rdafnet.io import read_image
     from rdafnet.metrics import psnr
-    data = Path(args.data)
-    pairs = find_pairs(data / "gopro_dev") + find_pairs(data / "gopro_train_pairs")
+    pairs = _real_pairs(Path(args.data))
     model = rdafnet.optimize(rdafnet.from_pretrained())
     t, o = args.tile, args.overlap
     cols = ["blurry", "full", f"tiled {t}", f"full+local{args.window}", f"tiled {t}+local{args.window}"]
@@ -191,11 +198,9 @@ def precision(args: argparse.Namespace) -> None:
     import numpy as np
 
     import rdafnet
-    from rdafnet.data import find_pairs
     from rdafnet.io import read_image
     from rdafnet.metrics import psnr
-    data = Path(args.data)
-    pairs = find_pairs(data / "gopro_dev") + find_pairs(data / "gopro_train_pairs")
+    pairs = _real_pairs(Path(args.data))
     print("| model | image | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) | max abs diff (8-bit levels) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.models:
@@ -238,13 +243,13 @@ def main() -> None:
     s.add_argument("--repeats", type=int, default=1)
     s.set_defaults(func=memory)
     s = sub.add_parser("tiling")
-    s.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    s.add_argument("--data", default=str(DATA))
     s.add_argument("--tile", type=int, default=256)
     s.add_argument("--overlap", type=int, default=64)
     s.add_argument("--window", type=int, default=256)
     s.set_defaults(func=tiling)
     s = sub.add_parser("precision")
-    s.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    s.add_argument("--data", default=str(DATA))
     s.add_argument("--models", nargs="+", default=["bundled"], help="'bundled', registered names or paths")
     s.set_defaults(func=precision)
     s = sub.add_parser("_case")
