@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="instance-norm statistics over this window (e.g. 256) instead of the whole image")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                   help="fp32: exact; bf16: ~2.5x faster on GPUs and CPUs with AVX512-BF16/AMX, not exact "
+                   help="fp32: exact; bf16: ~2.4x faster than fp32 on GPUs and CPUs with AVX512-BF16/AMX, not exact "
                         "(see docs/performance.md); fp16: GPUs only")
     s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     s.set_defaults(func=_cmd_deblur)

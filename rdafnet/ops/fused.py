@@ -27,7 +27,7 @@ from .norm import instance_norm
 
 class Workspace:
     """Scratch tensors reused across blocks and calls (per thread), so that large activations do
-    not hit fresh, page-faulting allocations every time."""
+    not hit fresh, page-faulting allocations every time. ``clear()`` frees them."""
 
     def __init__(self) -> None:
         self._buffers: dict[tuple, torch.Tensor] = {}
@@ -121,7 +121,6 @@ class FusedRDAFB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = self.num_convs, self.channels
         acc: dict[int, torch.Tensor] = {}
-        first_map: torch.Tensor | None = None
         h = x
         b, _, hh, ww = x.shape
         ws = self.workspace
@@ -144,14 +143,10 @@ class FusedRDAFB(nn.Module):
                                 bias = getattr(self, f"bias{f}").view(1, -1, 1, 1)
                                 out = ws.get(f"acc{f}", tuple(x.shape), x)
                                 acc[f] = part + bias if out is None else torch.add(part, bias, out=out)
-                    if i == 0:
-                        first_map, gate = a, a
-                    else:
-                        gate = self.dsc[i - 1](acc.pop(i - 1))
+                    gate = a if i == 0 else self.dsc[i - 1](acc.pop(i - 1))
             y = F.conv2d(_gated_reflect_pad(h, gate, buf), conv.weight, conv.bias)
             h = instance_norm_act_(y, eps=self.eps, slope=self.slope if i < n - 1 else None,
                                    window=self.norm_window, scratch=scratch)
-        del first_map
         if self.residual:
             h.add_(x)
         return F.relu_(h)
