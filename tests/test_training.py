@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 import rdafnet
-from rdafnet.data import PairedImages, average_frames, find_pairs, synthetic_blur
+from rdafnet.data import (PairedImages, average_frames, find_pairs, shake_trajectory, synthetic_blur,
+                          trajectory_psf)
 from rdafnet.io import read_image, write_image
 from rdafnet.metrics import psnr, psnr_torch, ssim, ssim_torch
 from rdafnet.train import TrainConfig, Trainer, deblur_loss, frequency_l1, paper_lr
@@ -81,6 +82,33 @@ def test_synthetic_blur_is_seeded_and_blurs():
     assert psnr(a, sharp) < 32          # visibly blurred
     grad = lambda x: np.abs(np.diff(x.astype(float), axis=1)).mean()  # noqa: E731
     assert grad(a) < 0.8 * grad(sharp)
+
+
+def test_shake_kernels_do_not_shift_the_image():
+    # a shifted kernel would misalign blur and sharp, which no network can learn to undo
+    for k in range(40):
+        rng = np.random.default_rng(k)
+        traj = shake_trajectory(rng, length=rng.uniform(3, 25))
+        psf = trajectory_psf(traj, exposure=rng.uniform(0.5, 1.0))
+        assert psf.shape[0] == psf.shape[1] and psf.shape[0] % 2 == 1
+        assert psf.sum() == pytest.approx(1.0)
+        c = psf.shape[0] // 2
+        yy, xx = np.mgrid[-c:c + 1, -c:c + 1]
+        assert abs((psf * yy).sum()) < 1e-9 and abs((psf * xx).sum()) < 1e-9
+
+
+def test_synthetic_pairs_are_aligned():
+    # a point light blurred in linear light keeps its centre of mass where the sharp point is
+    from rdafnet.data.synth import to_linear
+    sharp = np.zeros((96, 96, 3), np.float32)
+    sharp[40, 52] = 1.0
+    yy, xx = np.mgrid[:96, :96]
+    for k in range(10):
+        blur = to_linear(synthetic_blur(sharp, np.random.default_rng(k), noise_p=0, jpeg_p=0,
+                                        sharp_p=0, moving_region_p=0).astype(np.float64))[..., 0]
+        assert blur[40, 52] < 0.5                                    # it was blurred
+        cy, cx = (blur * yy).sum() / blur.sum(), (blur * xx).sum() / blur.sum()
+        assert abs(cy - 40) < 1e-6 and abs(cx - 52) < 1e-6, (k, cy, cx)
 
 
 def _pairs_folder(root, n=4, size=48):

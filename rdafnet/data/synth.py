@@ -70,13 +70,18 @@ def shake_trajectory(rng: np.random.Generator, *, length: float = 15.0, steps: i
 
 
 def trajectory_psf(traj: np.ndarray, *, exposure: float = 1.0) -> np.ndarray:
-    """Rasterise the first ``exposure`` fraction of a trajectory into a normalised kernel (bilinear)."""
+    """Rasterise the first ``exposure`` fraction of a trajectory into a normalised kernel (bilinear).
+
+    The kernel's centre of mass is its centre pixel: blurring does not shift the image, so the sharp
+    photograph stays aligned with the blurry one (as the middle frame of a GoPro average is).
+    """
     n = max(2, int(round(len(traj) * exposure)))
     pts = traj[:n]
-    # sample densely along the path so the kernel has no gaps
+    # sample densely along the path so the kernel has no gaps; bilinear splatting keeps the centroid
     seg = np.linspace(0, n - 1, 8 * n)
     xs = np.interp(seg, np.arange(n), pts[:, 0])
     ys = np.interp(seg, np.arange(n), pts[:, 1])
+    xs, ys = xs - xs.mean(), ys - ys.mean()
     radius = int(np.ceil(max(np.abs(xs).max(), np.abs(ys).max()))) + 1
     size = 2 * radius + 1
     k = np.zeros((size, size))
