@@ -40,14 +40,18 @@ def test_sample_image_restores_with_same_shape():
     assert out.shape == small.shape and out.dtype == np.uint8
 
 
-def test_bundled_model_reproduces_its_registered_metrics(data_dir):
+BUNDLED = [name for name in rdafnet.list_pretrained() if hub.pretrained_info(name)["source"] == "bundled"]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_reproduces_its_registered_metrics(data_dir, name):
     # the PSNRs in the registry (and model card) are re-measured on the real frames they name
     from rdafnet.data import find_pairs
     from rdafnet.train.trainer import evaluate
-    entry = hub.pretrained_info()
+    entry = hub.pretrained_info(name)
     pairs = {b.name: (b, s) for d in ("gopro_dev", "gopro_train_pairs") for b, s in find_pairs(data_dir / d)}
     assert set(entry["metrics"]) <= set(pairs)
-    model = rdafnet.optimize(rdafnet.from_pretrained())
+    model = rdafnet.optimize(rdafnet.from_pretrained(name))
     rows = evaluate(model, [pairs[name] for name in entry["metrics"]])
     for r in rows:
         m = entry["metrics"][r["image"]]
