@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
                       **({"num_blocks": a.blocks} if a.blocks else {}))
     cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, grad_clip=a.grad_clip or None,
                       ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, seed=a.seed, amp=not a.fp32,
-                      extra={"command": " ".join(sys.argv)})
+                      extra={"command": shlex.join(["rdafnet", *a.argv])})
     if a.threads:
         torch.set_num_threads(a.threads)
     metrics = Trainer(model, train_set, a.out, cfg, val_pairs=val, device=a.device).fit()
@@ -234,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=_cmd_info)
 
     a = p.parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)   # recorded by `train` as the exact command
     return a.func(a)
 
 

@@ -216,6 +216,19 @@ def _train_cmd(tmp_path, out, steps=60):
             "--batch-size", "2", "--ckpt-every", "1", "--lr", "1e-3", "--threads", "1"]
 
 
+def test_cli_train_records_its_exact_command(tmp_path):
+    # the model card quotes this command; it must be the one a user can type, not an interpreter path
+    import json
+    import shlex
+
+    from rdafnet.cli import main
+    _pairs_folder(tmp_path / "pairs", n=2)
+    args = _train_cmd(tmp_path, "cmd", steps=2)[3:]
+    assert main(args) == 0
+    cfg = json.loads((tmp_path / "cmd" / "config.json").read_text())
+    assert cfg["extra"]["command"] == shlex.join(["rdafnet", *args])
+
+
 @pytest.mark.slow
 def test_sigkill_at_any_moment_then_resume(tmp_path):
     _pairs_folder(tmp_path / "pairs", n=3)
