@@ -15,7 +15,8 @@ def _cmd_make_pairs(a: argparse.Namespace) -> int:
     if a.frames:
         it = pairs_from_frames(a.frames, n_min=a.n_min, n_max=a.n_max, seed=a.seed)
     else:
-        it = pairs_from_sharp(a.sharp, per_image=a.per_image, seed=a.seed, max_side=a.max_side)
+        blur = {k: v for k in ("max_length", "noise_p", "jpeg_p") if (v := getattr(a, k)) is not None}
+        it = pairs_from_sharp(a.sharp, per_image=a.per_image, seed=a.seed, max_side=a.max_side, **blur)
     n = write_pairs(it, a.out, overwrite=a.overwrite)
     print(f"wrote {n} pairs to {a.out}")
     return 0
@@ -170,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--n-max", type=int, default=13)
     s.add_argument("--per-image", type=int, default=1)
     s.add_argument("--max-side", type=int, default=None)
+    s.add_argument("--max-length", type=float, help="--sharp: longest shake in pixels (default 25)")
+    s.add_argument("--noise-p", type=float, help="--sharp: share of pairs with sensor noise (default 0.7)")
+    s.add_argument("--jpeg-p", type=float, help="--sharp: share of pairs JPEG-compressed (default 0.3)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=_cmd_make_pairs)

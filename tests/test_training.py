@@ -111,6 +111,29 @@ def test_synthetic_pairs_are_aligned():
         assert abs(cy - 40) < 1e-6 and abs(cx - 52) < 1e-6, (k, cy, cx)
 
 
+def test_cli_make_pairs_from_sharp_photos(tmp_path, capsys):
+    # the CLI writes exactly what the library makes, and its blur options reach synthetic_blur
+    from skimage import data
+
+    from rdafnet.cli import main
+    from rdafnet.data.make import pairs_from_sharp
+    write_image(tmp_path / "photos" / "a.png", data.astronaut()[::4, ::4])
+    args = ["make-pairs", "--sharp", str(tmp_path / "photos"), "--per-image", "2", "--seed", "3"]
+    assert main([*args, "-o", str(tmp_path / "clean"), "--noise-p", "0", "--jpeg-p", "0", "--max-length", "9"]) == 0
+    expected = dict((n, (b, s)) for n, b, s in pairs_from_sharp(tmp_path / "photos", per_image=2, seed=3,
+                                                                 noise_p=0, jpeg_p=0, max_length=9))
+    assert sorted(p.stem for p in (tmp_path / "clean" / "blur").iterdir()) == sorted(expected)
+    for name, (blur, sharp) in expected.items():
+        np.testing.assert_array_equal(read_image(tmp_path / "clean" / "blur" / f"{name}.png"), blur)
+        np.testing.assert_array_equal(read_image(tmp_path / "clean" / "sharp" / f"{name}.png"), sharp)
+    assert main([*args, "-o", str(tmp_path / "default")]) == 0      # default options: a different blur
+    name = sorted(expected)[0]
+    assert not np.array_equal(read_image(tmp_path / "default" / "blur" / f"{name}.png"), expected[name][0])
+    assert main([*args, "-o", str(tmp_path / "clean")]) == 0         # existing pairs are kept, not rewritten
+    assert "wrote 0 pairs" in capsys.readouterr().out
+    np.testing.assert_array_equal(read_image(tmp_path / "clean" / "blur" / f"{name}.png"), expected[name][0])
+
+
 def _pairs_folder(root, n=4, size=48):
     from skimage import data
     photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
