@@ -1,6 +1,7 @@
 """Model cards with the Hub's metadata header."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
@@ -35,6 +36,10 @@ sharp = rdafnet.deblur("blurry.png", model)
 """
 
 
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
 def model_card(model: Any, *, title: str | None = None, body: str = "", source: str = "PATH_OR_NAME",
                metrics: list[dict[str, Any]] | None = None, datasets: list[str] | None = None,
                license: str = "mit") -> ModelCard:
@@ -44,7 +49,8 @@ def model_card(model: Any, *, title: str | None = None, body: str = "", source: 
     eval_results = None
     if metrics:
         from huggingface_hub import EvalResult
-        eval_results = [EvalResult(task_type="image-to-image", dataset_type=m.get("dataset_type", "custom"),
+        # the Hub groups results by dataset *type*: a type per dataset keeps each result under its own name
+        eval_results = [EvalResult(task_type="image-to-image", dataset_type=m.get("dataset_type", _slug(m["dataset"])),
                                    dataset_name=m["dataset"], metric_type=m["type"], metric_value=m["value"],
                                    metric_name=m.get("name", m["type"]))
                         for m in metrics]

@@ -36,6 +36,17 @@ def test_round_trip_every_variant(tmp_path, variant):
     assert card.startswith("---\n") and "library_name: rdafnet" in card and "image-deblurring" in card
 
 
+def test_model_card_keeps_each_metric_under_its_dataset(tmp_path):
+    from huggingface_hub import ModelCard
+    model = rdafnet.build("tiny").eval()
+    metrics = [{"dataset": "GoPro frame A (test)", "type": "psnr", "value": 25.25},
+               {"dataset": "GoPro frame B (held-out)", "type": "psnr", "value": 27.51}]
+    model.save_pretrained(tmp_path, model_card_kwargs={"metrics": metrics})
+    results = ModelCard.load(tmp_path / "README.md").data.eval_results
+    assert sorted((r.dataset_name, r.metric_value) for r in results) == [
+        ("GoPro frame A (test)", 25.25), ("GoPro frame B (held-out)", 27.51)]
+
+
 def test_single_safetensors_file_carries_its_config(tmp_path):
     model = rdafnet.build("tiny").eval()
     model.save_pretrained(tmp_path / "m")
