@@ -15,8 +15,16 @@ def _cmd_make_pairs(a: argparse.Namespace) -> int:
     if a.frames:
         it = pairs_from_frames(a.frames, n_min=a.n_min, n_max=a.n_max, seed=a.seed)
     else:
-        blur = {k: v for k in ("max_length", "noise_p", "jpeg_p") if (v := getattr(a, k)) is not None}
-        it = pairs_from_sharp(a.sharp, per_image=a.per_image, seed=a.seed, max_side=a.max_side, **blur)
+        own = {"shake": ("max_length", "noise_p", "jpeg_p"), "camera": ("max_speed",)}
+        for motion, names in own.items():
+            for k in names:
+                if motion != a.motion and getattr(a, k) is not None:
+                    raise SystemExit(f"--{k.replace('_', '-')} applies to --motion {motion}, not {a.motion}")
+        blur = {k: v for k in own[a.motion] if (v := getattr(a, k)) is not None}
+        if a.motion == "camera":
+            blur.update(n_min=a.n_min, n_max=a.n_max)
+        it = pairs_from_sharp(a.sharp, per_image=a.per_image, seed=a.seed, max_side=a.max_side,
+                              motion=a.motion, **blur)
     n = write_pairs(it, a.out, overwrite=a.overwrite)
     print(f"wrote {n} pairs to {a.out}")
     return 0
@@ -174,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--max-length", type=float, help="--sharp: longest shake in pixels (default 25)")
     s.add_argument("--noise-p", type=float, help="--sharp: share of pairs with sensor noise (default 0.7)")
     s.add_argument("--jpeg-p", type=float, help="--sharp: share of pairs JPEG-compressed (default 0.3)")
+    s.add_argument("--motion", choices=["shake", "camera"], default="shake",
+                   help="--sharp: a camera-shake kernel (default) or N frames of simulated camera "
+                        "motion averaged like GoPro (--n-min/--n-max frames)")
+    s.add_argument("--max-speed", type=float, help="--motion camera: fastest motion in pixels per frame (default 3)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=_cmd_make_pairs)

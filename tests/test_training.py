@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 import rdafnet
-from rdafnet.data import (PairedImages, average_frames, find_pairs, shake_trajectory, synthetic_blur,
-                          trajectory_psf)
+from rdafnet.data import (PairedImages, average_frames, camera_motion_blur, find_pairs, shake_trajectory,
+                          synthetic_blur, trajectory_psf)
 from rdafnet.io import read_image, write_image
 from rdafnet.metrics import psnr, psnr_torch, ssim, ssim_torch
 from rdafnet.train import TrainConfig, Trainer, deblur_loss, frequency_l1, paper_lr
@@ -111,6 +111,81 @@ def test_synthetic_pairs_are_aligned():
         assert abs(cy - 40) < 1e-6 and abs(cx - 52) < 1e-6, (k, cy, cx)
 
 
+def _lights(points, size=97):
+    img = np.zeros((size, size, 3), np.float32)
+    for y, x in points:
+        img[y, x] = 1.0
+    return img
+
+
+def _moments(lin, y, x, r=30):
+    """Mass, centre of mass and per-axis variance of a blurred light inside a window around (y, x)."""
+    win = lin[max(y - r, 0):y + r + 1, max(x - r, 0):x + r + 1, 0]
+    yy, xx = np.mgrid[max(y - r, 0):y + r + 1, max(x - r, 0):x + r + 1][:, :win.shape[0], :win.shape[1]]
+    m = win.sum()
+    cy, cx = (win * yy).sum() / m, (win * xx).sum() / m
+    return m, cy, cx, (win * (yy - cy) ** 2).sum() / m, (win * (xx - cx) ** 2).sum() / m
+
+
+def test_camera_motion_blur_translation_keeps_lights_aligned():
+    from rdafnet.data.synth import to_linear
+    pts = [(15, 15), (48, 48), (82, 20), (20, 80)]                        # > 30 px apart
+    sharp = _lights(pts)
+    still = camera_motion_blur(sharp, np.random.default_rng(0), max_speed=0, max_accel=0, max_rotation=0,
+                               max_zoom=0, moving_region_p=0)
+    np.testing.assert_allclose(still, sharp, atol=1e-6)                   # no motion: the sharp frame
+    u8 = (sharp * 255).astype(np.uint8)
+    np.testing.assert_array_equal(camera_motion_blur(u8, np.random.default_rng(0), max_speed=0, max_accel=0,
+                                                     max_rotation=0, max_zoom=0, moving_region_p=0), u8)
+    for k in range(6):
+        # constant velocity over an odd number of frames: the middle frame is the centre of the streak
+        blur = camera_motion_blur(sharp, np.random.default_rng(k), n_min=9, n_max=9, max_speed=2.5,
+                                  max_accel=0, max_rotation=0, max_zoom=0, moving_region_p=0)
+        lin = to_linear(blur.astype(np.float64))
+        stats = [_moments(lin, y, x, r=12) for y, x in pts]
+        for (y, x), (m, cy, cx, vy, vx) in zip(pts, stats):
+            assert m == pytest.approx(1.0, abs=1e-4)                      # light is conserved
+            assert abs(cy - y) < 1e-4 and abs(cx - x) < 1e-4, (k, y, x, cy, cx)
+        assert lin.max() < 0.6                                            # it was blurred
+        # translation blurs every light the same way
+        assert max(s[3] for s in stats) - min(s[3] for s in stats) < 1e-4
+    n8 = camera_motion_blur(sharp, np.random.default_rng(0), n_min=8, n_max=8, max_speed=2.5, max_accel=0,
+                            max_rotation=0, max_zoom=0, moving_region_p=0)
+    assert not np.allclose(n8, camera_motion_blur(sharp, np.random.default_rng(1), n_min=8, n_max=8,
+                                                  max_speed=2.5, max_accel=0, max_rotation=0, max_zoom=0,
+                                                  moving_region_p=0))     # seeded: different seeds differ
+
+
+def test_camera_motion_blur_rotation_and_zoom_grow_away_from_the_centre():
+    from rdafnet.data.synth import to_linear
+    pts = [(48, 48), (48, 68), (48, 88), (8, 48)]                         # centre, 20 and 40 px right, top
+    sharp = _lights(pts)
+    kw = dict(n_min=9, n_max=9, max_speed=0, max_accel=0, moving_region_p=0)
+    rot = to_linear(camera_motion_blur(sharp, np.random.default_rng(2), max_rotation=3, max_zoom=0,
+                                       **kw).astype(np.float64))
+    assert rot[48, 48, 0] == pytest.approx(1.0, abs=1e-5)                 # the centre stays sharp
+    near, far, top = (_moments(rot, y, x, r=9) for y, x in pts[1:])
+    assert far[3] > 1.0 and far[3] > 20 * far[4]                          # right of centre: a vertical arc
+    assert top[4] > 1.0 and top[4] > 20 * top[3]                          # above the centre: horizontal
+    assert far[3] > 2.5 * near[3]                  # arcs grow with the radius (4x the variance, less interpolation)
+    zoom = to_linear(camera_motion_blur(sharp, np.random.default_rng(2), max_rotation=0, max_zoom=0.03,
+                                        **kw).astype(np.float64))
+    assert zoom[48, 48, 0] == pytest.approx(1.0, abs=1e-5)
+    near, far, top = (_moments(zoom, y, x, r=9) for y, x in pts[1:])
+    assert far[4] > 1.0 and far[4] > 20 * far[3] and top[3] > 20 * top[4]    # zoom: radial streaks
+    assert far[4] > 2.5 * near[4]
+
+
+def test_camera_motion_blur_moving_region_is_local():
+    from skimage import data
+    sharp = data.astronaut()[::4, ::4]
+    kw = dict(n_min=9, n_max=9, max_speed=2.0, max_rotation=0, max_zoom=0)
+    still_bg = camera_motion_blur(sharp, np.random.default_rng(5), moving_region_p=0, **kw)
+    with_obj = camera_motion_blur(sharp, np.random.default_rng(5), moving_region_p=1, **kw)
+    differs = np.abs(with_obj.astype(int) - still_bg).max(axis=2) > 2
+    assert 0.02 < differs.mean() < 0.6                                    # one region moves on its own
+
+
 def test_cli_make_pairs_from_sharp_photos(tmp_path, capsys):
     # the CLI writes exactly what the library makes, and its blur options reach synthetic_blur
     from skimage import data
@@ -132,6 +207,26 @@ def test_cli_make_pairs_from_sharp_photos(tmp_path, capsys):
     assert main([*args, "-o", str(tmp_path / "clean")]) == 0         # existing pairs are kept, not rewritten
     assert "wrote 0 pairs" in capsys.readouterr().out
     np.testing.assert_array_equal(read_image(tmp_path / "clean" / "blur" / f"{name}.png"), expected[name][0])
+
+
+def test_cli_make_pairs_camera_motion(tmp_path):
+    from skimage import data
+
+    from rdafnet.cli import main
+    from rdafnet.data.make import pairs_from_sharp
+    write_image(tmp_path / "photos" / "a.png", data.chelsea()[::4, ::4])
+    args = ["make-pairs", "--sharp", str(tmp_path / "photos"), "--motion", "camera", "--n-min", "7", "--n-max", "9",
+            "--max-speed", "2", "--seed", "4", "-o", str(tmp_path / "out")]
+    assert main(args) == 0
+    (name, blur, sharp), = pairs_from_sharp(tmp_path / "photos", motion="camera", seed=4, n_min=7, n_max=9,
+                                            max_speed=2)
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "blur" / f"{name}.png"), blur)
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "sharp" / f"{name}.png"), sharp)
+    assert psnr(blur, sharp) < 40
+    with pytest.raises(SystemExit, match="--noise-p applies to --motion shake"):
+        main([*args, "--noise-p", "0"])
+    with pytest.raises(ValueError, match="unknown motion 'wobble'"):
+        next(pairs_from_sharp(tmp_path / "photos", motion="wobble"))
 
 
 def _pairs_folder(root, n=4, size=48):

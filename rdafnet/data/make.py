@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..io import IMAGE_SUFFIXES, read_image, write_image
-from .synth import gopro_pair, synthetic_blur
+from .synth import camera_motion_blur, gopro_pair, synthetic_blur
+
+MOTIONS = {"shake": synthetic_blur, "camera": camera_motion_blur}
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -41,8 +43,14 @@ def pairs_from_frames(frames_dir: str | os.PathLike, *, n_min: int = 7, n_max: i
 
 
 def pairs_from_sharp(images_dir: str | os.PathLike, *, per_image: int = 1, seed: int = 0,
-                     max_side: int | None = None, **blur_kwargs) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """Synthetic camera-shake pairs from sharp photographs (see ``synthetic_blur``)."""
+                     max_side: int | None = None, motion: str = "shake",
+                     **blur_kwargs) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Synthetic pairs from sharp photographs: ``motion="shake"`` blurs with a camera-shake kernel
+    (``synthetic_blur``), ``"camera"`` averages frames of simulated camera motion
+    (``camera_motion_blur``); ``blur_kwargs`` go to that function."""
+    if motion not in MOTIONS:
+        raise ValueError(f"unknown motion {motion!r}; choose one of {', '.join(MOTIONS)}")
+    blur_fn = MOTIONS[motion]
     for f in _image_files(Path(images_dir)):
         sharp = read_image(f)
         sharp = np.repeat(sharp, 3, 2) if sharp.shape[2] == 1 else sharp[..., :3]
@@ -51,7 +59,7 @@ def pairs_from_sharp(images_dir: str | os.PathLike, *, per_image: int = 1, seed:
             sharp = sharp[::step, ::step]
         for k in range(per_image):
             rng = np.random.default_rng((seed, k, *f.name.encode()))
-            yield f"{f.stem}_{k}", synthetic_blur(sharp, rng, **blur_kwargs), sharp
+            yield f"{f.stem}_{k}", blur_fn(sharp, rng, **blur_kwargs), sharp
 
 
 def write_pairs(pairs: Iterator[tuple[str, np.ndarray, np.ndarray]], out_dir: str | os.PathLike, *,

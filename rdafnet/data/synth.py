@@ -36,11 +36,14 @@ def average_frames(frames: Sequence[np.ndarray], *, gamma: float = GAMMA) -> np.
         if f.shape != frames[0].shape:
             raise ValueError(f"all frames must have one size, got {f.shape} and {frames[0].shape}")
         acc += to_linear(to_float(f).astype(np.float64), gamma)
-    dtype = frames[0].dtype
-    out = from_linear(acc / len(frames), gamma)
+    return _truncate(from_linear(acc / len(frames), gamma), frames[0].dtype)
+
+
+def _truncate(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float [0, 1] -> ``dtype``, truncating to integers as the GoPro data set was made."""
     if dtype.kind in "ui":
-        return np.floor(out * np.iinfo(dtype).max + 1e-9).astype(dtype)
-    return out.astype(dtype)
+        return np.floor(image * np.iinfo(dtype).max + 1e-9).astype(dtype)
+    return image.astype(dtype)
 
 
 def gopro_pair(frames: Sequence[np.ndarray], *, gamma: float = GAMMA) -> tuple[np.ndarray, np.ndarray]:
@@ -134,3 +137,58 @@ def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: f
         Image.fromarray(out).save(buf, format="JPEG", quality=int(rng.integers(60, 96)))
         out = np.asarray(Image.open(buf).convert("RGB"))
     return out
+
+
+def _warp_frames(image: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """Resample a float (H, W, C) image under T pixel-space 2x3 maps (output pixel -> source pixel,
+    about the image centre), bilinear with reflected borders. Returns (T, H, W, C) float64."""
+    h, w = image.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    pts = np.stack([xs - (w - 1) / 2, ys - (h - 1) / 2, np.ones_like(xs)], -1)          # (H, W, 3)
+    src = np.einsum("tij,hwj->thwi", matrices, pts)                                     # (T, H, W, 2)
+    grid = np.stack([src[..., 0] / ((w - 1) / 2), src[..., 1] / ((h - 1) / 2)], -1)    # [-1, 1]
+    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].double()
+    out = F.grid_sample(x.expand(len(matrices), -1, -1, -1), torch.from_numpy(grid), mode="bilinear",
+                        padding_mode="reflection", align_corners=True)
+    return out.numpy().transpose(0, 2, 3, 1)
+
+
+def camera_motion_blur(sharp: np.ndarray, rng: np.random.Generator, *, n_min: int = 7, n_max: int = 13,
+                       max_speed: float = 3.0, max_accel: float = 0.15, max_rotation: float = 0.1,
+                       max_zoom: float = 0.001, moving_region_p: float = 0.3,
+                       gamma: float = GAMMA) -> np.ndarray:
+    """GoPro-style blur of one sharp frame by simulated camera motion: the frame is moved along a
+    smooth random path (translation with acceleration, rotation about the centre, zoom) through N
+    high-frame-rate frames, which are averaged in linear light and truncated like GoPro's.
+
+    The sharp frame is the middle one (N // 2), so it is aligned with the blurry image. Speeds are
+    per frame: ``max_speed`` pixels, ``max_rotation`` degrees, ``max_zoom`` relative scale. Rotation
+    and zoom make the blur grow away from the centre (spatially varying, as in handheld video); with
+    probability ``moving_region_p`` a soft elliptical region also moves on its own.
+    """
+    n = int(rng.integers(n_min, n_max + 1))
+    t = np.arange(n, dtype=np.float64) - n // 2
+    speed = rng.uniform(0, max_speed) * np.exp(1j * rng.uniform(0, 2 * np.pi))
+    accel = rng.uniform(0, max_accel) * np.exp(1j * rng.uniform(0, 2 * np.pi))
+    shift = speed * t + accel * t ** 2 / 2
+    angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation)) * t
+    scale = np.exp(rng.uniform(-max_zoom, max_zoom) * t)
+    # source = R(-angle) (p - shift) / scale, for p about the centre
+    c, s = np.cos(angle) / scale, np.sin(angle) / scale
+    mats = np.stack([np.stack([c, s, -(c * shift.real + s * shift.imag)], -1),
+                     np.stack([-s, c, s * shift.real - c * shift.imag], -1)], 1)
+    x = to_linear(to_float(sharp).astype(np.float64), gamma)
+    frames = _warp_frames(x, mats)                                  # resampled in linear light
+    if rng.uniform() < moving_region_p:
+        h, w = x.shape[:2]
+        own = rng.uniform(0.5, 1.0) * max_speed * np.exp(1j * rng.uniform(0, 2 * np.pi)) * t + shift
+        obj = np.zeros((n, 2, 3))
+        obj[:, 0, 0] = obj[:, 1, 1] = 1
+        obj[:, 0, 2], obj[:, 1, 2] = -own.real, -own.imag
+        centre = np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h])
+        radii = np.array([rng.uniform(0.1, 0.3) * w, rng.uniform(0.1, 0.3) * h])
+        yy, xx = np.mgrid[0:h, 0:w]
+        mask = np.clip(1.5 - ((xx - centre[0]) / radii[0]) ** 2 - ((yy - centre[1]) / radii[1]) ** 2, 0, 1)
+        moved = _warp_frames(np.concatenate([x, mask[..., None]], -1), obj)
+        frames = moved[..., -1:] * moved[..., :-1] + (1 - moved[..., -1:]) * frames
+    return _truncate(from_linear(frames.mean(0), gamma), sharp.dtype)
