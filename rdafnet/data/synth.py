@@ -105,6 +105,15 @@ def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return F.conv2d(x, w, groups=x.shape[1])[0].numpy().transpose(1, 2, 0)
 
 
+def _soft_ellipse(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A random soft elliptical mask in [0, 1] (the region that moves on its own)."""
+    h, w = shape
+    cy, cx = rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w
+    ry, rx = rng.uniform(0.1, 0.35) * h, rng.uniform(0.1, 0.35) * w
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.clip(1.5 - ((yy - cy) / ry) ** 2 - ((xx - cx) / rx) ** 2, 0, 1)
+
+
 def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: float = 25.0,
                    moving_region_p: float = 0.3, noise_p: float = 0.7, jpeg_p: float = 0.3,
                    sharp_p: float = 0.05) -> np.ndarray:
@@ -119,12 +128,7 @@ def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: f
     length = rng.uniform(0.5, 2.0) if rng.uniform() < sharp_p else rng.uniform(3.0, max_length)
     blurred = convolve(x, trajectory_psf(shake_trajectory(rng, length=length), exposure=rng.uniform(0.5, 1.0)))
     if rng.uniform() < moving_region_p:
-        h, w = x.shape[:2]
-        cy, cx = rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w
-        ry, rx = rng.uniform(0.1, 0.35) * h, rng.uniform(0.1, 0.35) * w
-        yy, xx = np.mgrid[0:h, 0:w]
-        d = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
-        mask = np.clip(1.5 - d, 0, 1)[..., None]
+        mask = _soft_ellipse(x.shape[:2], rng)[..., None]
         other = convolve(x, trajectory_psf(shake_trajectory(rng, length=rng.uniform(3.0, max_length))))
         blurred = mask * other + (1 - mask) * blurred
     if rng.uniform() < noise_p:
@@ -180,15 +184,11 @@ def camera_motion_blur(sharp: np.ndarray, rng: np.random.Generator, *, n_min: in
     x = to_linear(to_float(sharp).astype(np.float64), gamma)
     frames = _warp_frames(x, mats)                                  # resampled in linear light
     if rng.uniform() < moving_region_p:
-        h, w = x.shape[:2]
         own = rng.uniform(0.5, 1.0) * max_speed * np.exp(1j * rng.uniform(0, 2 * np.pi)) * t + shift
         obj = np.zeros((n, 2, 3))
         obj[:, 0, 0] = obj[:, 1, 1] = 1
         obj[:, 0, 2], obj[:, 1, 2] = -own.real, -own.imag
-        centre = np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h])
-        radii = np.array([rng.uniform(0.1, 0.3) * w, rng.uniform(0.1, 0.3) * h])
-        yy, xx = np.mgrid[0:h, 0:w]
-        mask = np.clip(1.5 - ((xx - centre[0]) / radii[0]) ** 2 - ((yy - centre[1]) / radii[1]) ** 2, 0, 1)
+        mask = _soft_ellipse(x.shape[:2], rng)
         moved = _warp_frames(np.concatenate([x, mask[..., None]], -1), obj)
         frames = moved[..., -1:] * moved[..., :-1] + (1 - moved[..., -1:]) * frames
     return _truncate(from_linear(frames.mean(0), gamma), sharp.dtype)
