@@ -22,8 +22,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overw
     umask = os.umask(0)
     os.umask(umask)
     try:
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600 files; give the usual permissions
         write(tmp)
+        # mkstemp makes 0600 files, and some writers (safetensors) replace the file they are given:
+        # set the usual permissions on whatever was written
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

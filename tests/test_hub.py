@@ -36,6 +36,17 @@ def test_round_trip_every_variant(tmp_path, variant):
     assert card.startswith("---\n") and "library_name: rdafnet" in card and "image-deblurring" in card
 
 
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    # written through a 0600 temporary file; safetensors replaces the file it is given
+    umask = os.umask(0o022)
+    try:
+        rdafnet.build("tiny").save_pretrained(tmp_path)
+    finally:
+        os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {
+        "config.json": 0o644, "model.safetensors": 0o644, "README.md": 0o644}
+
+
 def test_model_card_keeps_each_metric_under_its_dataset(tmp_path):
     from huggingface_hub import ModelCard
     model = rdafnet.build("tiny").eval()
