@@ -65,15 +65,22 @@ def _case(args: argparse.Namespace) -> None:
     model = _model(args.variant, args.pretrained)
     h, w = args.h, args.w
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-    # path = reference | optimized | compiled (inductor on the reference model), then optional
-    # suffixes: -bf16 and -compiled (optimized only), -tiled
+    # path = reference | optimized | compiled (inductor on the reference model) | onnx (onnxruntime
+    # on the rdafnet.export_onnx graph), then optional suffixes: -bf16 and -compiled (optimized only), -tiled
     kind, *flags = args.path.split("-")
-    if kind not in ("reference", "optimized", "compiled") or set(flags) - {"bf16", "compiled", "tiled"}:
+    if kind not in ("reference", "optimized", "compiled", "onnx") or set(flags) - {"bf16", "compiled", "tiled"}:
         raise SystemExit(f"unknown path {args.path}")
     if kind != "optimized" and {"bf16", "compiled"} & set(flags):
         raise SystemExit(f"-bf16 and -compiled apply to the optimized path only, not {kind}")
     tile = args.tile if "tiled" in flags else None
-    if kind == "reference":
+    if kind == "onnx":
+        import onnxruntime as ort
+        if tile:
+            raise SystemExit("the onnx path runs whole frames only")
+        onnx_file = rdafnet.export_onnx(model, Path(tempfile.mkdtemp()) / "model.onnx")
+        session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+        run_model = lambda t: torch.from_numpy(session.run(["sharp"], {"blurry": t.numpy()})[0])  # noqa: E731
+    elif kind == "reference":
         run_model = model
     elif kind == "compiled":
         run_model = torch.compile(model, dynamic=False)
@@ -81,11 +88,14 @@ def _case(args: argparse.Namespace) -> None:
         run_model = rdafnet.optimize(model, precision="bf16" if "bf16" in flags else "fp32")
         if "compiled" in flags:
             run_model = torch.compile(run_model, dynamic=False)
-    run = lambda: restore_tensor(x, run_model, tile=tile, overlap=args.overlap, batch_size=args.batch)  # noqa: E731
+    if kind == "onnx":
+        run = lambda t=x: run_model(t)  # noqa: E731
+    else:
+        run = lambda t=x: restore_tensor(t, run_model, tile=tile, overlap=args.overlap,  # noqa: E731
+                                         batch_size=args.batch)
     t_warm = time.perf_counter()
-    restore_tensor(x[..., : min(h, 64), : min(w, 64)], run_model) if tile is None else \
-        restore_tensor(x[..., : min(h, 2 * tile), : min(w, 2 * tile)], run_model, tile=tile, overlap=args.overlap,
-                       batch_size=args.batch)
+    side = 64 if tile is None else 2 * tile
+    run(x[..., : min(h, side), : min(w, side)])
     warm = time.perf_counter() - t_warm
     base = _rss_mb()
     times = []
@@ -228,8 +238,8 @@ def main() -> None:
     s.add_argument("--sizes", nargs="+", default=["256x256", "720x1280"])
     s.add_argument("--paths", nargs="+", default=["reference", "optimized", "reference-tiled", "optimized-tiled",
                                                   "compiled-tiled", "optimized-bf16", "optimized-bf16-tiled"],
-                   help="reference | optimized | compiled, with optional -bf16, -compiled (optimized only) "
-                        "and -tiled suffixes")
+                   help="reference | optimized | compiled | onnx, with optional -bf16, -compiled (optimized "
+                        "only) and -tiled (not onnx) suffixes")
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--big-repeats", type=int, default=1, help="repeats for the paper-sized nets at full frames")
     s.add_argument("--tile", type=int, default=256)

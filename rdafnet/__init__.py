@@ -1,6 +1,7 @@
 """rdafnet: dynamic-scene motion deblurring with continuous cross-layer attention transmission."""
 from ._version import __version__
 from .convert import convert_official, load_official
+from .export import export_onnx
 from .hub import from_pretrained, list_pretrained
 from .inference import deblur
 from .ops import optimize, set_norm_window
@@ -14,4 +15,5 @@ __all__ = [
     "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
     "RDAFB", "PixelAttention", "AttentionFusion", "DepthwiseSeparableConv", "SupervisedAttention",
     "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained", "deblur", "set_norm_window", "optimize",
+    "export_onnx",
 ]

@@ -142,6 +142,20 @@ def _cmd_convert(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_onnx(a: argparse.Namespace) -> int:
+    from .export import export_onnx
+    from .hub import from_pretrained
+    try:
+        model = from_pretrained(a.model)
+        path = export_onnx(model, a.out, opset=a.opset, overwrite=a.overwrite)
+    except (FileExistsError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"exported {a.model or (model.pretrained or {}).get('name')} -> {path} "
+          "(input 'blurry', output 'sharp': float32 (B, 3, H, W) in [0, 1], any B, H, W)")
+    return 0
+
+
 def _cmd_list(a: argparse.Namespace) -> int:
     from .hub import list_pretrained
     from .models import describe_model, list_models
@@ -242,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("out")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=_cmd_convert)
+
+    s = sub.add_parser("export-onnx", help="write a model as an ONNX file (dynamic batch and size)")
+    s.add_argument("model", nargs="?", default=None, help="name, Hub repo or path (default: the bundled model)")
+    s.add_argument("out", help="the .onnx file to write")
+    s.add_argument("--opset", type=int, default=18)
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=_cmd_export_onnx)
 
     s = sub.add_parser("list", help="list pretrained models and architectures")
     s.set_defaults(func=_cmd_list)

@@ -1,0 +1,77 @@
+"""ONNX export: the exported graph, run by onnxruntime, matches the PyTorch model at any size."""
+import numpy as np
+import pytest
+import torch
+
+import rdafnet
+from rdafnet.cli import main as cli
+from conftest import ROOT
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+TOL = 1e-5      # float32 rounding (observed: up to 1e-6)
+
+
+def _run(path, x: torch.Tensor) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["blurry"]
+    return session.run(["sharp"], {"blurry": x.numpy()})[0]
+
+
+@pytest.fixture(scope="module")
+def bundled_onnx(tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "bundled.onnx"
+    assert cli(["export-onnx", str(path)]) == 0
+    return path
+
+
+def _sample_crop() -> torch.Tensor:
+    from rdafnet.io import read_image
+    img = read_image(ROOT / "rdafnet" / "samples" / "gopro_blurry.png")[200:455, 300:631]   # 255 x 331, odd
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 64, 96), (2, 3, 37, 53), (1, 3, 5, 7), (1, 3, 4, 4)])
+def test_bundled_model_matches_at_any_size(bundled_onnx, shape):
+    model = rdafnet.from_pretrained()
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = model(x).numpy()
+    out = _run(bundled_onnx, x)
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() < TOL
+
+
+def test_bundled_model_matches_on_a_real_frame(bundled_onnx):
+    model = rdafnet.from_pretrained()
+    x = _sample_crop()
+    with torch.no_grad():
+        ref = model(x).numpy()
+    assert np.abs(_run(bundled_onnx, x) - ref).max() < TOL
+    assert np.abs(ref - x.numpy()).max() > 0.01        # the model does change the frame
+
+
+def test_multi_stage_exports(tmp_path):
+    torch.manual_seed(0)
+    model = rdafnet.build("multi-stage", width=16, num_blocks=(2, 2, 2)).eval()
+    path = rdafnet.export_onnx(model, tmp_path / "ms.onnx")
+    x = torch.rand(1, 3, 41, 30, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = model(x).numpy()
+    assert np.abs(_run(path, x) - ref).max() < TOL
+
+
+def test_export_refuses_what_it_cannot_write(tmp_path, bundled_onnx, capsys):
+    model = rdafnet.from_pretrained()
+    with pytest.raises(ValueError, match="from_pretrained"):
+        rdafnet.export_onnx(rdafnet.optimize(model), tmp_path / "fast.onnx")
+    with pytest.raises(ValueError, match="set_norm_window"):
+        rdafnet.export_onnx(rdafnet.set_norm_window(rdafnet.from_pretrained(), 64), tmp_path / "window.onnx")
+    with pytest.raises(TypeError, match="RDAFNet network"):
+        rdafnet.export_onnx(rdafnet.RDAFB(16), tmp_path / "block.onnx")
+    before = bundled_onnx.read_bytes()
+    assert cli(["export-onnx", str(bundled_onnx)]) == 1                 # no silent overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert bundled_onnx.read_bytes() == before
+    assert not list(tmp_path.iterdir())
