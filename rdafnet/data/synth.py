@@ -182,13 +182,18 @@ def camera_motion_blur(sharp: np.ndarray, rng: np.random.Generator, *, n_min: in
     mats = np.stack([np.stack([c, s, -(c * shift.real + s * shift.imag)], -1),
                      np.stack([-s, c, s * shift.real - c * shift.imag], -1)], 1)
     x = to_linear(to_float(sharp).astype(np.float64), gamma)
-    frames = _warp_frames(x, mats)                                  # resampled in linear light
+    region = None
     if rng.uniform() < moving_region_p:
         own = rng.uniform(0.5, 1.0) * max_speed * np.exp(1j * rng.uniform(0, 2 * np.pi)) * t + shift
         obj = np.zeros((n, 2, 3))
         obj[:, 0, 0] = obj[:, 1, 1] = 1
         obj[:, 0, 2], obj[:, 1, 2] = -own.real, -own.imag
-        mask = _soft_ellipse(x.shape[:2], rng)
-        moved = _warp_frames(np.concatenate([x, mask[..., None]], -1), obj)
-        frames = moved[..., -1:] * moved[..., :-1] + (1 - moved[..., -1:]) * frames
-    return _truncate(from_linear(frames.mean(0), gamma), sharp.dtype)
+        region = (np.concatenate([x, _soft_ellipse(x.shape[:2], rng)[..., None]], -1), obj)
+    total = np.zeros_like(x)
+    for i in range(n):                      # one frame at a time, resampled in linear light
+        frame = _warp_frames(x, mats[i:i + 1])[0]
+        if region is not None:
+            moved = _warp_frames(region[0], region[1][i:i + 1])[0]
+            frame = moved[..., -1:] * moved[..., :-1] + (1 - moved[..., -1:]) * frame
+        total += frame
+    return _truncate(from_linear(total / n, gamma), sharp.dtype)
