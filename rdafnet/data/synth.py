@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -143,18 +143,21 @@ def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: f
     return out
 
 
-def _warp_frames(image: np.ndarray, matrices: np.ndarray) -> np.ndarray:
-    """Resample a float (H, W, C) image under T pixel-space 2x3 maps (output pixel -> source pixel,
-    about the image centre), bilinear with reflected borders. Returns (T, H, W, C) float64."""
+def _warped(image: np.ndarray, matrices: np.ndarray) -> Iterator[np.ndarray]:
+    """Resample a float (H, W, C) image under each of T pixel-space 2x3 maps (output pixel -> source
+    pixel, about the image centre), bilinear with reflected borders; yields T (H, W, C) float64
+    frames, one at a time."""
     h, w = image.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     pts = np.stack([xs - (w - 1) / 2, ys - (h - 1) / 2, np.ones_like(xs)], -1)          # (H, W, 3)
-    src = np.einsum("tij,hwj->thwi", matrices, pts)                                     # (T, H, W, 2)
-    grid = np.stack([src[..., 0] / ((w - 1) / 2), src[..., 1] / ((h - 1) / 2)], -1)    # [-1, 1]
+    del ys, xs                                                       # held while the frames are drawn
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].double()
-    out = F.grid_sample(x.expand(len(matrices), -1, -1, -1), torch.from_numpy(grid), mode="bilinear",
-                        padding_mode="reflection", align_corners=True)
-    return out.numpy().transpose(0, 2, 3, 1)
+    for m in matrices:
+        src = pts @ m.T                                                                   # (H, W, 2)
+        grid = np.stack([src[..., 0] / ((w - 1) / 2), src[..., 1] / ((h - 1) / 2)], -1)  # [-1, 1]
+        out = F.grid_sample(x, torch.from_numpy(grid)[None], mode="bilinear", padding_mode="reflection",
+                            align_corners=True)
+        yield out[0].numpy().transpose(1, 2, 0)
 
 
 def camera_motion_blur(sharp: np.ndarray, rng: np.random.Generator, *, n_min: int = 7, n_max: int = 13,
@@ -190,10 +193,10 @@ def camera_motion_blur(sharp: np.ndarray, rng: np.random.Generator, *, n_min: in
         obj[:, 0, 2], obj[:, 1, 2] = -own.real, -own.imag
         region = (np.concatenate([x, _soft_ellipse(x.shape[:2], rng)[..., None]], -1), obj)
     total = np.zeros_like(x)
-    for i in range(n):                      # one frame at a time, resampled in linear light
-        frame = _warp_frames(x, mats[i:i + 1])[0]
-        if region is not None:
-            moved = _warp_frames(region[0], region[1][i:i + 1])[0]
+    moving = _warped(*region) if region is not None else None
+    for frame in _warped(x, mats):          # one frame at a time, resampled in linear light
+        if moving is not None:
+            moved = next(moving)
             frame = moved[..., -1:] * moved[..., :-1] + (1 - moved[..., -1:]) * frame
         total += frame
     return _truncate(from_linear(total / n, gamma), sharp.dtype)
