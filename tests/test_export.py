@@ -27,9 +27,9 @@ def bundled_onnx(tmp_path_factory):
 
 
 def _sample_crop() -> torch.Tensor:
-    from rdafnet.io import read_image
+    from rdafnet.io import read_image, to_float
     img = read_image(ROOT / "rdafnet" / "samples" / "gopro_blurry.png")[200:455, 300:631]   # 255 x 331, odd
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255
+    return torch.from_numpy(np.ascontiguousarray(to_float(img))).permute(2, 0, 1)[None]
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 64, 96), (2, 3, 37, 53), (1, 3, 5, 7), (1, 3, 4, 4)])
