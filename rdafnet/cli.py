@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="fp32: exact; bf16: ~2.4x faster than fp32 on GPUs and CPUs with AVX512-BF16/AMX, not exact "
-                        "(see docs/performance.md); fp16: GPUs only")
+                        "(see docs/performance.md), but emulated and ~10x slower on other CPUs; fp16: GPUs only")
     s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     s.set_defaults(func=_cmd_deblur)
 

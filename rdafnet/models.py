@@ -17,6 +17,7 @@ from ._atomic import atomic_write
 from ._tensor import check_image_batch, pad_to_multiple
 from .layers import RDAFB, CrossStageFusion, SupervisedAttention
 from .layers.rdafb import AttentionMode
+from .ops.precision import warn_if_emulated
 
 _HUB = dict(library_name="rdafnet", license="mit", pipeline_tag="image-to-image",
             tags=["image-deblurring", "motion-deblurring", "rdafnet", "pytorch"],
@@ -80,6 +81,8 @@ class _Restorer(nn.Module):
         h, w = x.shape[-2:]
         xp = pad_to_multiple(x, self.size_multiple, min_size=self.min_size)
         dtype = self.autocast_dtype       # (no autocast context otherwise: a caller's one stays active)
+        if dtype is not None and not torch.compiler.is_compiling():
+            warn_if_emulated(x.device, dtype)
         with torch.autocast(x.device.type, dtype=dtype) if dtype is not None else nullcontext():
             outs = self.forward_signed(xp * 2 - 1)
         outs = tuple(((o[..., :h, :w] + 1) / 2).to(x.dtype) for o in outs)

@@ -73,17 +73,33 @@ def test_optimized_local_norm_window_and_deblur():
     assert rdafnet.deblur(img, fast, tile=32, overlap=16).shape == img.shape
 
 
-def test_bf16_instance_norm_keeps_fp32_statistics():
+@pytest.mark.parametrize("dtype, size", [(torch.bfloat16, 64), (torch.float16, 256)])
+def test_reduced_precision_instance_norm_keeps_fp32_statistics(dtype, size):
     from rdafnet.ops.fused import instance_norm_act_
     torch.manual_seed(0)
-    # an offset mean and 64x64 pixels: a bf16 accumulator would stall (256 + 1 == 256 in bf16)
-    x = (torch.randn(1, 4, 64, 64) * 0.5 + 3).to(memory_format=torch.channels_last)
-    truth = torch.nn.functional.instance_norm(x.bfloat16().double(), eps=1e-5)
-    y = instance_norm_act_(x.bfloat16(), eps=1e-5, slope=None, window=None)
-    assert y.dtype == torch.bfloat16
-    # input rounding (|x| * 2^-9) amplified by 1/std = 2, mean and output rounding: < 0.05
+    # an offset mean: a bf16 accumulator would stall (256 + 1 == 256 in bf16), and at 256x256
+    # (a 512x512 input at half resolution) an fp16 sum (3 * 65536) or fp16 sum of squares overflows
+    x = (torch.randn(1, 4, size, size) * 0.5 + 3).to(memory_format=torch.channels_last)
+    truth = torch.nn.functional.instance_norm(x.to(dtype).double(), eps=1e-5)
+    y = instance_norm_act_(x.to(dtype), eps=1e-5, slope=None, window=None)
+    assert y.dtype == dtype
+    # input rounding (|x| * 2^-9 in bf16) amplified by 1/std = 2, mean and output rounding: < 0.05
     assert (y.double() - truth).abs().max() < 0.05
     assert y.double().mean(dim=(-2, -1)).abs().max() < 0.01
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
+def test_reduced_precision_warns_where_emulated(precision, dtype):
+    import warnings
+    from rdafnet.ops.precision import native_precision
+    x = torch.rand(1, 3, 16, 16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rdafnet.optimize(rdafnet.build("tiny", width=4, num_blocks=1), precision=precision)(x)
+        rdafnet.optimize(rdafnet.build("tiny", width=4, num_blocks=1))(x)        # fp32 never warns
+    emulated = [w for w in caught if "emulated" in str(w.message)]
+    assert len(emulated) == (0 if native_precision("cpu", dtype) else 1)
+    assert all("precision='fp32'" in str(w.message) for w in emulated)
 
 
 def test_optimize_bf16_on_the_bundled_model_and_sample():

@@ -59,14 +59,20 @@ def instance_norm_act_(x: torch.Tensor, *, eps: float, slope: float | None, wind
             return triton_norm.instance_norm_act(x, eps=eps, slope=slope)
         except Exception as exc:      # noqa: BLE001 - any compile/launch failure: eager fallback
             triton_norm.disable(f"{type(exc).__name__}: {exc}")
-    n = x.shape[-2] * x.shape[-1]
-    # sums, not var_mean: fast in both layouts. Reductions of bf16/fp16 accumulate in fp32 (a sum
-    # with dtype=float32 would first copy the map, 9x slower); the statistics are finished in fp32
-    # and applied in x's dtype (mixed-dtype in-place ops take a slow path on CPU)
     stat = torch.promote_types(x.dtype, torch.float32)
-    x.sub_(x.sum(dim=(-2, -1), keepdim=True).to(stat).div_(n).to(x.dtype))
-    sq = torch.mul(x, x, out=scratch) if scratch is not None else x * x
-    var = sq.sum(dim=(-2, -1), keepdim=True).to(stat).div_(n)
+    if torch.finfo(x.dtype).max < 1e38:
+        # fp16 (largest value 65504): a map's sum and squares overflow, so the statistics come
+        # from an fp32 copy
+        var, mean = torch.var_mean(x.to(stat), dim=(-2, -1), keepdim=True, correction=0)
+        x.sub_(mean.to(x.dtype))
+    else:
+        # sums, not var_mean: fast in both layouts. Reductions of bf16 accumulate in fp32 (a sum
+        # with dtype=float32 would first copy the map, 9x slower); the statistics are finished in
+        # fp32 and applied in x's dtype (mixed-dtype in-place ops take a slow path on CPU)
+        n = x.shape[-2] * x.shape[-1]
+        x.sub_(x.sum(dim=(-2, -1), keepdim=True).to(stat).div_(n).to(x.dtype))
+        sq = torch.mul(x, x, out=scratch) if scratch is not None else x * x
+        var = sq.sum(dim=(-2, -1), keepdim=True).to(stat).div_(n)
     x.mul_(var.add_(eps).rsqrt_().to(x.dtype))
     return F.leaky_relu_(x, slope) if slope is not None else x
 

@@ -1,17 +1,41 @@
 """When reduced precision pays off."""
 from __future__ import annotations
 
+import functools
+import warnings
+
 import torch
+
+
+def native_precision(device: torch.device | str, dtype: torch.dtype) -> bool:
+    """Whether ``dtype`` (bf16 or fp16) arithmetic is native on ``device``: any CUDA GPU; a CPU with
+    AVX512-BF16 (bf16) or AMX-FP16 (fp16). Elsewhere oneDNN emulates it, 10x or more slower than fp32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    return _cpu_native(dtype)
+
+
+@functools.cache
+def _cpu_native(dtype: torch.dtype) -> bool:
+    probe = {torch.bfloat16: "_is_avx512_bf16_supported", torch.float16: "_is_amx_fp16_supported"}.get(dtype)
+    native = getattr(torch.cpu, probe, None) if probe else None
+    return bool(native and native())
 
 
 def bf16_native(device: torch.device | str) -> bool:
     """Whether bf16 arithmetic is native on ``device``: any CUDA GPU, or a CPU with AVX512-BF16
     (and AMX), where oneDNN runs bf16 convolutions about 2x faster than fp32. Elsewhere bf16 is
     emulated and slower, so callers keep fp32."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return True
-    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    return bool(native and native())
+    return native_precision(device, torch.bfloat16)
+
+
+def warn_if_emulated(device: torch.device | str, dtype: torch.dtype) -> None:
+    """Warn (once per call site) that ``dtype`` is emulated on ``device`` and so much slower than fp32."""
+    if not native_precision(device, dtype):
+        name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+        warnings.warn(f"{name} is emulated on this {torch.device(device).type} (no native {name} "
+                      f"instructions), which makes it about 10x slower than fp32 here; use "
+                      f"precision='fp32' (the CLI's default) on this machine", RuntimeWarning, stacklevel=2)
