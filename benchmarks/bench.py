@@ -126,7 +126,7 @@ def _run_case(extra: list[str]) -> dict:
 def speed(args: argparse.Namespace) -> None:
     import rdafnet
     from rdafnet.ops import bf16_native
-    # emulated bf16 has no meaningful peak (and a 2048^3 product takes minutes): no % for its rows
+    # emulated bf16 has no meaningful peak (and six 2048^3 products take over a minute): no % for its rows
     peaks = {"fp32": _matmul_peak_gflops(), "bf16": _matmul_peak_gflops(dtype=torch.bfloat16)
              if bf16_native("cpu") else None}
     bf16_peak = f"{peaks['bf16']:.0f} GFLOP/s" if peaks["bf16"] else "emulated (no native bf16)"
