@@ -105,13 +105,24 @@ def _cmd_deblur(a: argparse.Namespace) -> int:
     if not files:
         print("error: no input images found", file=sys.stderr)
         return 2
+    out_dir = Path(a.out)
+    sources: dict[Path, Path] = {}
+    for f in files:
+        target = out_dir / f.name
+        if target.resolve() == f.resolve():
+            print(f"error: the output for {f} would replace the input itself; choose another -o folder",
+                  file=sys.stderr)
+            return 2
+        if target in sources:
+            print(f"error: {sources[target]} and {f} would both be written to {target}; "
+                  "restore them into separate -o folders", file=sys.stderr)
+            return 2
+        sources[target] = f
     model = optimize(from_pretrained(a.model, device=resolve_device(a.device)), precision=a.precision)
     if a.norm_window:
         set_norm_window(model, a.norm_window)
-    out_dir = Path(a.out)
     failed, skipped, done = [], 0, 0
-    for f in tqdm(files, desc="images", unit="img", disable=len(files) < 2):
-        target = out_dir / f.name
+    for target, f in tqdm(sources.items(), desc="images", unit="img", disable=len(files) < 2):
         if target.exists() and not a.overwrite:
             skipped += 1
             continue

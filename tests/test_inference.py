@@ -163,6 +163,24 @@ def test_cli_folder_with_a_corrupt_file(model, tmp_path, capsys):
     assert 30 < psnr(read_image(out / "a.png"), exact) < 100
 
 
+def test_cli_never_replaces_an_input_or_merges_two_inputs(model, tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write_image(tmp_path / "a" / "x.png", _rgb(20, 24, 1))
+    write_image(tmp_path / "b" / "x.png", _rgb(20, 24, 2))
+    model.save_pretrained(tmp_path / "model")
+    common = ["--model", str(tmp_path / "model"), "--device", "cpu", "--overwrite"]
+    before = (tmp_path / "a" / "x.png").read_bytes()
+    assert cli(["deblur", str(tmp_path / "a"), "-o", str(tmp_path / "a"), *common]) == 2
+    assert "replace the input itself" in capsys.readouterr().err
+    assert (tmp_path / "a" / "x.png").read_bytes() == before
+    out = tmp_path / "out"
+    assert cli(["deblur", str(tmp_path / "a" / "x.png"), str(tmp_path / "b"), "-o", str(out), *common]) == 2
+    err = capsys.readouterr().err
+    assert "would both be written to" in err and str(tmp_path / "b" / "x.png") in err
+    assert not out.exists()                      # refused before anything was written
+
+
 def test_exif_orientation_is_applied(tmp_path):
     arr = _rgb(10, 20)
     im = Image.fromarray(arr)
