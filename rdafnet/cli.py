@@ -68,8 +68,12 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     from .hub import from_pretrained
     from .train.trainer import evaluate
     model = from_pretrained(a.model, device=a.device)
-    rows = evaluate(model, find_pairs(a.data), device=next(model.parameters()).device,
-                    out_dir=a.out, overwrite=a.overwrite)
+    try:
+        rows = evaluate(model, find_pairs(a.data), device=next(model.parameters()).device,
+                        out_dir=a.out, overwrite=a.overwrite)
+    except (ValueError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"{'image':48s} {'PSNR in':>8s} {'PSNR out':>9s} {'SSIM in':>8s} {'SSIM out':>9s}")
     for r in rows:
         print(f"{r['image'][:48]:48s} {r['psnr_blur']:8.2f} {r['psnr']:9.2f} {r['ssim_blur']:8.4f} {r['ssim']:9.4f}")

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 import rdafnet
-from rdafnet.data import (PairedImages, average_frames, camera_motion_blur, find_pairs, shake_trajectory,
-                          synthetic_blur, trajectory_psf)
+from rdafnet.data import (PairedImages, average_frames, camera_motion_blur, find_pairs, pair_names,
+                          shake_trajectory, synthetic_blur, trajectory_psf)
 from rdafnet.io import read_image, write_image
 from rdafnet.metrics import psnr, psnr_torch, ssim, ssim_torch
 from rdafnet.train import TrainConfig, Trainer, deblur_loss, frequency_l1, paper_lr
@@ -345,6 +345,43 @@ def test_cli_train_records_its_exact_command(tmp_path):
     assert main(args) == 0
     cfg = json.loads((tmp_path / "cmd" / "config.json").read_text())
     assert cfg["extra"]["command"] == shlex.join(["rdafnet", *args])
+
+
+def test_cli_eval_on_the_gopro_layout(tmp_path, capsys):
+    # GoPro numbers every sequence from 000001.png: rows and restored files keep the sequence apart
+    from rdafnet.cli import main
+    rng = np.random.default_rng(0)
+    root, images = tmp_path / "test", {}
+    for seq in ("GOPR0001_00", "GOPR0002_00"):
+        sharp = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+        blur = np.clip(sharp + rng.normal(0, 20, sharp.shape), 0, 255).astype(np.uint8)
+        write_image(root / seq / "sharp" / "000001.png", sharp)
+        write_image(root / seq / "blur" / "000001.png", blur)
+        images[seq] = blur, sharp
+    torch.manual_seed(0)
+    model = rdafnet.build("tiny", width=4, num_blocks=1).eval()
+    model.save_pretrained(tmp_path / "model")
+    args = ["eval", "--data", str(root), "--model", str(tmp_path / "model"), "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    table = capsys.readouterr().out
+    for seq, (blur, sharp) in images.items():
+        line = next(ln for ln in table.splitlines() if ln.startswith(f"{seq}/000001.png"))
+        restored = read_image(tmp_path / "out" / seq / "000001.png")
+        np.testing.assert_array_equal(restored, rdafnet.deblur(blur, model))
+        expected = [skimage_metrics.peak_signal_noise_ratio(sharp, im, data_range=255) for im in (blur, restored)]
+        assert [float(v) for v in line.split()[1:3]] == pytest.approx(expected, abs=0.006)
+    a, b = (root / "GOPR0001_00" / d / "000001.png" for d in ("blur", "sharp"))
+    with pytest.raises(ValueError, match="list each pair once"):
+        pair_names([(a, b), (a, b)])
+    # existing results are not replaced without --overwrite, and inputs never: both refused up front
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    flat = root / "GOPR0001_00"          # one sequence alone is a flat folder: names stay as they are
+    before = (flat / "sharp" / "000001.png").read_bytes()
+    args[2] = str(flat)
+    assert main([*args, "--out", str(flat / "sharp"), "--overwrite"]) == 2
+    assert "would replace the input" in capsys.readouterr().err
+    assert (flat / "sharp" / "000001.png").read_bytes() == before
 
 
 @pytest.mark.slow

@@ -53,6 +53,24 @@ def find_pairs(root: str | os.PathLike) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def pair_names(pairs: Sequence[tuple[Path, Path]]) -> list[str]:
+    """A unique name for each pair: the blurry file's name, or ``<sequence>/<name>`` where names
+    repeat (the GoPro layout numbers every sequence from ``000001.png``).
+
+    Raises ``ValueError`` naming a pair that is listed twice.
+    """
+    names = [Path(b).name for b, _ in pairs]
+    if len(set(names)) < len(names):
+        names = [f"{Path(b).parent.parent.name}/{Path(b).name}" for b, _ in pairs]
+    seen: dict[str, Path] = {}
+    for name, (b, _) in zip(names, pairs):
+        if name in seen:
+            raise ValueError(f"{seen[name]} and {b} share the name {name!r}; list each pair once, "
+                             "and keep sequences in folders of their own")
+        seen[name] = Path(b)
+    return names
+
+
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:
     """One of the 8 flips/rotations of an (H, W, C) array (k in 0..7)."""
     x = np.rot90(x, k % 4)

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .._atomic import atomic_write
-from ..data.pairs import PairedImages
+from ..data.pairs import PairedImages, pair_names
 from ..io import from_float, read_image, to_float, write_image
 from ..metrics import psnr, ssim
 from ..ops.precision import bf16_native
@@ -59,21 +59,35 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
              restore=None) -> list[dict[str, Any]]:
     """PSNR/SSIM of the restored blurry images against the sharp ones, per pair, on uint8 outputs.
 
-    ``restore(model, image_uint8) -> image_uint8`` defaults to one full-frame forward pass.
+    Rows are named by :func:`~rdafnet.data.pairs.pair_names`; ``out_dir`` receives the restored
+    images under those names (so ``<sequence>/<name>`` for the GoPro layout) and must not be a
+    folder of the pairs themselves. ``restore(model, image_uint8) -> image_uint8`` defaults to one
+    full-frame forward pass.
     """
+    names = pair_names(pairs)
+    if out_dir is not None:
+        inputs = {Path(p).resolve() for pair in pairs for p in pair}
+        clash = next((n for n in names if (Path(out_dir) / n).resolve() in inputs), None)
+        if clash is not None:
+            raise ValueError(f"restored images written to {out_dir} would replace the input {clash}; "
+                             "choose another output folder")
+        existing = next((n for n in names if (Path(out_dir) / n).exists()), None)
+        if existing is not None and not overwrite:
+            raise FileExistsError(f"{Path(out_dir) / existing} exists; pass overwrite=True (--overwrite) "
+                                  "to replace the restored images in it")
     if restore is None:
         def restore(m, img):
             x = torch.from_numpy(to_float(img).transpose(2, 0, 1).copy())[None].to(device)
             return from_float(m(x)[0].float().cpu().numpy().transpose(1, 2, 0), img.dtype)
     model.eval()
     rows = []
-    for b_path, s_path in pairs:
+    for name, (b_path, s_path) in zip(names, pairs):
         blur, sharp = read_image(b_path)[..., :3], read_image(s_path)[..., :3]
         out = restore(model, blur)
-        rows.append({"image": Path(b_path).name, "psnr_blur": psnr(blur, sharp), "ssim_blur": ssim(blur, sharp),
+        rows.append({"image": name, "psnr_blur": psnr(blur, sharp), "ssim_blur": ssim(blur, sharp),
                      "psnr": psnr(out, sharp), "ssim": ssim(out, sharp)})
         if out_dir is not None:
-            write_image(Path(out_dir) / Path(b_path).name, out, overwrite=overwrite)
+            write_image(Path(out_dir) / name, out, overwrite=overwrite)
     return rows
 
 
