@@ -179,6 +179,9 @@ def test_cli_never_replaces_an_input_or_merges_two_inputs(model, tmp_path, capsy
     err = capsys.readouterr().err
     assert "would both be written to" in err and str(tmp_path / "b" / "x.png") in err
     assert not out.exists()                      # refused before anything was written
+    # one file named twice (its folder and itself) is restored once
+    assert cli(["deblur", str(tmp_path / "a"), str(tmp_path / "a" / "x.png"), "-o", str(out), *common]) == 0
+    assert "1 restored" in capsys.readouterr().out
 
 
 def test_exif_orientation_is_applied(tmp_path):
