@@ -44,6 +44,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
     torch.manual_seed(a.seed)          # the initial weights are part of a reproducible run
     if a.from_model:
         from .hub import from_pretrained
+        if a.width or a.blocks:
+            raise SystemExit("--width and --blocks shape a new model (--variant); a model given with --from "
+                             "keeps its own architecture: drop them, or train a new one with --variant")
         model = from_pretrained(a.from_model)
     else:
         from .models import build

@@ -345,6 +345,11 @@ def test_cli_train_records_its_exact_command(tmp_path):
     assert main(args) == 0
     cfg = json.loads((tmp_path / "cmd" / "config.json").read_text())
     assert cfg["extra"]["command"] == shlex.join(["rdafnet", *args])
+    # --width/--blocks cannot reshape a --from model: an error, not a silently different run
+    with pytest.raises(SystemExit, match="keeps its own architecture"):
+        main(["train", "--data", str(tmp_path / "pairs"), "--from", str(tmp_path / "cmd" / "final"),
+              "--blocks", "2", "-o", str(tmp_path / "tuned")])
+    assert not (tmp_path / "tuned").exists()
 
 
 def test_cli_eval_on_the_gopro_layout(tmp_path, capsys):
