@@ -79,7 +79,9 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
     """
     check_image_batch(x)
     device = resolve_device(device) if device is not None else next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
+    # a model that runs its own autocast (optimize(precision=...)) takes fp32 input and keeps its
+    # global residual in fp32; any other model gets its weights' dtype
+    dtype = torch.float32 if getattr(model, "autocast_dtype", None) else next(model.parameters()).dtype
     b, c, h, w = x.shape
     if tile is None or (h <= tile and w <= tile):
         with torch.no_grad():
