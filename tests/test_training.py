@@ -289,6 +289,24 @@ def _trainer(tmp_path, out, steps, **kw):
     return Trainer(model, ds, tmp_path / out, cfg)
 
 
+def test_memory_format_follows_autocast_and_trains_the_same(tmp_path):
+    # channels-last by default exactly where bf16 autocast runs; the layout never changes the result
+    from rdafnet.ops import bf16_native
+    _pairs_folder(tmp_path / "pairs", n=2)
+    auto = _trainer(tmp_path, "auto", steps=2)
+    assert auto.config.channels_last == auto.use_amp == bf16_native("cpu")
+    for cl in (True, False):
+        tr = _trainer(tmp_path, f"cl{cl}", steps=2, channels_last=cl, amp=False)
+        tr.fit(progress=False)
+        assert tr.model.body.down.weight.is_contiguous(memory_format=torch.channels_last) == cl
+    # compared by output: conv biases before instance norm get no gradient, only rounding noise
+    # that Adam scales to full steps, and the norm removes them again
+    a, b = (rdafnet.from_pretrained(tmp_path / f"cl{cl}" / "final") for cl in (True, False))
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(a(x), b(x), rtol=0, atol=1e-4)
+
+
 def test_training_lowers_validation_loss(tmp_path):
     _pairs_folder(tmp_path / "pairs", n=4)
     val = PairedImages.from_path(tmp_path / "pairs", crop=48, augment=False)

@@ -8,7 +8,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,9 @@ class TrainConfig:
     ckpt_every: int = 100
     log_every: int = 10
     amp: bool = True                      # bf16 autocast (CUDA, and CPUs with native bf16: AVX512-BF16/AMX)
-    channels_last: bool = True            # NHWC activations: oneDNN convolutions need no reorders
+    # NHWC activations; None: exactly when bf16 autocast runs (2x faster steps there), NCHW for fp32
+    # (1.2-1.35x faster steps than NHWC on an AVX2 CPU)
+    channels_last: bool | None = None
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)   # free-form, recorded in the log/model card
 
@@ -110,6 +112,9 @@ class Trainer:
         if device is None:
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        self.use_amp = config.amp and bf16_native(self.device)
+        if config.channels_last is None:
+            config = self.config = replace(config, channels_last=self.use_amp)
         torch.manual_seed(config.seed)
         self.model = model.to(self.device)
         if config.channels_last:
@@ -209,14 +214,13 @@ class Trainer:
         self.model.train()
         t0 = time.time()
         metrics: dict[str, float] = {}
-        use_amp = cfg.amp and bf16_native(self.device)
         while self.step < cfg.steps:
             lr = paper_lr(self.step, total_steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr,
                           constant_fraction=cfg.constant_fraction)
             for g in self.opt.param_groups:
                 g["lr"] = lr
             blur, sharp = self._batch(self.step)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
                 stages = self.net(blur, return_stages=True)
             loss = deblur_loss([s.float() for s in stages], sharp, freq_weight=cfg.freq_weight)
             self.opt.zero_grad(set_to_none=True)
