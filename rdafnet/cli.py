@@ -120,9 +120,9 @@ def _cmd_deblur(a: argparse.Namespace) -> int:
             print(f"error: the output for {f} would replace the input itself; choose another -o folder",
                   file=sys.stderr)
             return 2
-        if target in sources and sources[target].resolve() == f.resolve():
-            continue                     # the same file named twice (a folder and a glob, say)
         if target in sources:
+            if sources[target].resolve() == f.resolve():
+                continue                 # the same file named twice (a folder and a glob, say)
             print(f"error: {sources[target]} and {f} would both be written to {target}; "
                   "restore them into separate -o folders", file=sys.stderr)
             return 2
