@@ -53,7 +53,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
         model = build(a.variant, **({"width": a.width} if a.width else {}),
                       **({"num_blocks": a.blocks} if a.blocks else {}))
     cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, grad_clip=a.grad_clip or None,
-                      ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, seed=a.seed, amp=not a.fp32,
+                      ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, ckpt_minutes=a.ckpt_minutes,
+                      max_minutes=a.max_minutes, seed=a.seed, amp=not a.fp32,
                       extra={"command": shlex.join(["rdafnet", *a.argv])})
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -199,6 +200,13 @@ def _cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="rdafnet", description="RDAFNet motion deblurring")
     p.add_argument("--version", action="version", version=f"rdafnet {__version__}")
@@ -241,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--ema", type=float, default=None)
     s.add_argument("--val-every", type=int, default=500)
     s.add_argument("--ckpt-every", type=int, default=100)
+    s.add_argument("--ckpt-minutes", type=_positive_float, default=5.0,
+                   help="also write the checkpoint when this many minutes have passed since the last (5)")
+    s.add_argument("--max-minutes", type=_positive_float, default=None,
+                   help="stop cleanly after this much wall time, still writing best/ and final/")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--fp32", action="store_true", help="no bf16 autocast (used by default where bf16 is native)")
     s.add_argument("--threads", type=int, default=None)

@@ -11,7 +11,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ._atomic import atomic_write
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+#: Files read as images: PNG, JPEG, TIFF, BMP, WebP, and the lossless PPM/PGM/PNM, TGA, QOI and SGI.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm", ".pnm", ".tga", ".qoi",
+                  ".sgi")
 
 
 class ImageReadError(ValueError):
@@ -92,8 +94,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> Path:
     """Write ``image`` (H, W[, C]) uint8 or uint16 atomically (temp file + rename).
 
-    16-bit images need PNG or TIFF (colour ones the optional pypng/tifffile packages). An existing
-    file raises ``FileExistsError`` unless ``overwrite``.
+    16-bit images need PNG or TIFF (colour ones the optional pypng/tifffile packages). WebP is
+    written lossless, JPEG with ``quality``. An existing file raises ``FileExistsError`` unless ``overwrite``.
     """
     path = Path(path)
     arr = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
@@ -104,8 +106,9 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool =
     if arr.dtype == np.uint16 and path.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise ValueError(f"cannot write 16-bit data as {path.suffix}; use .png or .tif")
     im = Image.fromarray(arr)
-    kwargs = {"quality": quality} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
-    fmt = Image.registered_extensions().get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    kwargs = {"quality": quality} if suffix in (".jpg", ".jpeg") else {"lossless": True} if suffix == ".webp" else {}
+    fmt = Image.registered_extensions().get(suffix)
     if fmt is None:
         raise ValueError(f"unsupported output format {path.suffix!r} for {path}; use .png, .jpg, .tif")
     return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **kwargs), overwrite=overwrite)

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from rdafnet.io import write_image
 
 EXAMPLES = ROOT / "examples"

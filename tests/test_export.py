@@ -5,7 +5,7 @@ import torch
 
 import rdafnet
 from rdafnet.cli import main as cli
-from conftest import ROOT
+from helpers import ROOT
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

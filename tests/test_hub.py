@@ -11,7 +11,7 @@ import torch
 import rdafnet
 from rdafnet import hub
 from rdafnet.cli import main as cli
-from conftest import ROOT, recipe_state_dict
+from helpers import ROOT, recipe_state_dict
 
 
 def _same_function(a, b, size=(12, 10)):

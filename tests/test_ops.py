@@ -38,7 +38,7 @@ def test_optimized_equals_reference_float64(variant, kw, channels_last):
 
 def test_optimized_parity_fixture(reference_dir):
     import numpy as np
-    from conftest import recipe_state_dict
+    from helpers import recipe_state_dict
     _, hp, sd = rdafnet.convert_official(recipe_state_dict("single-stage"))
     model = rdafnet.build("single-stage", **hp)
     model.load_state_dict(sd)

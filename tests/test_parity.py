@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import rdafnet
-from conftest import recipe_state_dict
+from helpers import recipe_state_dict
 
 TOL = 1e-6  # the reference README: a faithful model agrees to ~1e-10, > 1e-6 is an architecture bug
 
@@ -42,3 +42,12 @@ def test_mismatched_checkpoint_names_keys(reference_dir):
     from rdafnet.convert import load_strict
     with pytest.raises(ValueError, match=r"missing keys: body\.blocks\.3\.convs\.0\.weight.*unexpected keys: body\.extra"):
         load_strict(model, sd, source="test")
+
+
+def test_repository_fixtures_are_the_reference_files():
+    from helpers import REFERENCE, SHARED
+    shared = SHARED / "reference"
+    if not shared.is_dir():
+        pytest.skip("../shared/reference is absent; the copies in tests/data/reference are used")
+    for name in ("official_keys.json", "parity_single_stage.npz", "parity_multi_stage.npz"):
+        assert (REFERENCE / name).read_bytes() == (shared / name).read_bytes(), name

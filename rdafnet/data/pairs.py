@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,32 @@ import torch
 from torch.utils.data import Dataset
 
 from ..io import IMAGE_SUFFIXES, read_image, to_float
+
+
+#: The GoPro data set's test sequences (Nah et al. 2017): for evaluation only, never for training.
+GOPRO_TEST_SEQUENCES = frozenset({
+    "GOPR0384_11_00", "GOPR0384_11_05", "GOPR0385_11_01", "GOPR0396_11_00", "GOPR0410_11_00", "GOPR0854_11_00",
+    "GOPR0862_11_00", "GOPR0868_11_00", "GOPR0869_11_00", "GOPR0871_11_00", "GOPR0881_11_01"})
+_GOPRO_SEQUENCE = re.compile(r"GOPR\d{4}_\d{2}_\d{2}")
+
+
+def scene_of(path: str | os.PathLike) -> str:
+    """The scene an image of a pair comes from: a GoPro sequence name (``GOPR0374_11_00``) found in
+    the file name or a parent folder, otherwise the folder that holds ``blur/`` and ``sharp/``."""
+    path = Path(path)
+    for part in (path.name, *(q.name for q in path.parents)):
+        m = _GOPRO_SEQUENCE.search(part)
+        if m:
+            return m.group(0)
+    return path.parent.parent.name or str(path.parent)
+
+
+def check_training_scenes(pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]]) -> None:
+    """Raise ``ValueError`` if any pair comes from a GoPro test sequence (kept for evaluation)."""
+    test = sorted({s for b, _ in pairs if (s := scene_of(b)) in GOPRO_TEST_SEQUENCES})
+    if test:
+        raise ValueError(f"the training data holds frames of GoPro test sequences {test}; these are for "
+                         "evaluation only: pass them with --val (Trainer(val_pairs=...)) instead")
 
 
 def _images(folder: Path) -> dict[str, Path]:

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .._atomic import atomic_write
-from ..data.pairs import PairedImages, pair_names
+from ..data.pairs import PairedImages, check_training_scenes, pair_names, scene_of
 from ..io import from_float, read_image, to_float, write_image
 from ..metrics import psnr, ssim
 from ..ops.precision import bf16_native
@@ -40,6 +40,8 @@ class TrainConfig:
     ema: float | None = None              # e.g. 0.999; validation and exports then use the EMA weights
     val_every: int = 500
     ckpt_every: int = 100
+    ckpt_minutes: float | None = 5.0      # also checkpoint when this long has passed since the last one
+    max_minutes: float | None = None      # stop cleanly after this much wall time (best/ and final/ written)
     log_every: int = 10
     amp: bool = True                      # bf16 autocast (CUDA, and CPUs with native bf16: AVX512-BF16/AMX)
     # NHWC activations; None: exactly when bf16 autocast runs (2x faster steps there), NCHW for fp32
@@ -86,7 +88,7 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
     for name, (b_path, s_path) in zip(names, pairs):
         blur, sharp = read_image(b_path)[..., :3], read_image(s_path)[..., :3]
         out = restore(model, blur)
-        rows.append({"image": name, "psnr_blur": psnr(blur, sharp), "ssim_blur": ssim(blur, sharp),
+        rows.append({"image": name, "scene": scene_of(b_path), "psnr_blur": psnr(blur, sharp), "ssim_blur": ssim(blur, sharp),
                      "psnr": psnr(out, sharp), "ssim": ssim(out, sharp)})
         if out_dir is not None:
             write_image(Path(out_dir) / name, out, overwrite=overwrite)
@@ -104,10 +106,12 @@ class Trainer:
     def __init__(self, model: nn.Module, train_set: PairedImages, out_dir: str | os.PathLike,
                  config: TrainConfig, *, val_pairs: list[tuple[Path, Path]] | None = None,
                  device: str | torch.device | None = None) -> None:
+        check_training_scenes(train_set.pairs)
         self.config = config
         self.out_dir = Path(out_dir)
         self.train_set = train_set
         self.val_pairs = val_pairs or []
+        self.train_scenes = frozenset(scene_of(b) for b, _ in train_set.pairs)
         self.rank, self.world = _dist_info()
         if device is None:
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
@@ -177,7 +181,7 @@ class Trainer:
         if self.rank != 0:
             return
         path = self.out_dir / "log.csv"
-        fields = ["step", "loss", "lr", "val_psnr", "val_ssim", "val_gain", "seconds"]
+        fields = ["step", "loss", "lr", "val_psnr", "val_ssim", "val_gain", "val_gain_heldout", "seconds"]
         new = not path.exists()
         with path.open("a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -186,12 +190,38 @@ class Trainer:
             w.writerow(row)
 
     def validate(self) -> dict[str, float]:
+        """Mean PSNR/SSIM and PSNR gain over the validation frames, the gain on frames of scenes the
+        training data does not hold (``val_gain_heldout``), and the gain per scene (``gain/<scene>``,
+        ``gain/<scene> (seen)`` where the scene is trained on). Each frame goes to ``val.csv``."""
         model = self.ema or self.model
         rows = evaluate(model, self.val_pairs, device=self.device)
         model.train()
-        return {"val_psnr": float(np.mean([r["psnr"] for r in rows])),
-                "val_ssim": float(np.mean([r["ssim"] for r in rows])),
-                "val_gain": float(np.mean([r["psnr"] - r["psnr_blur"] for r in rows]))}
+        for r in rows:
+            r.update(step=self.step, gain=r["psnr"] - r["psnr_blur"], held_out=r["scene"] not in self.train_scenes)
+        path = self.out_dir / "val.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step", "image", "scene", "held_out", "psnr_blur", "psnr", "gain",
+                                              "ssim_blur", "ssim"], extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerows(rows)
+        metrics = {"val_psnr": float(np.mean([r["psnr"] for r in rows])),
+                   "val_ssim": float(np.mean([r["ssim"] for r in rows])),
+                   "val_gain": float(np.mean([r["gain"] for r in rows]))}
+        held = [r["gain"] for r in rows if r["held_out"]]
+        if held:
+            metrics["val_gain_heldout"] = float(np.mean(held))
+        for scene in sorted({r["scene"] for r in rows}):
+            suffix = "" if scene not in self.train_scenes else " (seen)"
+            metrics[f"gain/{scene}{suffix}"] = float(np.mean([r["gain"] for r in rows if r["scene"] == scene]))
+        return metrics
+
+    @staticmethod
+    def score(metrics: dict[str, float]) -> float:
+        """What ``best/`` maximises: the gain on held-out scenes where validation has such frames,
+        otherwise the gain over all validation frames."""
+        return metrics.get("val_gain_heldout", metrics["val_gain"])
 
     def _export(self, name: str, metrics: dict[str, float] | None = None) -> None:
         if self.rank == 0:
@@ -201,7 +231,31 @@ class Trainer:
             atomic_write(self.out_dir / name / "training.json",
                          lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
 
+    def _out_of_time(self, t0: float) -> bool:
+        """Whether ``max_minutes`` has passed; every process of a DDP run gets rank 0's answer."""
+        if self.config.max_minutes is None:
+            return False
+        flag = torch.tensor([time.time() - t0 >= 60 * self.config.max_minutes], dtype=torch.uint8)
+        if self.world > 1:
+            flag = flag.to(self.device)
+            dist.broadcast(flag, 0)
+        return bool(flag.item())
+
+    def _validate_and_keep_best(self, row: dict[str, Any]) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if self.rank == 0:
+            metrics = self.validate()
+            row.update({k: f"{v:.4f}" for k, v in metrics.items() if "/" not in k})
+            if self.score(metrics) > self.best:
+                self.best = self.score(metrics)
+                self._export("best", metrics)
+        if self.world > 1:
+            dist.barrier()
+        return metrics
+
     def fit(self, *, progress: bool = True) -> dict[str, float]:
+        """Train to ``config.steps``, or until ``config.max_minutes`` of wall time have passed in this
+        call; either way ``best/`` (with validation pairs), ``final/`` and the checkpoint are written."""
         cfg = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.load_checkpoint()
@@ -212,9 +266,14 @@ class Trainer:
             from tqdm.auto import tqdm
             bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
         self.model.train()
-        t0 = time.time()
+        t0 = last_ckpt = time.time()
         metrics: dict[str, float] = {}
+        validated_at = -1
         while self.step < cfg.steps:
+            if self._out_of_time(t0):
+                if self.rank == 0:
+                    print(f"stopping at step {self.step}: --max-minutes {cfg.max_minutes} reached")
+                break
             lr = paper_lr(self.step, total_steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr,
                           constant_fraction=cfg.constant_fraction)
             for g in self.opt.param_groups:
@@ -239,20 +298,23 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2g}")
             if self.val_pairs and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
-                if self.rank == 0:
-                    metrics = self.validate()
-                    row.update({k: f"{v:.4f}" for k, v in metrics.items()})
-                    if metrics["val_psnr"] > self.best:
-                        self.best = metrics["val_psnr"]
-                        self._export("best", metrics)
-                if self.world > 1:
-                    dist.barrier()
+                metrics = self._validate_and_keep_best(row)
+                validated_at = self.step
             if self.step % cfg.log_every == 0 or "val_psnr" in row:
                 self._log(row)
-            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+            minutes = (time.time() - last_ckpt) / 60
+            if (self.step % cfg.ckpt_every == 0 or self.step == cfg.steps
+                    or (cfg.ckpt_minutes is not None and minutes >= cfg.ckpt_minutes)):
                 self.save_checkpoint()
+                last_ckpt = time.time()
         if bar is not None:
             bar.close()
+        if self.step < cfg.steps:        # stopped by the clock: keep what this run reached
+            row = {"step": self.step, "seconds": f"{time.time() - t0:.1f}"}
+            if self.val_pairs and validated_at != self.step:
+                metrics = self._validate_and_keep_best(row)
+                self._log(row)
+            self.save_checkpoint()
         self._export("final", metrics)
         if self.world > 1:
             dist.barrier()       # no rank leaves (and tears the group down) while rank 0 still writes
