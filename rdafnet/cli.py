@@ -54,7 +54,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
                       **({"num_blocks": a.blocks} if a.blocks else {}))
     cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, grad_clip=a.grad_clip or None,
                       ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, ckpt_minutes=a.ckpt_minutes,
-                      max_minutes=a.max_minutes, seed=a.seed, amp=not a.fp32,
+                      max_minutes=a.max_minutes, num_workers=a.workers, seed=a.seed, amp=not a.fp32,
                       extra={"command": shlex.join(["rdafnet", *a.argv])})
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -256,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--fp32", action="store_true", help="no bf16 autocast (used by default where bf16 is native)")
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--workers", type=int, default=0,
+                   help="processes that prepare batches ahead of the model (0: the training process itself)")
     s.add_argument("--device", default=None)
     s.set_defaults(func=_cmd_train)
 

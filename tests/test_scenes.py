@@ -171,3 +171,21 @@ def test_cli_max_minutes(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*args[:-4], "--max-minutes", "-1"])
     assert "positive number of minutes" in capsys.readouterr().err
+
+
+def test_worker_processes_give_the_same_batches_and_weights(tmp_path):
+    from safetensors.torch import load_file
+    finals = []
+    for workers in (0, 2):
+        tr = _trainer(tmp_path, f"w{workers}", steps=3, val_every=1000, num_workers=workers)
+        if workers == 0:
+            batches = [tr.batches[k] for k in range(3)]
+        else:       # the loader yields exactly the batches of the steps, in order
+            tr.step = 1
+            got = list(tr._loader())
+            assert len(got) == 2 and all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+                                         for a, b in zip(got, batches[1:]))
+            tr.step = 0
+        tr.fit(progress=False)
+        finals.append(load_file(tmp_path / f"w{workers}" / "final" / "model.safetensors"))
+    assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])

@@ -9,6 +9,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class TrainConfig:
     ckpt_minutes: float | None = 5.0      # also checkpoint when this long has passed since the last one
     max_minutes: float | None = None      # stop cleanly after this much wall time (best/ and final/ written)
     log_every: int = 10
+    num_workers: int = 0                  # processes that prepare batches ahead of the model (0: this one)
     amp: bool = True                      # bf16 autocast (CUDA, and CPUs with native bf16: AVX512-BF16/AMX)
     # NHWC activations; None: exactly when bf16 autocast runs (2x faster steps there), NCHW for fp32
     # (1.2-1.35x faster steps than NHWC on an AVX2 CPU)
@@ -95,6 +97,36 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
     return rows
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """Item ``step`` is the (blurry, sharp) batch of that training step for process ``rank`` of
+    ``world``: sample position ``p = (step * world + rank) * batch_size + j`` is sample ``p mod n`` of
+    a permutation drawn from ``(seed, epoch = p // n)``, so the data order survives a resume and does
+    not depend on which worker process builds the batch."""
+
+    def __init__(self, samples: PairedImages, *, seed: int, batch_size: int, world: int = 1, rank: int = 0) -> None:
+        self.samples, self.seed, self.batch_size, self.world, self.rank = samples, seed, batch_size, world, rank
+        self._perm: tuple[int, np.ndarray] | None = None      # the permutation of the last epoch used
+
+    def __len__(self) -> int:
+        raise TypeError("StepBatches is indexed by step number and has no length")
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (epoch, np.random.default_rng((self.seed, 1, epoch)).permutation(len(self.samples)))
+        return self._perm[1]
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        n, b = len(self.samples), self.batch_size
+        blurs, sharps = [], []
+        for j in range(b):
+            epoch, pos = divmod((step * self.world + self.rank) * b + j, n)
+            self.samples.set_epoch(epoch)
+            x, y = self.samples[int(self._order(epoch)[pos])]
+            blurs.append(x)
+            sharps.append(y)
+        return torch.stack(blurs), torch.stack(sharps)
+
+
 class Trainer:
     """Train ``model`` on ``train_set``; write ``out_dir/{checkpoint.pt, log.csv, best/, final/}``.
 
@@ -132,30 +164,21 @@ class Trainer:
         self.step = 0
         self.best = -math.inf
         self.ckpt_path = self.out_dir / "checkpoint.pt"
-        self._order_epoch: int | None = None      # cached sample permutation of one epoch
-        self._order_perm = np.empty(0, dtype=np.int64)
+        self.batches = StepBatches(train_set, seed=config.seed, batch_size=config.batch_size, world=self.world,
+                                   rank=self.rank)
 
-    # -- data order: global sample position p -> (epoch, index), the same after a resume
-    def _order(self, epoch: int) -> np.ndarray:
-        if self._order_epoch != epoch:
-            self._order_epoch = epoch
-            self._order_perm = np.random.default_rng((self.config.seed, 1, epoch)).permutation(len(self.train_set))
-        return self._order_perm
-
-    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        n, b = len(self.train_set), self.config.batch_size
-        blurs, sharps = [], []
-        for j in range(b):
-            p = (step * self.world + self.rank) * b + j
-            epoch, pos = divmod(p, n)
-            self.train_set.set_epoch(epoch)
-            x, y = self.train_set[int(self._order(epoch)[pos])]
-            blurs.append(x)
-            sharps.append(y)
-        blur, sharp = torch.stack(blurs).to(self.device), torch.stack(sharps).to(self.device)
-        if self.config.channels_last:
-            blur = blur.contiguous(memory_format=torch.channels_last)
-        return blur, sharp
+    def _loader(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of steps ``self.step ... steps - 1``, made by ``num_workers`` processes ahead of
+        the model (or in this process with 0); each batch depends only on its step, not on who makes it."""
+        workers = self.config.num_workers
+        loader = torch.utils.data.DataLoader(
+            self.batches, sampler=range(self.step, self.config.steps), batch_size=None, num_workers=workers,
+            pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None)
+        for blur, sharp in loader:
+            blur, sharp = blur.to(self.device, non_blocking=True), sharp.to(self.device, non_blocking=True)
+            if self.config.channels_last:
+                blur = blur.contiguous(memory_format=torch.channels_last)
+            yield blur, sharp
 
     def _state(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
@@ -269,6 +292,7 @@ class Trainer:
         t0 = last_ckpt = time.time()
         metrics: dict[str, float] = {}
         validated_at = -1
+        batches = self._loader()
         while self.step < cfg.steps:
             if self._out_of_time(t0):
                 if self.rank == 0:
@@ -278,7 +302,7 @@ class Trainer:
                           constant_fraction=cfg.constant_fraction)
             for g in self.opt.param_groups:
                 g["lr"] = lr
-            blur, sharp = self._batch(self.step)
+            blur, sharp = next(batches)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
                 stages = self.net(blur, return_stages=True)
             loss = deblur_loss([s.float() for s in stages], sharp, freq_weight=cfg.freq_weight)
@@ -307,6 +331,7 @@ class Trainer:
                     or (cfg.ckpt_minutes is not None and minutes >= cfg.ckpt_minutes)):
                 self.save_checkpoint()
                 last_ckpt = time.time()
+        batches.close()                  # stops the loader's worker processes
         if bar is not None:
             bar.close()
         if self.step < cfg.steps:        # stopped by the clock: keep what this run reached
