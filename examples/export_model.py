@@ -31,9 +31,9 @@ from rdafnet.ops import bf16_native
 from rdafnet.train.trainer import evaluate
 
 
-def cpu_seconds(model: torch.nn.Module, repeats: int = 3) -> dict[str, float]:
-    """Median seconds for one 720x1280 frame per path (a warm-up run first)."""
-    x = torch.rand(1, 3, 720, 1280, generator=torch.Generator().manual_seed(0))
+def cpu_seconds(model: torch.nn.Module, size: tuple[int, int] = (720, 1280), repeats: int = 3) -> dict[str, float]:
+    """Median seconds for one frame of ``size`` per path (a warm-up run first)."""
+    x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
     paths = {"reference": model, "optimized": rdafnet.optimize(model)}
     if bf16_native("cpu"):
         paths["optimized_bf16"] = rdafnet.optimize(model, precision="bf16")
@@ -70,6 +70,7 @@ def main() -> None:
     p.add_argument("--heldout", nargs="+", default=[], help="held-out training pairs")
     p.add_argument("--notes", type=Path, help="markdown describing the data and its licences (goes into the card)")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--timing-size", default="720x1280", help="frame size (HxW) of the CPU timing in the card")
     a = p.parse_args()
     if (a.out / "model.safetensors").exists() and not a.overwrite:
         raise SystemExit(f"{a.out} already holds a model; pass --overwrite to replace it")
@@ -84,7 +85,8 @@ def main() -> None:
             metrics.append({"dataset": f"GoPro {Path(r['image']).stem} ({kind})", "type": "psnr",
                             "value": round(r["psnr"], 2)})
     gains = [r["psnr"] - r["psnr_blur"] for _, r in rows]
-    speed = cpu_seconds(model)
+    size = tuple(int(v) for v in a.timing_size.split("x"))
+    speed = cpu_seconds(model, size)
     minutes, curve = run_log(a.run, step)
     table = "\n".join(
         f"| {Path(r['image']).stem} | {kind} | {r['psnr_blur']:.2f} / {r['ssim_blur']:.4f} | "
@@ -112,7 +114,7 @@ Mean gain: {statistics.mean(gains):+.2f} dB; smallest: {min(gains):+.2f} dB.
 
 ## Speed
 
-CPU seconds per 720x1280 frame ({hardware}, median of 3):
+CPU seconds per {size[0]}x{size[1]} frame ({hardware}, median of 3):
 {", ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in speed.items())}.
 """
     if curve:
@@ -123,7 +125,7 @@ CPU seconds per 720x1280 frame ({hardware}, median of 3):
     entry = {"sha256": {f: sha256(a.out / f) for f in ("config.json", "model.safetensors")},
              "metrics": {r["image"]: {"psnr": round(r["psnr"], 2), "psnr_blurry": round(r["psnr_blur"], 2)}
                          for _, r in rows},
-             "cpu_seconds_720p": speed}
+             f"cpu_seconds_{size[0]}x{size[1]}": speed}
     print(json.dumps(entry, indent=2))
 
 

@@ -1,8 +1,22 @@
-"""Input checks and size padding shared by the networks and tiled inference."""
+"""Input checks, size padding and image <-> tensor layout, shared by the networks, inference,
+training and synthesis."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from einops import rearrange
+
+
+def image_to_batch(image: np.ndarray) -> torch.Tensor:
+    """An (H, W, C) array as a (1, C, H, W) tensor of its own (the array is not shared)."""
+    arr = np.ascontiguousarray(rearrange(image, "h w c -> 1 c h w"))
+    return torch.from_numpy(arr if arr.flags.writeable and not np.may_share_memory(arr, image) else arr.copy())
+
+
+def batch_to_image(x: torch.Tensor) -> np.ndarray:
+    """The first image of a (B, C, H, W) tensor as an (H, W, C) array (on the CPU, no autograd)."""
+    return rearrange(x[0].detach().cpu().numpy(), "c h w -> h w c")
 
 
 def check_image_batch(x: torch.Tensor, *, channels: int = 3, finite: bool = True) -> None:

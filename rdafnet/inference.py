@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._tensor import check_image_batch
+from ._tensor import batch_to_image, check_image_batch, image_to_batch
 from .io import from_float, read_image, to_float
 
 ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor, Image.Image)
@@ -152,7 +152,7 @@ def _to_rgb_float(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _restore_array(arr: np.ndarray, run: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
     rgb, alpha = _to_rgb_float(arr)
-    y = run(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None])[0].numpy().transpose(1, 2, 0)
+    y = batch_to_image(run(image_to_batch(rgb)))
     channels = 1 if arr.ndim == 2 or arr.shape[2] == 1 else 3
     if channels == 1:
         y = y.mean(axis=2, keepdims=True)

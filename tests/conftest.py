@@ -8,11 +8,6 @@ import torch
 from helpers import DATA, REFERENCE
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than a few seconds")
-    config.addinivalue_line("markers", "cuda: needs a CUDA device")
-
-
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

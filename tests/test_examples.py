@@ -56,13 +56,16 @@ def test_export_model_script(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     out = tmp_path / "exported"
     monkeypatch.setattr(sys, "argv", ["export_model.py", str(tmp_path / "run" / "best"), str(out), "--name", "mine",
-                                      "--test", str(tmp_path / "pairs")])
+                                      "--test", str(tmp_path / "pairs"), "--timing-size", "32x48"])
     runpy.run_path(str(EXAMPLES / "export_model.py"), run_name="__main__")
     entry = json.loads(capsys.readouterr().out)
     assert entry["sha256"]["model.safetensors"] == sha256(out / "model.safetensors")
-    assert set(entry["metrics"]) == {"0.png", "1.png"} and entry["cpu_seconds_720p"]["optimized"] > 0
+    assert set(entry["metrics"]) == {"0.png", "1.png"}
+    assert set(entry["cpu_seconds_32x48"]) >= {"reference", "optimized"}
     card = (out / "README.md").read_text()
-    assert "finetune.py" in card or "Command" in card
+    assert "CPU seconds per 32x48 frame" in card
+    info = json.loads((tmp_path / "run" / "best" / "training.json").read_text())
+    assert f"Steps: {info['step']} of 2 (the run's `best/` export), batch {info['config']['batch_size']}" in card
     assert "| 0 | test |" in card and "Mean gain" in card
     model = rdafnet.from_pretrained(out)
     assert sum(p.numel() for p in model.parameters()) > 0

@@ -56,6 +56,7 @@ def test_pack_keeps_the_split_and_the_pixels(tmp_path):
     assert len(list((tmp_path / "small").rglob("*.webp"))) < len(manifest)
 
 
+@pytest.mark.slow
 def test_tiny_rehearsal_writes_every_result(tmp_path):
     data = _fake_shared_data(tmp_path / "shared")
     _run("pack", "--data", data, "-o", tmp_path / "gpu_data")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._tensor import image_to_batch
 from ..io import IMAGE_SUFFIXES, read_image, to_float
 
 
@@ -167,5 +168,4 @@ class PairedImages(Dataset):
             if self.saturation > 0:
                 f = rng.uniform(1 - self.saturation, 1 + self.saturation)
                 blur, sharp = adjust_saturation(blur, f), adjust_saturation(sharp, f)
-        as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
-        return as_tensor(blur), as_tensor(sharp)
+        return image_to_batch(blur)[0], image_to_batch(sharp)[0]

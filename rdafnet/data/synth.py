@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .._tensor import batch_to_image, image_to_batch
 from ..io import from_float, to_float
 
 GAMMA = 2.2
@@ -99,10 +100,10 @@ def trajectory_psf(traj: np.ndarray, *, exposure: float = 1.0) -> np.ndarray:
 def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Blur a float (H, W, C) image with a 2-D kernel (reflect borders)."""
     kh, kw = kernel.shape
-    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].double()
+    x = image_to_batch(image).double()
     x = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2), mode="reflect" if min(image.shape[:2]) > max(kh, kw) // 2 else "replicate")
     w = torch.from_numpy(kernel[::-1, ::-1].copy())[None, None].double().repeat(x.shape[1], 1, 1, 1)
-    return F.conv2d(x, w, groups=x.shape[1])[0].numpy().transpose(1, 2, 0)
+    return batch_to_image(F.conv2d(x, w, groups=x.shape[1]))
 
 
 def _soft_ellipse(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -151,13 +152,13 @@ def _warped(image: np.ndarray, matrices: np.ndarray) -> Iterator[np.ndarray]:
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     pts = np.stack([xs - (w - 1) / 2, ys - (h - 1) / 2, np.ones_like(xs)], -1)          # (H, W, 3)
     del ys, xs                                                       # held while the frames are drawn
-    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].double()
+    x = image_to_batch(image).double()
     for m in matrices:
         src = pts @ m.T                                                                   # (H, W, 2)
         grid = np.stack([src[..., 0] / ((w - 1) / 2), src[..., 1] / ((h - 1) / 2)], -1)  # [-1, 1]
         out = F.grid_sample(x, torch.from_numpy(grid)[None], mode="bilinear", padding_mode="reflection",
                             align_corners=True)
-        yield out[0].numpy().transpose(1, 2, 0)
+        yield batch_to_image(out)
 
 
 def camera_motion_blur(sharp: np.ndarray, rng: np.random.Generator, *, n_min: int = 7, n_max: int = 13,

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .._atomic import atomic_write
+from .._tensor import batch_to_image, image_to_batch
 from ..data.pairs import PairedImages, check_training_scenes, pair_names, scene_of
 from ..io import from_float, read_image, to_float, write_image
 from ..metrics import psnr, ssim
@@ -83,8 +84,7 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
                                   "to replace the restored images in it")
     if restore is None:
         def restore(m, img):
-            x = torch.from_numpy(to_float(img).transpose(2, 0, 1).copy())[None].to(device)
-            return from_float(m(x)[0].float().cpu().numpy().transpose(1, 2, 0), img.dtype)
+            return from_float(batch_to_image(m(image_to_batch(to_float(img)).to(device)).float()), img.dtype)
     model.eval()
     rows = []
     for name, (b_path, s_path) in zip(names, pairs):
