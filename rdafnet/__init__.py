@@ -7,12 +7,12 @@ from .inference import deblur
 from .ops import optimize, set_norm_window
 from .layers import (RDAFB, AttentionFusion, CrossStageFusion, DepthwiseSeparableConv, PixelAttention,
                      SupervisedAttention)
-from .models import EncoderDecoder, RDAFNet, RDAFNetMultiStage, build, describe_model, list_models
+from .models import EncoderDecoder, RDAFNet, RDAFNetBase, RDAFNetMultiStage, build, describe_model, list_models
 from .profile import Profile, profile
 
 __all__ = [
     "__version__", "build", "list_models", "describe_model", "profile", "Profile",
-    "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
+    "RDAFNetBase", "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
     "RDAFB", "PixelAttention", "AttentionFusion", "DepthwiseSeparableConv", "SupervisedAttention",
     "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained", "deblur", "set_norm_window", "optimize",
     "export_onnx",

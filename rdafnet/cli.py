@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ._version import __version__
+from .precision import PRECISIONS
 
 
 def _cmd_make_pairs(a: argparse.Namespace) -> int:
@@ -279,9 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--norm-window", type=int, default=None,
                    help="instance-norm statistics over this window (e.g. 256) instead of the whole image")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                   help="fp32: exact; bf16: ~2.4x faster than fp32 on GPUs and CPUs with AVX512-BF16/AMX, not exact "
-                        "(see docs/performance.md), but emulated and ~10x slower on other CPUs; fp16: GPUs only")
+    s.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                   help="fp32: exact; bf16: faster than fp32 on GPUs and CPUs with AVX512-BF16/AMX, not exact, "
+                        "but emulated and slower on other CPUs; fp16: GPUs only (figures: docs/performance.md)")
     s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     s.set_defaults(func=_cmd_deblur)
 

@@ -1,4 +1,4 @@
-"""Read the authors' released checkpoints (``GoPro.pth``) and map them to this library's layout."""
+"""The authors' released checkpoints (``GoPro.pth``): their key layout mapped to this library's."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-_PREFIXES = ("module.", "_orig_mod.")
+from .checkpoint import load_strict, read_checkpoint, strip_prefixes
+from .models import VARIANTS, RDAFNet, RDAFNetBase, build
 
 # RDAFB internals: authors' sub-key -> ours (i is 1-based in their names)
 _BLOCK_RULES = [
@@ -20,20 +21,6 @@ _BLOCK_RULES = [
 ]
 _STAGE_PARTS = {"enc_1": "head", "enc_2": "down", "dec_1": "up", "dec_2": "fuse"}
 _SAM_PARTS = {"conv1": "feat", "conv2": "to_image", "conv3": "attn"}
-
-
-def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Remove ``module.`` (DataParallel/DDP) and ``_orig_mod.`` (torch.compile) key prefixes."""
-    out = {}
-    for k, v in state_dict.items():
-        changed = True
-        while changed:
-            changed = False
-            for p in _PREFIXES:
-                if k.startswith(p):
-                    k, changed = k[len(p):], True
-        out[k] = v
-    return out
 
 
 def is_official(state_dict: Mapping[str, Any]) -> bool:
@@ -109,13 +96,9 @@ def _convert_single(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any]
 
 def _name_single(hp: Mapping[str, Any]) -> str:
     """The registered single-stage variant these inferred hyperparameters describe."""
-    import inspect
-
-    from .models import _VARIANTS, RDAFNet  # local import: models imports nothing from here
-    defaults = {k: p.default for k, p in inspect.signature(RDAFNet).parameters.items()}
-    for name, (cls, kwargs, _) in _VARIANTS.items():
-        full = {**defaults, **kwargs}
-        if cls is RDAFNet and full["residual"] and all(full[k] == v for k, v in hp.items()):
+    for name, variant in VARIANTS.items():
+        full = variant.hyperparameters()
+        if variant.cls is RDAFNet and full["residual"] and all(full[k] == v for k, v in hp.items()):
             return name
     return "single-stage"
 
@@ -144,47 +127,14 @@ def _convert_multi(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any],
     return "multi-stage", hp, out
 
 
-def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a ``.pth``/``.pt`` checkpoint safely (``weights_only=True``) and return its state dict.
-
-    Accepts ``{'state_dict': ...}`` (the authors' format), ``{'model': ...}`` or a bare state dict.
-    """
-    path = Path(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file name and a next step
-        raise ValueError(f"cannot read {path} as a PyTorch checkpoint with weights_only=True ({exc}); "
-                         "only plain tensor checkpoints are accepted, never arbitrary pickles") from exc
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model", "params"):
-            if key in obj and isinstance(obj[key], Mapping):
-                obj = obj[key]
-                break
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path} holds no state dict of tensors (found {type(obj).__name__})")
-    return dict(obj)
-
-
-def load_official(path: str | Path):
+def load_official(path: str | Path) -> RDAFNetBase:
     """Build the matching network and load an authors' checkpoint into it (strict)."""
-    from .models import build
-    variant, hp, sd = convert_official(read_checkpoint(path))
+    return from_official(read_checkpoint(path), source=str(path))
+
+
+def from_official(state_dict: Mapping[str, torch.Tensor], *, source: str) -> RDAFNetBase:
+    """Build the matching network for an authors' state dict and load it (strict)."""
+    variant, hp, sd = convert_official(state_dict)
     model = build(variant, **hp)
-    load_strict(model, sd, source=str(path))
+    load_strict(model, sd, source=source)
     return model
-
-
-def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str) -> None:
-    """``load_state_dict(strict=True)`` with an error that names missing and unexpected keys."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    shapes = sorted(f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-                    for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
-    if missing or unexpected or shapes:
-        def short(xs: list[str]) -> str:
-            return ", ".join(xs[:8]) + (f" ... ({len(xs)} in all)" if len(xs) > 8 else "") if xs else "none"
-        raise ValueError(f"weights in {source} do not fit {type(model).__name__} "
-                         f"({getattr(model, 'variant', None)}): missing keys: {short(missing)}; "
-                         f"unexpected keys: {short(unexpected)}; shape mismatches: {short(shapes)}")
-    model.load_state_dict(state_dict, strict=True)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._atomic import atomic_write
-from .ops.fused import FusedRDAFB
+from .layers.fused import FusedRDAFB
 
 
 class _OnnxGraph(nn.Module):

@@ -1,9 +1,8 @@
-"""Loading and saving weights: bundled models, registered names, Hugging Face Hub ids, local
-folders, ``.safetensors`` files and the authors' ``.pth`` checkpoints."""
+"""Where weights come from: bundled models, registered names, Hugging Face Hub ids, local folders,
+``.safetensors`` files and the authors' ``.pth`` checkpoints, each resolved to a file and built
+through the variant registry (:mod:`rdafnet.models`)."""
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
 import os
 import re
@@ -12,33 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open
 
-from .convert import is_official, load_official, load_strict, read_checkpoint, strip_prefixes
+from .checkpoint import (CONFIG_NAME, WEIGHTS_NAME, IntegrityError, load_strict, read_checkpoint, read_config,
+                         read_safetensors, safetensors_config, sha256, strip_prefixes, verify_sha256)
+from .convert import from_official, is_official
+from .models import RDAFNetBase, from_config, verify_cached_blob
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "IntegrityError", "bundled_dir", "from_pretrained", "list_pretrained",
+           "pretrained_info", "sha256", "verify_sha256"]
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
-
-
-class IntegrityError(ValueError):
-    """A weights file whose sha256 differs from the registered one."""
-
-
-def sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def verify_sha256(path: str | os.PathLike, expected: str) -> None:
-    got = sha256(path)
-    if got != expected:
-        raise IntegrityError(f"{path} has sha256 {got}, expected {expected}: the file is corrupted or was "
-                             "altered; delete it and load again (force_download=True for hub files)")
 
 
 def _registry() -> dict[str, dict[str, Any]]:
@@ -71,67 +52,39 @@ def bundled_dir(entry: dict[str, Any]) -> Path:
     return Path(str(resources.files("rdafnet").joinpath(entry["path"])))
 
 
-def model_from_config(config: dict[str, Any]):
-    """Build the (randomly initialised) network a ``config.json`` describes."""
-    from .models import RDAFNet, RDAFNetMultiStage
-    classes = {"RDAFNet": RDAFNet, "RDAFNetMultiStage": RDAFNetMultiStage}
-    arch = config.get("architecture")
-    if arch not in classes:
-        raise ValueError(f"config names architecture {arch!r}; expected one of {sorted(classes)}")
-    params = set(inspect.signature(classes[arch]).parameters)
-    return classes[arch](**{k: v for k, v in config.items() if k in params})
+def _build_and_load(config: dict[str, Any], weights: Path, source: str) -> RDAFNetBase:
+    model = from_config(config)
+    load_strict(model, read_safetensors(weights), source=source)
+    return model
 
 
-def _load_safetensors(model, path: Path, source: str) -> None:
-    try:
-        sd = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
-                         "corrupted: download or save it again") from exc
-    load_strict(model, strip_prefixes(sd), source=source)
-
-
-def _safetensors_config(path: Path) -> dict[str, Any] | None:
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
-                         "corrupted: download or save it again") from exc
-    return json.loads(meta["rdafnet.config"]) if "rdafnet.config" in meta else None
-
-
-def _load_folder(folder: Path, *, source: str, sha: dict[str, str] | None = None):
+def _load_folder(folder: Path, *, source: str, sha: dict[str, str] | None = None) -> RDAFNetBase:
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if not w_path.exists():
         raise ValueError(f"{folder} holds no {WEIGHTS_NAME}; expected a folder written by "
                          "model.save_pretrained() (config.json + model.safetensors)")
     for name, digest in (sha or {}).items():
         verify_sha256(folder / name, digest)
-    config = json.loads(cfg_path.read_text()) if cfg_path.exists() else _safetensors_config(w_path)
+    config = read_config(cfg_path) if cfg_path.exists() else safetensors_config(w_path)
     if config is None:
         raise ValueError(f"{folder} has no {CONFIG_NAME} and {w_path.name} carries no config metadata")
-    model = model_from_config(config)
-    _load_safetensors(model, w_path, f"{w_path} (config: {config.get('variant') or config['architecture']})")
-    return model
+    return _build_and_load(config, w_path, f"{w_path} (config: {config.get('variant') or config.get('architecture')})")
 
 
-def _load_file(path: Path):
+def _load_file(path: Path) -> RDAFNetBase:
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        config = _safetensors_config(path)
+        config = safetensors_config(path)
         if config is None and (path.parent / CONFIG_NAME).exists():
-            config = json.loads((path.parent / CONFIG_NAME).read_text())
+            config = read_config(path.parent / CONFIG_NAME)
         if config is None:
             raise ValueError(f"{path} carries no rdafnet config (metadata) and has no {CONFIG_NAME} beside "
                              "it; save models with model.save_pretrained()")
-        model = model_from_config(config)
-        _load_safetensors(model, path, str(path))
-        return model
+        return _build_and_load(config, path, str(path))
     if suffix in (".pth", ".pt", ".ckpt", ".tar"):
         sd = strip_prefixes(read_checkpoint(path))
         if is_official(sd):
-            return load_official(path)
+            return from_official(sd, source=str(path))
         raise ValueError(f"{path} is not an authors' RDAFNet checkpoint (no 'first.*' or 'stage_1_*' keys); "
                          "for this library's own weights use a save_pretrained folder or .safetensors file")
     raise ValueError(f"unsupported weights file {path}: expected .safetensors, a save_pretrained folder, "
@@ -150,20 +103,13 @@ def _hub_download(repo_id: str, filename: str, *, revision: str | None, **kw: An
                          f"(revision {revision or 'main'}): {hint} ({type(exc).__name__}: {exc})") from exc
 
 
-def _verify_against_cache(path: Path) -> None:
-    """Hub LFS files sit in the cache under their sha256: check the content still matches."""
-    blob = Path(os.path.realpath(path)).name
-    if re.fullmatch(r"[0-9a-f]{64}", blob):
-        verify_sha256(path, blob)
-
-
 def _load_hub(repo_id: str, *, revision: str | None, sha: dict[str, str] | None = None, **kw: Any):
     files = {name: _hub_download(repo_id, name, revision=revision, **kw) for name in (CONFIG_NAME, WEIGHTS_NAME)}
     for name, p in files.items():
         if sha and name in sha:
             verify_sha256(p, sha[name])
         elif name == WEIGHTS_NAME:
-            _verify_against_cache(p)
+            verify_cached_blob(p)
     return _load_folder(files[WEIGHTS_NAME].parent, source=f"hub:{repo_id}@{revision or 'main'}")
 
 

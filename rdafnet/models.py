@@ -5,8 +5,9 @@ import inspect
 import json
 import os
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -15,9 +16,10 @@ from torch import nn
 
 from ._atomic import atomic_write
 from ._tensor import check_image_batch, pad_to_multiple
+from .checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, verify_sha256
 from .layers import RDAFB, CrossStageFusion, SupervisedAttention
 from .layers.rdafb import AttentionMode
-from .ops.precision import warn_if_emulated
+from .precision import PRECISIONS, warn_if_emulated
 
 _HUB = dict(library_name="rdafnet", license="mit", pipeline_tag="image-to-image",
             tags=["image-deblurring", "motion-deblurring", "rdafnet", "pytorch"],
@@ -40,7 +42,7 @@ class EncoderDecoder(nn.Module):
         self.negative_slope = negative_slope
         self.head = nn.Conv2d(in_channels, width, 7, padding=3, bias=False)
         self.down = nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False)
-        self.blocks = nn.ModuleList(RDAFB(2 * width, negative_slope=negative_slope, **block_kwargs)
+        self.blocks = nn.ModuleList(RDAFB(2 * width, negative_slope=negative_slope, feature_stride=2, **block_kwargs)
                                     for _ in range(num_blocks))
         self.up = nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False)
         self.fuse = nn.Conv2d(2 * width, width, 5, padding=2, bias=False)
@@ -65,11 +67,23 @@ class EncoderDecoder(nn.Module):
         return d, enc, h
 
 
-class _Restorer(nn.Module):
-    """Shared calling convention: [0, 1] images in, [0, 1] images out, any size."""
+class RDAFNetBase(nn.Module):
+    """What every RDAFNet network promises, in one place (the inference contract).
 
-    size_multiple = 2   # one stride-2 down/up pair
-    min_size = 4        # reflect padding inside the blocks needs >= 2 pixels at half resolution
+    - input: a float (B, 3, H, W) tensor in ``input_range`` [0, 1], any H and W >= 1; sizes that
+      are not a multiple of ``size_multiple`` (or smaller than ``min_size``) are padded inside and
+      cropped back, so the output always has the input's shape and dtype;
+    - output: the restored image in [0, 1]; ``return_stages=True`` gives each of the
+      ``num_stages`` stage outputs, the last one being the result;
+    - ``precisions``: what ``rdafnet.optimize(model, precision=...)`` accepts;
+    - ``config``: everything needed to rebuild the network (``config.json``), ``variant`` its
+      registered name.
+    """
+
+    input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    size_multiple: ClassVar[int] = 2   # one stride-2 down/up pair
+    min_size: ClassVar[int] = 4        # reflect padding inside the blocks needs >= 2 pixels at half resolution
+    precisions: ClassVar[tuple[str, ...]] = tuple(PRECISIONS)
     variant: str | None
     autocast_dtype: torch.dtype | None = None   # set by rdafnet.optimize(..., precision="bf16")
 
@@ -126,16 +140,31 @@ class _Restorer(nn.Module):
         return model_card(self, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, source: str | os.PathLike | None = None, **kwargs: Any):  # type: ignore[override]
-        """Same as :func:`rdafnet.from_pretrained` (strict, sha256-checked), checking the class."""
-        from .hub import from_pretrained
-        model = from_pretrained(source, **kwargs)
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | os.PathLike | None,
+                         force_download: bool, local_files_only: bool, token: str | bool | None,
+                         config: dict[str, Any] | None = None, **model_kwargs: Any) -> RDAFNetBase:
+        """The Hub mixin's loading hook behind ``RDAFNet.from_pretrained(folder_or_hub_id)``: the
+        config must name this class, and the weights load strictly. :func:`rdafnet.from_pretrained`
+        also takes registered names, single files and the authors' checkpoints."""
+        if config is None:
+            raise ValueError(f"{model_id} has no config.json; expected a folder or hub repository written by "
+                             "save_pretrained()")
+        model = from_config(config)
         if not isinstance(model, cls):
-            raise ValueError(f"{source} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
+            raise ValueError(f"{model_id} holds a {type(model).__name__}, not a {cls.__name__}")
+        if os.path.isdir(model_id):
+            path = Path(model_id) / WEIGHTS_NAME
+        else:
+            from huggingface_hub import hf_hub_download
+            path = Path(hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
+                                        force_download=force_download, local_files_only=local_files_only,
+                                        token=token))
+        verify_cached_blob(path)
+        load_strict(model, read_safetensors(path), source=str(path))
+        return model.eval()
 
 
-class RDAFNet(_Restorer, PyTorchModelHubMixin, **_HUB):
+class RDAFNet(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
     """Single-stage RDAFNet: one encoder-decoder with ``num_blocks`` RDAFBs and a global residual."""
 
     def __init__(self, *, width: int = 64, num_blocks: int = 16, num_convs: int = 4,
@@ -152,7 +181,7 @@ class RDAFNet(_Restorer, PyTorchModelHubMixin, **_HUB):
         return (torch.clamp(torch.tanh(self.tail(d)) + img, -1, 1),)
 
 
-class RDAFNetMultiStage(_Restorer, PyTorchModelHubMixin, **_HUB):
+class RDAFNetMultiStage(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
     """Multi-stage RDAFNet: stages linked by SAM (features) and CSFF (encoder/decoder taps)."""
 
     def __init__(self, *, width: int = 64, num_blocks: tuple[int, ...] | list[int] = (10, 10, 12),
@@ -192,48 +221,87 @@ class RDAFNetMultiStage(_Restorer, PyTorchModelHubMixin, **_HUB):
         return tuple(outs)
 
 
-# name -> (class, hyperparameters, one-line description)
-_VARIANTS: dict[str, tuple[Callable[..., _Restorer], dict[str, Any], str]] = {
-    "single-stage": (RDAFNet, {}, "paper's single-stage net, 16 RDAFBs (14.20 M params)"),
-    "multi-stage": (RDAFNetMultiStage, {}, "paper's multi-stage net, 10+10+12 RDAFBs (28.97 M params)"),
-    "single-stage-n8": (RDAFNet, {"num_blocks": 8}, "ablation: 8 blocks (Table 2)"),
-    "single-stage-n12": (RDAFNet, {"num_blocks": 12}, "ablation: 12 blocks (Table 2)"),
-    "single-stage-n20": (RDAFNet, {"num_blocks": 20}, "ablation: 20 blocks (Table 2)"),
-    "single-stage-am-only": (RDAFNet, {"attention": "layer"},
-                             "ablation: no attention fusion, each layer gated by its own map (10.99 M)"),
-    "single-stage-no-attention": (RDAFNet, {"attention": "none"}, "ablation: no attention (9.93 M)"),
-    "single-stage-no-residual": (RDAFNet, {"residual": False},
-                                 "ablation: no local residual learning (Table 5)"),
-    "small": (RDAFNet, {"width": 24, "num_blocks": 6}, "CPU-sized: width 24, 6 blocks"),
-    "tiny": (RDAFNet, {"width": 16, "num_blocks": 4}, "CPU-sized: width 16, 4 blocks"),
+def verify_cached_blob(path: Path) -> None:
+    """Files in a Hugging Face cache are stored under their sha256: check the content still matches."""
+    import re
+    blob = Path(os.path.realpath(path)).name
+    if re.fullmatch(r"[0-9a-f]{64}", blob):
+        verify_sha256(path, blob)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A registered network: its class, the hyperparameters that differ from the class defaults,
+    and a one-line description."""
+    cls: type[RDAFNetBase]
+    hparams: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """All hyperparameters of this variant (class defaults and its own)."""
+        defaults = {k: p.default for k, p in inspect.signature(self.cls).parameters.items() if k != "variant"}
+        return {**defaults, **self.hparams}
+
+
+#: The variant registry: every name that :func:`build` accepts (also used by ``from_pretrained``,
+#: the authors' checkpoint converter and :func:`list_models`).
+VARIANTS: dict[str, Variant] = {
+    "single-stage": Variant(RDAFNet, {}, "paper's single-stage net, 16 RDAFBs (14.20 M params)"),
+    "multi-stage": Variant(RDAFNetMultiStage, {}, "paper's multi-stage net, 10+10+12 RDAFBs (28.97 M params)"),
+    "single-stage-n8": Variant(RDAFNet, {"num_blocks": 8}, "ablation: 8 blocks (Table 2)"),
+    "single-stage-n12": Variant(RDAFNet, {"num_blocks": 12}, "ablation: 12 blocks (Table 2)"),
+    "single-stage-n20": Variant(RDAFNet, {"num_blocks": 20}, "ablation: 20 blocks (Table 2)"),
+    "single-stage-am-only": Variant(RDAFNet, {"attention": "layer"},
+                                    "ablation: no attention fusion, each layer gated by its own map (10.99 M)"),
+    "single-stage-no-attention": Variant(RDAFNet, {"attention": "none"}, "ablation: no attention (9.93 M)"),
+    "single-stage-no-residual": Variant(RDAFNet, {"residual": False},
+                                        "ablation: no local residual learning (Table 5)"),
+    "small": Variant(RDAFNet, {"width": 24, "num_blocks": 6}, "CPU-sized: width 24, 6 blocks"),
+    "tiny": Variant(RDAFNet, {"width": 16, "num_blocks": 4}, "CPU-sized: width 16, 4 blocks"),
 }
+ARCHITECTURES: dict[str, type[RDAFNetBase]] = {c.__name__: c for c in (RDAFNet, RDAFNetMultiStage)}
+# config.json keys that describe the network but are not constructor arguments
+_DESCRIPTIVE_KEYS = {"architecture", "input_range", "size_multiple", "rdafnet_version"}
 
 
 def list_models() -> list[str]:
     """Names accepted by :func:`build`."""
-    return list(_VARIANTS)
+    return list(VARIANTS)
 
 
 def describe_model(variant: str) -> str:
     """One-line description of a registered variant."""
-    return _lookup(variant)[2]
+    return _lookup(variant).description
 
 
-def _lookup(variant: str) -> tuple[Callable[..., _Restorer], dict[str, Any], str]:
-    if variant not in _VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known variants: {', '.join(_VARIANTS)}")
-    return _VARIANTS[variant]
+def _lookup(variant: str) -> Variant:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known variants: {', '.join(VARIANTS)}")
+    return VARIANTS[variant]
 
 
-def build(variant: str = "single-stage", **overrides: Any) -> _Restorer:
+def build(variant: str = "single-stage", **overrides: Any) -> RDAFNetBase:
     """Build a registered variant (randomly initialised); ``overrides`` replace its hyperparameters.
 
     >>> model = build("single-stage", num_blocks=8)
     """
-    cls, kwargs, _ = _lookup(variant)
-    allowed = set(inspect.signature(cls).parameters) - {"variant"}
+    entry = _lookup(variant)
+    allowed = set(inspect.signature(entry.cls).parameters) - {"variant"}
     unknown = set(overrides) - allowed
     if unknown:
         raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {variant!r}; "
                          f"allowed: {sorted(allowed)}")
-    return cls(**{**kwargs, **overrides}, variant=variant)
+    return entry.cls(**{**entry.hparams, **overrides}, variant=variant)
+
+
+def from_config(config: dict[str, Any]) -> RDAFNetBase:
+    """The (randomly initialised) network a ``config.json`` describes; unknown keys are an error."""
+    arch = config.get("architecture")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"config names architecture {arch!r}; expected one of {sorted(ARCHITECTURES)}")
+    cls = ARCHITECTURES[arch]
+    params = set(inspect.signature(cls).parameters)
+    unknown = sorted(set(config) - params - _DESCRIPTIVE_KEYS)
+    if unknown:
+        raise ValueError(f"config has unknown key(s) {unknown} for {arch}; allowed: {sorted(params | _DESCRIPTIVE_KEYS)}")
+    return cls(**{k: v for k, v in config.items() if k in params})

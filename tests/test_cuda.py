@@ -19,7 +19,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_triton_kernel_matches_float64_on_the_gpu():
-    triton_norm = pytest.importorskip("rdafnet.ops.triton_norm")
+    triton_norm = pytest.importorskip("rdafnet.layers.triton_norm")
     if triton_norm.triton is None:
         pytest.skip("triton is not installed")
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ from rdafnet.cli import main as cli
 from rdafnet.inference import restore_tensor
 from rdafnet.io import read_image, write_image
 from rdafnet.metrics import psnr
-from rdafnet.ops.norm import instance_norm
+from rdafnet.layers.norm import instance_norm
 
 
 @pytest.fixture(scope="module")

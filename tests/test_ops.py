@@ -75,7 +75,7 @@ def test_optimized_local_norm_window_and_deblur():
 
 @pytest.mark.parametrize("dtype, size", [(torch.bfloat16, 64), (torch.float16, 256)])
 def test_reduced_precision_instance_norm_keeps_fp32_statistics(dtype, size):
-    from rdafnet.ops.fused import instance_norm_act_
+    from rdafnet.layers.fused import instance_norm_act_
     torch.manual_seed(0)
     # an offset mean: a bf16 accumulator would stall (256 + 1 == 256 in bf16), and at 256x256
     # (a 512x512 input at half resolution) an fp16 sum (3 * 65536) or fp16 sum of squares overflows
@@ -91,7 +91,7 @@ def test_reduced_precision_instance_norm_keeps_fp32_statistics(dtype, size):
 @pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
 def test_reduced_precision_warns_where_emulated(precision, dtype):
     import warnings
-    from rdafnet.ops.precision import native_precision
+    from rdafnet.precision import native_precision
     x = torch.rand(1, 3, 16, 16)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

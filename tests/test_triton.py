@@ -19,7 +19,7 @@ def _run(code: str, **env: str) -> str:
 def test_kernel_matches_float64_instance_norm():
     _run("""
         import torch, torch.nn.functional as F
-        from rdafnet.ops.triton_norm import instance_norm_act
+        from rdafnet.layers.triton_norm import instance_norm_act
         torch.manual_seed(0)
         # odd sizes (masked tails), > 32 channels (two channel blocks), both layouts, offset mean
         for dtype, tol in [(torch.float32, 1e-5), (torch.bfloat16, 0.05)]:
@@ -45,7 +45,7 @@ def test_kernel_matches_float64_instance_norm():
 def test_optimized_model_uses_kernels_and_matches_eager_path():
     out = _run("""
         import torch, rdafnet
-        from rdafnet.ops import fused, triton_norm
+        from rdafnet.layers import fused, triton_norm
         torch.manual_seed(0)
         model = rdafnet.build("tiny", width=8, num_blocks=2).eval()
         x = torch.rand(1, 3, 20, 28)
@@ -77,7 +77,7 @@ def test_optimized_model_uses_kernels_and_matches_eager_path():
 def test_switch_off_with_environment_variable():
     _run("""
         import torch
-        from rdafnet.ops import triton_norm
+        from rdafnet.layers import triton_norm
         assert not triton_norm.available(torch.zeros(1, 1, 2, 2))
         assert not triton_norm.available(torch.zeros(1, 1, 2, 2, dtype=torch.float64))
     """, RDAFNET_TRITON="0")

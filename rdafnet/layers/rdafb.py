@@ -7,14 +7,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops.norm import instance_norm
 from .attention import AttentionFusion, PixelAttention
+from .fused import Fusable, FusedRDAFB, Workspace
+from .norm import NormWindow, instance_norm
 
 AttentionMode = Literal["fusion", "layer", "none"]
 ATTENTION_MODES: tuple[str, ...] = ("fusion", "layer", "none")
 
 
-class RDAFB(nn.Module):
+class RDAFB(Fusable, NormWindow, nn.Module):
     """Residual dense attention fusion block, paper eqs. 1-4 and 7.
 
     With ``num_convs = C`` the block computes, for input ``x = F_0`` and its attention map
@@ -28,10 +29,13 @@ class RDAFB(nn.Module):
     ``attention="layer"`` gates each convolution with the map of its own input instead of the
     fused maps (the paper's "AM only" ablation); ``"none"`` removes the gates. ``residual=False``
     drops the local residual (Table 5). 3x3 convolutions use reflect padding, as released.
+    ``feature_stride`` is how many input pixels one feature pixel spans (2 inside the networks), so
+    that :func:`~rdafnet.set_norm_window` windows are in input pixels.
     """
 
     def __init__(self, channels: int, *, num_convs: int = 4, attention: AttentionMode = "fusion",
-                 residual: bool = True, negative_slope: float = 0.2, eps: float = 1e-5) -> None:
+                 residual: bool = True, negative_slope: float = 0.2, eps: float = 1e-5,
+                 feature_stride: int = 1) -> None:
         super().__init__()
         if num_convs < 1:
             raise ValueError(f"num_convs must be >= 1, got {num_convs}")
@@ -43,7 +47,8 @@ class RDAFB(nn.Module):
         self.residual = residual
         self.negative_slope = negative_slope
         self.eps = eps
-        self.norm_window: int | None = None   # local statistics (see rdafnet.ops.set_norm_window)
+        self.norm_window: int | None = None   # local statistics (see rdafnet.set_norm_window)
+        self.feature_stride = feature_stride
         self.convs = nn.ModuleList(
             nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect") for _ in range(num_convs))
         n_attn = num_convs if attention != "none" else 0
@@ -65,3 +70,7 @@ class RDAFB(nn.Module):
         if self.residual:
             h = h + x
         return F.relu(h)
+
+    def fuse(self, *, workspace: Workspace | None = None) -> FusedRDAFB:
+        """This block's inference form: the same function with fewer memory passes."""
+        return FusedRDAFB(self, workspace=workspace)

@@ -1,6 +1,8 @@
-"""Numerical kernels: normalisation variants and the fused inference path."""
-from .fused import FusedRDAFB, optimize
-from .norm import instance_norm, set_norm_window
-from .precision import bf16_native
+"""Inference speed: ``optimize()`` and when reduced precision pays off. The fused layers and the
+norm helpers live with the layers (:mod:`rdafnet.layers`); they are re-exported here."""
+from ..layers import FusedRDAFB, instance_norm, set_norm_window
+from .optimize import optimize
+from ..precision import PRECISIONS, bf16_native, native_precision
 
-__all__ = ["FusedRDAFB", "bf16_native", "instance_norm", "optimize", "set_norm_window"]
+__all__ = ["PRECISIONS", "FusedRDAFB", "bf16_native", "instance_norm", "native_precision", "optimize",
+           "set_norm_window"]

@@ -23,7 +23,7 @@ from .._tensor import batch_to_image, image_to_batch
 from ..data.pairs import PairedImages, check_training_scenes, pair_names, scene_of
 from ..io import from_float, read_image, to_float, write_image
 from ..metrics import psnr, ssim
-from ..ops.precision import bf16_native
+from ..precision import bf16_native
 from .losses import deblur_loss
 from .schedule import paper_lr
 
@@ -47,8 +47,8 @@ class TrainConfig:
     log_every: int = 10
     num_workers: int = 0                  # processes that prepare batches ahead of the model (0: this one)
     amp: bool = True                      # bf16 autocast (CUDA, and CPUs with native bf16: AVX512-BF16/AMX)
-    # NHWC activations; None: exactly when bf16 autocast runs (2x faster steps there), NCHW for fp32
-    # (1.2-1.35x faster steps than NHWC on an AVX2 CPU)
+    # NHWC activations; None: exactly when bf16 autocast runs, NCHW for fp32 (each the faster layout
+    # there; docs/training.md has the step times)
     channels_last: bool | None = None
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)   # free-form, recorded in the log/model card

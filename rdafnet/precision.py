@@ -1,4 +1,4 @@
-"""When reduced precision pays off."""
+"""Precisions: the ones the library runs, and where reduced precision is native (and pays off)."""
 from __future__ import annotations
 
 import functools
@@ -6,10 +6,13 @@ import warnings
 
 import torch
 
+#: The precisions ``optimize(precision=...)``, ``deblur`` and the CLI accept, and their compute dtype.
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 def native_precision(device: torch.device | str, dtype: torch.dtype) -> bool:
     """Whether ``dtype`` (bf16 or fp16) arithmetic is native on ``device``: any CUDA GPU; a CPU with
-    AVX512-BF16 (bf16) or AMX-FP16 (fp16). Elsewhere oneDNN emulates it, 10x or more slower than fp32."""
+    AVX512-BF16 (bf16) or AMX-FP16 (fp16). Elsewhere oneDNN emulates it, much slower than fp32."""
     device = torch.device(device)
     if device.type == "cuda":
         return True
@@ -27,7 +30,7 @@ def _cpu_native(dtype: torch.dtype) -> bool:
 
 def bf16_native(device: torch.device | str) -> bool:
     """Whether bf16 arithmetic is native on ``device``: any CUDA GPU, or a CPU with AVX512-BF16
-    (and AMX), where oneDNN runs bf16 convolutions about 2x faster than fp32. Elsewhere bf16 is
+    (and AMX), where oneDNN runs bf16 convolutions faster than fp32. Elsewhere bf16 is
     emulated and slower, so callers keep fp32."""
     return native_precision(device, torch.bfloat16)
 
@@ -37,5 +40,5 @@ def warn_if_emulated(device: torch.device | str, dtype: torch.dtype) -> None:
     if not native_precision(device, dtype):
         name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
         warnings.warn(f"{name} is emulated on this {torch.device(device).type} (no native {name} "
-                      f"instructions), which makes it about 10x slower than fp32 here; use "
-                      f"precision='fp32' (the CLI's default) on this machine", RuntimeWarning, stacklevel=2)
+                      f"instructions), so it is slower than fp32 here (docs/performance.md has the figures); "
+                      f"use precision='fp32' (the CLI's default) on this machine", RuntimeWarning, stacklevel=2)

@@ -33,11 +33,22 @@ def instance_norm(x: torch.Tensor, *, eps: float = 1e-5, window: int | None = No
     return (xc - mean) * torch.rsqrt(var + eps)
 
 
+class NormWindow:
+    """A layer whose instance norms can use local statistics: ``norm_window`` (feature pixels, or
+    ``None`` for whole maps) and ``feature_stride`` (input pixels per feature pixel)."""
+
+    norm_window: int | None = None
+    feature_stride: int = 1
+
+
 def set_norm_window(model: nn.Module, window: int | None) -> nn.Module:
-    """Switch every RDAFB of ``model`` to local statistics over ``window`` pixels of the input
-    image (``None`` restores whole-image statistics). Blocks run at half resolution, so they use
-    ``window // 2``. Returns ``model``."""
+    """Switch every :class:`NormWindow` layer of ``model`` (the RDAFBs) to local statistics over
+    ``window`` pixels of the input image (``None`` restores whole-image statistics); each layer
+    divides by its own ``feature_stride`` (2 for the networks' blocks, 1 for a block used alone).
+    Returns ``model``."""
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 2):
+        raise ValueError(f"window must be an integer >= 2 (input pixels) or None, got {window!r}")
     for m in model.modules():
-        if hasattr(m, "norm_window"):
-            m.norm_window = None if window is None else max(2, window // 2)
+        if isinstance(m, NormWindow):
+            m.norm_window = None if window is None else max(2, window // m.feature_stride)
     return model

@@ -1,4 +1,4 @@
-"""Inference-only fused RDAFB and ``optimize()``.
+"""The inference form of :class:`~rdafnet.layers.RDAFB` (``RDAFB.fuse()``).
 
 Same function as the reference blocks, fewer memory passes:
 
@@ -6,7 +6,7 @@ Same function as the reference blocks, fewer memory passes:
   products; each map's contributions to every later fusion come from one packed 1x1 convolution
   when the map is made, so no concatenation is ever materialised;
 - instance norm (+ LeakyReLU) runs in place on the convolution output (on CUDA, as two Triton
-  kernels when ``triton`` is installed: :mod:`rdafnet.ops.triton_norm`);
+  kernels when ``triton`` is installed: :mod:`rdafnet.layers.triton_norm`);
 - the gate multiply writes straight into a reused reflect-padded buffer (only the one-pixel
   border is filled afterwards), so no separate padding copy is made;
 - the sigmoid, residual add and ReLU run in place.
@@ -20,9 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers.rdafb import RDAFB
 from . import triton_norm
-from .norm import instance_norm
+from .norm import NormWindow, instance_norm
+
+
+class Fusable:
+    """A layer with an inference form of the same function: ``rdafnet.optimize`` replaces every
+    ``Fusable`` module of a model by ``module.fuse(workspace=...)``."""
+
+    def fuse(self, *, workspace: Workspace | None = None) -> nn.Module:
+        raise NotImplementedError
 
 
 class Workspace:
@@ -60,14 +67,14 @@ def instance_norm_act_(x: torch.Tensor, *, eps: float, slope: float | None, wind
         except Exception as exc:      # noqa: BLE001 - any compile/launch failure: eager fallback
             triton_norm.disable(f"{type(exc).__name__}: {exc}")
     stat = torch.promote_types(x.dtype, torch.float32)
-    if torch.finfo(x.dtype).max < 1e38:
-        # fp16 (largest value 65504): a map's sum and squares overflow, so the statistics come
+    if x.dtype == torch.float16:
+        # fp16's largest value is 65504: a map's sum and squares overflow, so the statistics come
         # from an fp32 copy
         var, mean = torch.var_mean(x.to(stat), dim=(-2, -1), keepdim=True, correction=0)
         x.sub_(mean.to(x.dtype))
     else:
         # sums, not var_mean: fast in both layouts. Reductions of bf16 accumulate in fp32 (a sum
-        # with dtype=float32 would first copy the map, 9x slower); the statistics are finished in
+        # with dtype=float32 would first copy the map, much slower); the statistics are finished in
         # fp32 and applied in x's dtype (mixed-dtype in-place ops take a slow path on CPU)
         n = x.shape[-2] * x.shape[-1]
         x.sub_(x.sum(dim=(-2, -1), keepdim=True).to(stat).div_(n).to(x.dtype))
@@ -99,14 +106,16 @@ def _gated_reflect_pad(h: torch.Tensor, gate: torch.Tensor | None, buf: torch.Te
     return _reflect_border_(buf)
 
 
-class FusedRDAFB(nn.Module):
-    """Inference-only RDAFB with the reference block's exact function (see module docstring)."""
+class FusedRDAFB(NormWindow, nn.Module):
+    """Inference-only RDAFB with the reference block's exact function (see module docstring);
+    made by :meth:`RDAFB.fuse`."""
 
-    def __init__(self, block: RDAFB, *, workspace: Workspace | None = None) -> None:
+    def __init__(self, block: nn.Module, *, workspace: Workspace | None = None) -> None:
         super().__init__()
         self.workspace = workspace or Workspace()
         self.num_convs, self.attention, self.residual = block.num_convs, block.attention, block.residual
-        self.slope, self.eps, self.norm_window = block.negative_slope, block.eps, block.norm_window
+        self.slope, self.eps = block.negative_slope, block.eps
+        self.norm_window, self.feature_stride = block.norm_window, block.feature_stride
         c, n = block.channels, block.num_convs
         self.channels = c
         self.convs = copy.deepcopy(block.convs)
@@ -156,40 +165,3 @@ class FusedRDAFB(nn.Module):
         if self.residual:
             h.add_(x)
         return F.relu_(h)
-
-
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "fp32") -> nn.Module:
-    """A copy of ``model`` for inference whose RDAFBs are :class:`FusedRDAFB`; same outputs.
-
-    ``channels_last`` stores weights (and so activations) channels-last, where oneDNN's
-    convolutions run without layout reorders (1x1 convolutions ~2x faster on CPU). Works for every
-    network and for user models that contain RDAFBs. The copy is in eval mode, without autograd.
-
-    ``precision="bf16"`` (or ``"fp16"``, for GPUs) runs an RDAFNet network under autocast:
-    convolutions and stored activations in reduced precision, instance-norm statistics and the
-    global residual in fp32, outputs in the input's dtype. Not exact: see docs/performance.md for
-    the measured PSNR against the fp32 path. bf16 pays off on GPUs and on CPUs with native bf16
-    (``rdafnet.ops.bf16_native``); elsewhere it is emulated and slower.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    dtype = PRECISIONS[precision]
-    fast = copy.deepcopy(model).eval()
-    if dtype is not None:
-        if not hasattr(fast, "autocast_dtype"):
-            raise ValueError(f"precision={precision!r} needs an RDAFNet network; for your own model use "
-                             "optimize(model) and run it under torch.autocast")
-        fast.autocast_dtype = dtype
-    if channels_last:
-        fast = fast.to(memory_format=torch.channels_last)
-    workspace = Workspace()
-    for module in list(fast.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, RDAFB):
-                setattr(module, name, FusedRDAFB(child, workspace=workspace))
-    if dtype is not None:
-        fast = fast.to(dtype)       # weights stored in bf16/fp16, so autocast casts only the input
-    return fast.requires_grad_(False)

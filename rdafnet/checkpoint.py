@@ -1,0 +1,119 @@
+"""Reading and checking weight files, whatever model they are for: safe ``.pth`` reading, key
+prefixes, strict loading that names the keys, safetensors with the config in their metadata, sha256.
+Imports no model."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove ``module.`` (DataParallel/DDP) and ``_orig_mod.`` (torch.compile) key prefixes."""
+    out = {}
+    for k, v in state_dict.items():
+        changed = True
+        while changed:
+            changed = False
+            for p in _PREFIXES:
+                if k.startswith(p):
+                    k, changed = k[len(p):], True
+        out[k] = v
+    return out
+
+
+def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a ``.pth``/``.pt`` checkpoint safely (``weights_only=True``) and return its state dict.
+
+    Accepts ``{'state_dict': ...}`` (the authors' format), ``{'model': ...}`` or a bare state dict.
+    """
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file name and a next step
+        raise ValueError(f"cannot read {path} as a PyTorch checkpoint with weights_only=True ({exc}); "
+                         "only plain tensor checkpoints are accepted, never arbitrary pickles") from exc
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model", "params"):
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path} holds no state dict of tensors (found {type(obj).__name__})")
+    return dict(obj)
+
+
+class IntegrityError(ValueError):
+    """A weights file whose sha256 differs from the registered one."""
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_sha256(path: str | os.PathLike, expected: str) -> None:
+    got = sha256(path)
+    if got != expected:
+        raise IntegrityError(f"{path} has sha256 {got}, expected {expected}: the file is corrupted or was "
+                             "altered; delete it and load again (force_download=True for hub files)")
+
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """A ``config.json`` as a dict; a file that is not a JSON object is an error that names it."""
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {path} as a JSON model config ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} holds a JSON {type(config).__name__}, not a model config object")
+    return config
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, ``module.``/``_orig_mod.`` prefixes removed."""
+    try:
+        return strip_prefixes(load_file(str(path)))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
+                         "corrupted: download or save it again") from exc
+
+
+def safetensors_config(path: Path) -> dict[str, Any] | None:
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
+                         "corrupted: download or save it again") from exc
+    return json.loads(meta["rdafnet.config"]) if "rdafnet.config" in meta else None
+
+
+def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str) -> None:
+    """``load_state_dict(strict=True)`` with an error that names missing and unexpected keys."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = sorted(f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+                    for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
+    if missing or unexpected or shapes:
+        def short(xs: list[str]) -> str:
+            return ", ".join(xs[:8]) + (f" ... ({len(xs)} in all)" if len(xs) > 8 else "") if xs else "none"
+        raise ValueError(f"weights in {source} do not fit {type(model).__name__} "
+                         f"({getattr(model, 'variant', None)}): missing keys: {short(missing)}; "
+                         f"unexpected keys: {short(unexpected)}; shape mismatches: {short(shapes)}")
+    model.load_state_dict(state_dict, strict=True)
