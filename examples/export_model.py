@@ -28,7 +28,7 @@ import rdafnet
 from rdafnet.data import find_pairs
 from rdafnet.hub import sha256
 from rdafnet.ops import bf16_native
-from rdafnet.train.trainer import evaluate
+from rdafnet.evaluate import evaluate
 
 
 def cpu_seconds(model: torch.nn.Module, size: tuple[int, int] = (720, 1280), repeats: int = 3) -> dict[str, float]:

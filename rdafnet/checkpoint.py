@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,14 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     Accepts ``{'state_dict': ...}`` (the authors' format), ``{'model': ...}`` or a bare state dict.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (no such checkpoint file)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name and a next step
-        raise ValueError(f"cannot read {path} as a PyTorch checkpoint with weights_only=True ({exc}); "
+        reason = ("it holds objects other than tensors" if isinstance(exc, pickle.UnpicklingError)
+                  else (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160])
+        raise ValueError(f"cannot read {path} as a PyTorch checkpoint with weights_only=True ({reason}); "
                          "only plain tensor checkpoints are accepted, never arbitrary pickles") from exc
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model", "params"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +112,29 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool =
     if fmt is None:
         raise ValueError(f"unsupported output format {path.suffix!r} for {path}; use .png, .jpg, .tif")
     return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **kwargs), overwrite=overwrite)
+
+
+def plan_outputs(sources: Sequence[str | os.PathLike], targets: Sequence[str | os.PathLike], *,
+                 protect: Iterable[str | os.PathLike] = ()) -> dict[Path, Path]:
+    """``target -> source`` for writing one output per input, checked before anything is written.
+
+    Raises ``ValueError`` when a target is an input itself (any of ``sources`` or ``protect``) or
+    when two different sources share a target; a source listed twice (a folder and a glob, say) is
+    planned once. Whether an existing target is skipped, refused or replaced is the caller's policy.
+    """
+    inputs = {Path(p).resolve() for p in (*sources, *protect)}
+    plan: dict[Path, Path] = {}
+    for src, target in zip(map(Path, sources), map(Path, targets)):
+        if target.resolve() in inputs:
+            raise ValueError(f"the output {target} for {src} would replace the input itself; "
+                             "choose another output folder")
+        if target in plan:
+            if plan[target].resolve() == src.resolve():
+                continue
+            raise ValueError(f"{plan[target]} and {src} would both be written to {target}; "
+                             "restore them into separate output folders")
+        plan[target] = src
+    return plan
 
 
 def to_float(image: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_no_import_cycle_among_modules():
     graph = import_graph()
-    assert "rdafnet.hub" in graph["rdafnet.cli"] and "rdafnet.models" in graph["rdafnet.convert"]  # it sees imports
+    assert "rdafnet.hub" in graph["rdafnet.cli.deblur"] and "rdafnet.models" in graph["rdafnet.convert"]  # it sees imports
     state: dict[str, int] = {}
     cycles = []
 
@@ -135,3 +135,21 @@ def test_norm_window_is_in_input_pixels_for_any_stack():
     for bad in (1, -5, 2.5, True):
         with pytest.raises(ValueError, match="integer >= 2"):
             rdafnet.set_norm_window(net, bad)
+
+
+def test_cli_errors_are_one_line_with_one_exit_code_per_kind(tmp_path, capsys):
+    from rdafnet.cli import COMMANDS, main
+    from rdafnet.cli._args import EXIT_REFUSED
+    assert all(callable(c.add_parser) for c in COMMANDS)
+    cases = [["convert", str(tmp_path / "nope.pth"), str(tmp_path / "out")],      # missing file
+             ["info", str(tmp_path / "nope")],                                      # unknown model
+             ["deblur", str(tmp_path / "empty"), "-o", str(tmp_path / "o")]]        # no inputs
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    cases.append(["convert", str(tmp_path / "bad.pth"), str(tmp_path / "out")])     # unreadable file
+    for args in cases:
+        assert main(args) == EXIT_REFUSED, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1, err
+    main(["convert", str(tmp_path / "nope.pth"), str(tmp_path / "out")])
+    assert "nope.pth not found" in capsys.readouterr().err

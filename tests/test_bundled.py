@@ -47,7 +47,7 @@ BUNDLED = [name for name in rdafnet.list_pretrained() if hub.pretrained_info(nam
 def test_bundled_model_reproduces_its_registered_metrics(data_dir, name):
     # the PSNRs in the registry (and model card) are re-measured on the real frames they name
     from rdafnet.data import find_pairs
-    from rdafnet.train.trainer import evaluate
+    from rdafnet.evaluate import evaluate
     entry = hub.pretrained_info(name)
     pairs = {b.name: (b, s) for d in ("gopro_dev", "gopro_train_pairs") for b, s in find_pairs(data_dir / d)}
     assert set(entry["metrics"]) <= set(pairs)

@@ -71,7 +71,7 @@ def test_export_refuses_what_it_cannot_write(tmp_path, bundled_onnx, capsys):
     with pytest.raises(TypeError, match="RDAFNet network"):
         rdafnet.export_onnx(rdafnet.RDAFB(16), tmp_path / "block.onnx")
     before = bundled_onnx.read_bytes()
-    assert cli(["export-onnx", str(bundled_onnx)]) == 1                 # no silent overwrite
+    assert cli(["export-onnx", str(bundled_onnx)]) == 2                 # no silent overwrite
     assert "--overwrite" in capsys.readouterr().err
     assert bundled_onnx.read_bytes() == before
     assert not list(tmp_path.iterdir())

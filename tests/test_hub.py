@@ -185,7 +185,7 @@ def test_authors_checkpoint_convert_cli_and_load(reference_dir, tmp_path, capsys
     assert direct.variant == "single-stage"
     assert cli(["convert", str(tmp_path / "GoPro.pth"), str(tmp_path / "out")]) == 0
     assert _same_function(direct, rdafnet.from_pretrained(tmp_path / "out"), size=(8, 8))
-    assert cli(["convert", str(tmp_path / "GoPro.pth"), str(tmp_path / "out")]) == 1   # no silent overwrite
+    assert cli(["convert", str(tmp_path / "GoPro.pth"), str(tmp_path / "out")]) == 2   # no silent overwrite
     assert "--overwrite" in capsys.readouterr().err
 
 

@@ -19,10 +19,8 @@ import torch.distributed as dist
 from torch import nn
 
 from .._atomic import atomic_write
-from .._tensor import batch_to_image, image_to_batch
-from ..data.pairs import PairedImages, check_training_scenes, pair_names, scene_of
-from ..io import from_float, read_image, to_float, write_image
-from ..metrics import psnr, ssim
+from ..data.pairs import PairedImages, check_training_scenes, scene_of
+from ..evaluate import evaluate
 from ..precision import bf16_native
 from .losses import deblur_loss
 from .schedule import paper_lr
@@ -58,43 +56,6 @@ def _dist_info() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.device | str = "cpu",
-             out_dir: str | os.PathLike | None = None, overwrite: bool = False,
-             restore=None) -> list[dict[str, Any]]:
-    """PSNR/SSIM of the restored blurry images against the sharp ones, per pair, on uint8 outputs.
-
-    Rows are named by :func:`~rdafnet.data.pairs.pair_names`; ``out_dir`` receives the restored
-    images under those names (so ``<sequence>/<name>`` for the GoPro layout) and must not be a
-    folder of the pairs themselves. ``restore(model, image_uint8) -> image_uint8`` defaults to one
-    full-frame forward pass.
-    """
-    names = pair_names(pairs)
-    if out_dir is not None:
-        inputs = {Path(p).resolve() for pair in pairs for p in pair}
-        clash = next((n for n in names if (Path(out_dir) / n).resolve() in inputs), None)
-        if clash is not None:
-            raise ValueError(f"restored images written to {out_dir} would replace the input {clash}; "
-                             "choose another output folder")
-        existing = next((n for n in names if (Path(out_dir) / n).exists()), None)
-        if existing is not None and not overwrite:
-            raise FileExistsError(f"{Path(out_dir) / existing} exists; pass overwrite=True (--overwrite) "
-                                  "to replace the restored images in it")
-    if restore is None:
-        def restore(m, img):
-            return from_float(batch_to_image(m(image_to_batch(to_float(img)).to(device)).float()), img.dtype)
-    model.eval()
-    rows = []
-    for name, (b_path, s_path) in zip(names, pairs):
-        blur, sharp = read_image(b_path)[..., :3], read_image(s_path)[..., :3]
-        out = restore(model, blur)
-        rows.append({"image": name, "scene": scene_of(b_path), "psnr_blur": psnr(blur, sharp), "ssim_blur": ssim(blur, sharp),
-                     "psnr": psnr(out, sharp), "ssim": ssim(out, sharp)})
-        if out_dir is not None:
-            write_image(Path(out_dir) / name, out, overwrite=overwrite)
-    return rows
 
 
 class StepBatches(torch.utils.data.Dataset):

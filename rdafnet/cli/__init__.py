@@ -1,0 +1,38 @@
+"""The ``rdafnet`` command: one module per subcommand (``add_parser`` + ``run``), one error policy.
+
+Exit codes (:mod:`rdafnet.cli._args`): 0 done; 1 ran, but some inputs failed (each named on
+stderr); 2 refused or stopped with ``error: ...`` (bad arguments, an unreadable or unsuitable
+file, an output that would replace an input or an existing file); 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .._version import __version__
+from . import convert, deblur, evaluate, export_onnx, info, make_pairs, train
+from ._args import EXIT_INTERRUPTED, EXIT_REFUSED
+
+COMMANDS = (make_pairs, train, evaluate, deblur, convert, export_onnx, info)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rdafnet", description="RDAFNet motion deblurring")
+    p.add_argument("--version", action="version", version=f"rdafnet {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)   # recorded by `train` as the exact command
+    try:
+        return a.run(a)
+    except (ValueError, OSError, ImportError) as exc:   # library errors say what to do: no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,78 @@
+"""``rdafnet deblur``: restore blurry images (files, folders, globs)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..precision import PRECISIONS
+from ._args import EXIT_OK, EXIT_PARTIAL
+
+
+def _expand_inputs(inputs: list[str]) -> list[Path]:
+    import glob
+
+    from ..io import IMAGE_SUFFIXES
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        elif any(ch in item for ch in "*?["):
+            files += sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
+        else:
+            files.append(p)
+    return files
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("deblur", help="restore blurry images (files, folders, globs)")
+    s.add_argument("inputs", nargs="+")
+    s.add_argument("-o", "--out", required=True, help="output folder (same file names)")
+    s.add_argument("--model", default=None, help="registered name, hub id, folder or file (default: bundled)")
+    s.add_argument("--tile", type=int, default=None, help="tile size for large images (e.g. 512)")
+    s.add_argument("--overlap", type=int, default=None, help="tile overlap (default tile/4)")
+    s.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    s.add_argument("--norm-window", type=int, default=None,
+                   help="instance-norm statistics over this window (e.g. 256) instead of the whole image")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                   help="fp32: exact; bf16: faster than fp32 on GPUs and CPUs with AVX512-BF16/AMX, not exact, "
+                        "but emulated and slower on other CPUs; fp16: GPUs only (figures: docs/performance.md)")
+    s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    s.set_defaults(run=run)
+
+
+def run(a: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ..hub import from_pretrained
+    from ..inference import deblur, resolve_device
+    from ..io import ImageReadError, plan_outputs, read_image, write_image
+    from ..ops import optimize, set_norm_window
+    files = _expand_inputs(a.inputs)
+    if not files:
+        raise ValueError("no input images found")
+    out_dir = Path(a.out)
+    sources = plan_outputs(files, [out_dir / f.name for f in files])
+    model = optimize(from_pretrained(a.model, device=resolve_device(a.device)), precision=a.precision)
+    if a.norm_window:
+        set_norm_window(model, a.norm_window)
+    failed, skipped, done = [], 0, 0
+    for target, f in tqdm(sources.items(), desc="images", unit="img", disable=len(files) < 2):
+        if target.exists() and not a.overwrite:
+            skipped += 1
+            continue
+        try:
+            image = read_image(f)
+        except ImageReadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed.append(f)
+            continue
+        big = a.tile and max(image.shape[:2]) > 2 * a.tile
+        result = deblur(image[..., 0] if image.shape[2] == 1 else image, model, tile=a.tile,
+                        overlap=a.overlap, batch_size=a.batch_size, progress=bool(big))
+        write_image(target, result, overwrite=a.overwrite)
+        done += 1
+    print(f"{done} restored, {skipped} skipped (exist; --overwrite replaces), {len(failed)} failed -> {out_dir}")
+    return EXIT_PARTIAL if failed else EXIT_OK

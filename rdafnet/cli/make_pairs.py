@@ -1,0 +1,46 @@
+"""``rdafnet make-pairs``: write blurry/sharp training pairs from video frames or sharp photos."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("make-pairs", help="write blurry/sharp training pairs from video frames or sharp photos")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--frames", help="folder of consecutive high-frame-rate frames (GoPro-style averaging)")
+    src.add_argument("--sharp", help="folder of sharp photographs (synthetic camera shake)")
+    s.add_argument("-o", "--out", required=True)
+    s.add_argument("--n-min", type=int, default=7)
+    s.add_argument("--n-max", type=int, default=13)
+    s.add_argument("--per-image", type=int, default=1)
+    s.add_argument("--max-side", type=int, default=None)
+    s.add_argument("--max-length", type=float, help="--sharp: longest shake in pixels (default 25)")
+    s.add_argument("--noise-p", type=float, help="--sharp: share of pairs with sensor noise (default 0.7)")
+    s.add_argument("--jpeg-p", type=float, help="--sharp: share of pairs JPEG-compressed (default 0.3)")
+    s.add_argument("--motion", choices=["shake", "camera"], default="shake",
+                   help="--sharp: a camera-shake kernel (default) or N frames of simulated camera "
+                        "motion averaged like GoPro (--n-min/--n-max frames)")
+    s.add_argument("--max-speed", type=float, help="--motion camera: fastest motion in pixels per frame (default 3)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(run=run)
+
+
+def run(a: argparse.Namespace) -> int:
+    from ..data.make import pairs_from_frames, pairs_from_sharp, write_pairs
+    if a.frames:
+        it = pairs_from_frames(a.frames, n_min=a.n_min, n_max=a.n_max, seed=a.seed)
+    else:
+        own = {"shake": ("max_length", "noise_p", "jpeg_p"), "camera": ("max_speed",)}
+        for motion, names in own.items():
+            for k in names:
+                if motion != a.motion and getattr(a, k) is not None:
+                    raise SystemExit(f"--{k.replace('_', '-')} applies to --motion {motion}, not {a.motion}")
+        blur = {k: v for k in own[a.motion] if (v := getattr(a, k)) is not None}
+        if a.motion == "camera":
+            blur.update(n_min=a.n_min, n_max=a.n_max)
+        it = pairs_from_sharp(a.sharp, per_image=a.per_image, seed=a.seed, max_side=a.max_side,
+                              motion=a.motion, **blur)
+    n = write_pairs(it, a.out, overwrite=a.overwrite)
+    print(f"wrote {n} pairs to {a.out}")
+    return 0
