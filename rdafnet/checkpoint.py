@@ -71,11 +71,13 @@ def sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def verify_sha256(path: str | os.PathLike, expected: str) -> None:
+def verify_sha256(path: str | os.PathLike, expected: str, *,
+                  remedy: str = "delete it and load again (force_download=True for hub files)") -> None:
+    """Raise :class:`IntegrityError` (naming the file and what to do) unless ``path`` has this sha256."""
     got = sha256(path)
     if got != expected:
         raise IntegrityError(f"{path} has sha256 {got}, expected {expected}: the file is corrupted or was "
-                             "altered; delete it and load again (force_download=True for hub files)")
+                             f"altered; {remedy}")
 
 
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
@@ -115,10 +117,20 @@ def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], 
     unexpected = sorted(set(state_dict) - set(own))
     shapes = sorted(f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
                     for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
+    def short(xs: list[str]) -> str:
+        return ", ".join(xs[:8]) + (f" ... ({len(xs)} in all)" if len(xs) > 8 else "") if xs else "none"
     if missing or unexpected or shapes:
-        def short(xs: list[str]) -> str:
-            return ", ".join(xs[:8]) + (f" ... ({len(xs)} in all)" if len(xs) > 8 else "") if xs else "none"
         raise ValueError(f"weights in {source} do not fit {type(model).__name__} "
                          f"({getattr(model, 'variant', None)}): missing keys: {short(missing)}; "
                          f"unexpected keys: {short(unexpected)}; shape mismatches: {short(shapes)}")
+    # load_state_dict would cast integer tensors to float and accept NaN: both give black or unchanged images
+    kinds = sorted(f"{k} ({state_dict[k].dtype})" for k in own
+                   if own[k].is_floating_point() and not state_dict[k].is_floating_point())
+    if kinds:
+        raise ValueError(f"weights in {source} are not floating point: {short(kinds)}; the file is not a trained "
+                         "RDAFNet (or was quantised): use the original float weights")
+    bad = sorted(k for k in own if state_dict[k].is_floating_point() and not torch.isfinite(state_dict[k]).all())
+    if bad:
+        raise ValueError(f"weights in {source} hold NaN or inf values in {short(bad)}; the model diverged in "
+                         "training or the file is damaged: use an earlier checkpoint")
     model.load_state_dict(state_dict, strict=True)

@@ -52,23 +52,31 @@ def bundled_dir(entry: dict[str, Any]) -> Path:
     return Path(str(resources.files("rdafnet").joinpath(entry["path"])))
 
 
-def _build_and_load(config: dict[str, Any], weights: Path, source: str) -> RDAFNetBase:
-    model = from_config(config)
+def _build_and_load(config: dict[str, Any], weights: Path, source: str, config_file: Path | None = None
+                    ) -> RDAFNetBase:
+    try:
+        model = from_config(config)
+    except ValueError as exc:
+        raise ValueError(f"{config_file or weights}: {exc}") from exc
+    if "weights_sha256" in config:           # written by save_pretrained
+        verify_sha256(weights, config["weights_sha256"], remedy="save or download the model again")
     load_strict(model, read_safetensors(weights), source=source)
     return model
 
 
-def _load_folder(folder: Path, *, source: str, sha: dict[str, str] | None = None) -> RDAFNetBase:
+def _load_folder(folder: Path, *, source: str, sha: dict[str, str] | None = None,
+                 remedy: str = "delete it and load again") -> RDAFNetBase:
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if not w_path.exists():
         raise ValueError(f"{folder} holds no {WEIGHTS_NAME}; expected a folder written by "
                          "model.save_pretrained() (config.json + model.safetensors)")
     for name, digest in (sha or {}).items():
-        verify_sha256(folder / name, digest)
+        verify_sha256(folder / name, digest, remedy=remedy)
     config = read_config(cfg_path) if cfg_path.exists() else safetensors_config(w_path)
     if config is None:
         raise ValueError(f"{folder} has no {CONFIG_NAME} and {w_path.name} carries no config metadata")
-    return _build_and_load(config, w_path, f"{w_path} (config: {config.get('variant') or config.get('architecture')})")
+    return _build_and_load(config, w_path, f"{w_path} (config: {config.get('variant') or config.get('architecture')})",
+                           cfg_path if cfg_path.exists() else None)
 
 
 def _load_file(path: Path) -> RDAFNetBase:
@@ -133,7 +141,9 @@ def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | 
     if name is not None:
         entry = pretrained_info(name)
         if entry["source"] == "bundled":
-            model = _load_folder(bundled_dir(entry), source=f"bundled:{name}", sha=entry["sha256"])
+            model = _load_folder(bundled_dir(entry), source=f"bundled:{name}", sha=entry["sha256"],
+                                 remedy="the installed package is damaged: reinstall it "
+                                        "(pip install --force-reinstall rdafnet)")
         else:
             model = _load_hub(entry["repo_id"], revision=revision or entry["revision"], sha=entry["sha256"], **hub_kw)
         info = {"name": name, **{k: v for k, v in entry.items() if k != "sha256"}}

@@ -16,9 +16,9 @@ from torch import nn
 
 from ._atomic import atomic_write
 from ._tensor import check_image_batch, pad_to_multiple
-from .checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, verify_sha256
+from .checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
 from .layers import RDAFB, CrossStageFusion, SupervisedAttention
-from .layers.rdafb import AttentionMode
+from .layers.rdafb import ATTENTION_MODES, AttentionMode
 from .precision import PRECISIONS, warn_if_emulated
 
 _HUB = dict(library_name="rdafnet", license="mit", pipeline_tag="image-to-image",
@@ -131,8 +131,10 @@ class RDAFNetBase(nn.Module):
         from safetensors.torch import save_file
         sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         meta = {"rdafnet.config": json.dumps(self.config), "format": "pt"}
-        atomic_write(save_directory / "model.safetensors", lambda tmp: save_file(sd, tmp, metadata=meta))
-        text = json.dumps(self.config, indent=2, sort_keys=True)
+        atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_file(sd, tmp, metadata=meta))
+        # the weights' sha256 goes into config.json, and loading a folder checks it
+        config = {**self.config, "weights_sha256": sha256(save_directory / WEIGHTS_NAME)}
+        text = json.dumps(config, indent=2, sort_keys=True)
         atomic_write(save_directory / "config.json", lambda tmp: Path(tmp).write_text(text))
 
     def generate_model_card(self, *args: Any, **kwargs: Any):
@@ -160,6 +162,8 @@ class RDAFNetBase(nn.Module):
                                         force_download=force_download, local_files_only=local_files_only,
                                         token=token))
         verify_cached_blob(path)
+        if "weights_sha256" in config:
+            verify_sha256(path, config["weights_sha256"])
         load_strict(model, read_safetensors(path), source=str(path))
         return model.eval()
 
@@ -260,8 +264,26 @@ VARIANTS: dict[str, Variant] = {
     "tiny": Variant(RDAFNet, {"width": 16, "num_blocks": 4}, "CPU-sized: width 16, 4 blocks"),
 }
 ARCHITECTURES: dict[str, type[RDAFNetBase]] = {c.__name__: c for c in (RDAFNet, RDAFNetMultiStage)}
-# config.json keys that describe the network but are not constructor arguments
-_DESCRIPTIVE_KEYS = {"architecture", "input_range", "size_multiple", "rdafnet_version"}
+# config.json keys that describe the network or its file but are not constructor arguments
+_DESCRIPTIVE_KEYS = {"architecture", "input_range", "size_multiple", "rdafnet_version", "weights_sha256"}
+# (type check, what it must be) for every hyperparameter: checked before anything is allocated
+_SCHEMA: dict[str, tuple[Any, str]] = {
+    "width": (lambda v: _is_int(v) and 1 <= v <= 1024, "an integer from 1 to 1024"),
+    "num_blocks": (lambda v: (_is_int(v) and 1 <= v <= 256) or (isinstance(v, (list, tuple)) and 2 <= len(v) <= 8
+                   and all(_is_int(n) and 1 <= n <= 256 for n in v)),
+                   "an integer from 1 to 256 (a list of 2 to 8 such for RDAFNetMultiStage)"),
+    "num_convs": (lambda v: _is_int(v) and 1 <= v <= 16, "an integer from 1 to 16"),
+    "attention": (lambda v: v in ATTENTION_MODES, f"one of {list(ATTENTION_MODES)}"),
+    "residual": (lambda v: isinstance(v, bool), "true or false"),
+    "negative_slope": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+                       "a number in [0, 1)"),
+    "variant": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "weights_sha256": (lambda v: isinstance(v, str) and len(v) == 64, "a 64-digit hex sha256"),
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def list_models() -> list[str]:
@@ -304,4 +326,9 @@ def from_config(config: dict[str, Any]) -> RDAFNetBase:
     unknown = sorted(set(config) - params - _DESCRIPTIVE_KEYS)
     if unknown:
         raise ValueError(f"config has unknown key(s) {unknown} for {arch}; allowed: {sorted(params | _DESCRIPTIVE_KEYS)}")
+    wrong = [f"{k}={config[k]!r} (must be {what})" for k, (ok, what) in _SCHEMA.items() if k in config and not ok(config[k])]
+    if cls is RDAFNet and isinstance(config.get("num_blocks"), (list, tuple)):
+        wrong.append(f"num_blocks={config['num_blocks']!r} (must be an integer for RDAFNet)")
+    if wrong:
+        raise ValueError(f"config for {arch} has invalid values: {'; '.join(wrong)}")
     return cls(**{k: v for k, v in config.items() if k in params})

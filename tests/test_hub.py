@@ -192,3 +192,45 @@ def test_authors_checkpoint_convert_cli_and_load(reference_dir, tmp_path, capsys
 def test_torch_hub_local(tmp_path):
     model = torch.hub.load(str(ROOT), "rdafnet", source="local", pretrained=False, variant="tiny", width=8)
     assert isinstance(model, rdafnet.RDAFNet) and model.body.head.out_channels == 8
+
+
+def test_config_and_weights_are_validated_before_use(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+    model = rdafnet.build("tiny", width=8, num_blocks=1).eval()
+    model.save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["weights_sha256"] == hub.sha256(tmp_path / "m" / "model.safetensors")
+
+    def folder(name, cfg=None, tensors=None):
+        d = tmp_path / name
+        shutil.copytree(tmp_path / "m", d)
+        if cfg is not None:
+            (d / "config.json").write_text(cfg if isinstance(cfg, str) else json.dumps(cfg))
+        if tensors is not None:
+            save_file(tensors, str(d / "model.safetensors"))
+            c = json.loads((d / "config.json").read_text())
+            c.pop("weights_sha256")
+            (d / "config.json").write_text(json.dumps(c))
+        return d
+    cases = [(folder("json", "{not json"), r"config\.json.*JSON"),
+             (folder("str", {**config, "width": "16"}), r"config\.json.*width='16' \(must be an integer"),
+             (folder("neg", {**config, "num_convs": -2}), r"num_convs=-2"),
+             (folder("huge", {**config, "num_blocks": 1000000}), r"num_blocks=1000000"),
+             (folder("list", {**config, "num_blocks": [4, 4]}), r"must be an integer for RDAFNet"),
+             (folder("extra", {**config, "depth": 3}), r"unknown key\(s\) \['depth'\]")]
+    sd = load_file(tmp_path / "m" / "model.safetensors")
+    k = "tail.weight"
+    cases.append((folder("nan", tensors={**sd, k: sd[k].clone().fill_(float("nan"))}), r"NaN or inf values in tail\.weight"))
+    cases.append((folder("int", tensors={**sd, k: sd[k].to(torch.int32)}), r"not floating point: tail\.weight"))
+    for path, match in cases:
+        with pytest.raises(ValueError, match=match):
+            rdafnet.from_pretrained(path)
+    flipped = folder("flip")
+    data = bytearray((flipped / "model.safetensors").read_bytes())
+    data[-5] ^= 1
+    (flipped / "model.safetensors").write_bytes(bytes(data))
+    for load in (rdafnet.from_pretrained, rdafnet.RDAFNet.from_pretrained):
+        with pytest.raises(hub.IntegrityError, match=r"flip/model\.safetensors has sha256"):
+            load(flipped)
