@@ -1,6 +1,7 @@
 """``deblur()``: any image type in, the same type out; whole-frame or tiled inference."""
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -168,16 +169,40 @@ def deblur(image: ImageLike | str | os.PathLike, model: torch.nn.Module | None =
     """Remove motion blur from an image.
 
     ``image``: numpy (H, W[, C]) uint8/uint16/float in [0, 1] with C in 1/3/4, a PIL image,
-    a float tensor (3, H, W) or (B, 3, H, W) in [0, 1], or a file path (read as numpy). The result
-    has the input's type, dtype, range and size; grayscale stays grayscale, alpha is passed through.
-    ``model=None`` uses the bundled default. ``tile``/``overlap``: see :func:`restore_tensor`.
+    a uint8 or float [0, 1] tensor (3, H, W) or (B, 3, H, W), or a file path (read as numpy). The
+    result has the input's type, dtype, range and size; grayscale stays grayscale, alpha is passed
+    through. ``model=None`` uses the bundled default. ``tile``/``overlap``: see :func:`restore_tensor`.
+    The caller's model is left as it was: ``device`` runs a copy there, and training mode is restored.
     """
     model = default_model() if model is None else model
     if device is not None:
-        model = model.to(resolve_device(device))
+        want, have = resolve_device(device), next(model.parameters()).device
+        if want.type != have.type or (want.index is not None and want.index != (have.index or 0)):
+            model = copy.deepcopy(model).to(want)          # the caller's model stays where it is
+    was_training = model.training
     model.eval()
-    run = lambda t: restore_tensor(t, model, tile=tile, overlap=overlap, batch_size=batch_size,  # noqa: E731
-                                   progress=progress)
+    try:
+        return _deblur(image, lambda t: restore_tensor(t, model, tile=tile, overlap=overlap, batch_size=batch_size,
+                                                       progress=progress))
+    finally:
+        model.train(was_training)
+
+
+def _tensor_to_float(image: torch.Tensor) -> torch.Tensor:
+    """A (3, H, W) or (B, 3, H, W) uint8 or float [0, 1] tensor as float32 (B, 3, H, W) in [0, 1]."""
+    if image.dtype == torch.uint8:
+        x = image.float() / 255
+    elif image.is_floating_point():
+        x = image.float()
+        if torch.isfinite(x).all() and (x.min() < -1e-3 or x.max() > 1 + 1e-3):
+            raise ValueError(f"float tensors must lie in [0, 1], got [{x.min():.3g}, {x.max():.3g}]; "
+                             "divide 8-bit data by 255 (or pass the uint8 tensor itself)")
+    else:
+        raise ValueError(f"unsupported tensor dtype {image.dtype}; use uint8 or a float tensor in [0, 1]")
+    return x[None] if x.dim() == 3 else x
+
+
+def _deblur(image: Any, run: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     if isinstance(image, (str, os.PathLike)):
         return _restore_array(read_image(image), run)
     if isinstance(image, np.ndarray):
@@ -188,8 +213,10 @@ def deblur(image: ImageLike | str | os.PathLike, model: torch.nn.Module | None =
         out = Image.fromarray(_restore_array(arr, run))
         return out if out.mode == mode else out.convert(mode)
     if isinstance(image, torch.Tensor):
-        if image.dim() == 3:
-            return run(image[None].float())[0].to(image.dtype)
-        return run(image.float()).to(image.dtype)
+        y = run(_tensor_to_float(image))
+        y = y[0] if image.dim() == 3 else y
+        if image.dtype == torch.uint8:
+            return (y * 255).round_().clamp_(0, 255).to(torch.uint8)
+        return y.to(image.dtype)
     raise ValueError(f"unsupported image type {type(image).__name__}; pass a numpy array, PIL image, "
                      "torch tensor or file path")

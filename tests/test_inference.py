@@ -191,3 +191,28 @@ def test_exif_orientation_is_applied(tmp_path):
     exif[0x0112] = 6                   # rotate 90 degrees clockwise on display
     im.save(tmp_path / "r.jpg", exif=exif, quality=100)
     assert read_image(tmp_path / "r.jpg").shape == (20, 10, 3)
+
+
+def test_tensor_contract_uint8_and_range(model):
+    u8 = _rgb(16, 24)
+    ref = rdafnet.deblur(u8, model)                                   # the numpy path
+    t8 = torch.from_numpy(u8).permute(2, 0, 1).contiguous()
+    out = rdafnet.deblur(t8, model)
+    assert out.dtype == torch.uint8 and out.shape == t8.shape
+    np.testing.assert_array_equal(out.permute(1, 2, 0).numpy(), ref)   # uint8 round-trips like numpy
+    assert rdafnet.deblur(t8[None], model).shape == (1, 3, 16, 24)
+    for bad, match in [(t8.float(), r"must lie in \[0, 1\].*uint8"), (t8.float() / 255 - 0.5, r"\[0, 1\]"),
+                       (t8.to(torch.int32), "unsupported tensor dtype torch.int32")]:
+        with pytest.raises(ValueError, match=match):
+            rdafnet.deblur(bad, model)
+
+
+def test_deblur_leaves_the_callers_model_as_it_was(model):
+    m = rdafnet.build("tiny", width=8, num_blocks=1)
+    m.train()
+    x = torch.rand(3, 16, 16)
+    a = rdafnet.deblur(x, m, device="cpu")
+    assert m.training and next(m.parameters()).device.type == "cpu"      # training mode restored
+    m.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(a, m(x[None])[0])                    # and it ran in eval mode
