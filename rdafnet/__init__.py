@@ -1,4 +1,6 @@
 """rdafnet: dynamic-scene motion deblurring with continuous cross-layer attention transmission."""
+from pathlib import Path as _Path
+
 from ._version import __version__
 from .convert import convert_official, load_official
 from .export import export_onnx
@@ -10,7 +12,11 @@ from .layers import (RDAFB, AttentionFusion, CrossStageFusion, DepthwiseSeparabl
 from .models import EncoderDecoder, RDAFNet, RDAFNetBase, RDAFNetMultiStage, build, describe_model, list_models
 from .profile import Profile, profile
 
+#: The bundled sample: a blurry 1280x720 frame of the GoPro test set (Nah et al. 2017, CC BY 4.0).
+SAMPLE_IMAGE = _Path(__file__).parent / "samples" / "gopro_blurry.png"
+
 __all__ = [
+    "SAMPLE_IMAGE",
     "__version__", "build", "list_models", "describe_model", "profile", "Profile",
     "RDAFNetBase", "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
     "RDAFB", "PixelAttention", "AttentionFusion", "DepthwiseSeparableConv", "SupervisedAttention",
