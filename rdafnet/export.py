@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._atomic import atomic_write
-from .layers.fused import FusedRDAFB
+from .layers import FusedRDAFB, NormWindow
+from .models import RDAFNetBase
 
 
 class _OnnxGraph(nn.Module):
@@ -42,13 +43,13 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18,
     model as loaded (``from_pretrained`` or ``build``), not its ``rdafnet.optimize`` copy. Needs
     ``pip install "rdafnet[onnx]"`` (torch's ONNX exporter uses onnxscript).
     """
-    if not hasattr(model, "forward_signed"):
+    if not isinstance(model, RDAFNetBase):
         raise TypeError(f"export_onnx takes an RDAFNet network (rdafnet.build / from_pretrained), "
                         f"got {type(model).__name__}")
     if any(isinstance(mod, FusedRDAFB) for mod in model.modules()):
         raise ValueError("this model comes from rdafnet.optimize(), whose in-place kernels do not export; "
                          "export the model as loaded (rdafnet.from_pretrained / build) instead")
-    if any(getattr(mod, "norm_window", None) for mod in model.modules()):
+    if any(isinstance(mod, NormWindow) and mod.norm_window for mod in model.modules()):
         raise ValueError("windowed instance norm (set_norm_window) does not export; call "
                          "rdafnet.set_norm_window(model, None) first, or tile outside the graph")
     try:

@@ -82,6 +82,7 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
     device = resolve_device(device) if device is not None else next(model.parameters()).device
     # a model that runs its own autocast (optimize(precision=...)) takes fp32 input and keeps its
     # global residual in fp32; any other model gets its weights' dtype
+    # (getattr: a torch.compile wrapper forwards the attribute without being an RDAFNetBase)
     dtype = torch.float32 if getattr(model, "autocast_dtype", None) else next(model.parameters()).dtype
     b, c, h, w = x.shape
     if tile is None or (h <= tile and w <= tile):
