@@ -459,3 +459,46 @@ def test_bf16_autocast_training_where_native(tmp_path):
     diff = max((a[k] - b[k]).abs().max().item() for k in a)
     assert 0 < diff < 1e-2       # autocast really ran, and trains the same model up to rounding
     assert all(v.dtype == torch.float32 for v in a.values())    # master weights stay fp32
+
+
+def test_long_shake_kernels_use_bounded_memory():
+    from rdafnet.data import synth
+    rng = np.random.default_rng(0)
+    img = rng.random((40, 52, 3))
+    for size in (9, 45):                 # one kernel each side of the FFT threshold
+        k = rng.random((size, size))
+        k /= k.sum()
+        threshold = synth.FFT_ABOVE
+        direct = synth.convolve(img, k) if size <= threshold else None
+        synth.FFT_ABOVE = 10 ** 6        # force the direct path for the reference
+        try:
+            reference = synth.convolve(img, k)
+        finally:
+            synth.FFT_ABOVE = threshold
+        got = synth.convolve(img, k)
+        assert got.shape == img.shape and np.abs(got - reference).max() < 1e-12
+        if direct is not None:
+            assert np.array_equal(direct, reference)       # small kernels: the direct path, unchanged
+    # a 256 px shake on a 360x640 frame: the direct convolution would need over 100 GB
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sharp = (rng.random((360, 640, 3)) * 255).astype(np.uint8)
+    out = synthetic_blur(sharp, np.random.default_rng(3), max_length=256, sharp_p=0, noise_p=0, jpeg_p=0)
+    assert out.shape == sharp.shape
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2 ** 20 < 2     # GB (ru_maxrss in KB)
+    for bad in ({"max_length": -5}, {"max_length": 5000}, {"noise_p": 1.5}):
+        with pytest.raises(ValueError, match="max_length must be|probability"):
+            synthetic_blur(sharp, np.random.default_rng(0), **bad)
+
+
+def test_cli_make_pairs_checks_arguments_up_front(tmp_path, capsys):
+    from rdafnet.cli import main
+    base = ["make-pairs", "--sharp", str(tmp_path), "-o", str(tmp_path / "out")]
+    for args, msg in [(["--max-length", "-5"], "must be from 3 to 1024 pixels"), (["--noise-p", "2"], "from 0 to 1"),
+                      (["--per-image", "0"], "at least 1"), (["--max-length", "abc"], "expected a number")]:
+        with pytest.raises(SystemExit) as e:
+            main(base + args)
+        assert e.value.code == 2 and msg in capsys.readouterr().err
+    assert main(base + ["--n-min", "9", "--n-max", "7"]) == 2
+    assert "--n-min (9) is larger than --n-max (7)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

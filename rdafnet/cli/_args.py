@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 EXIT_OK = 0          # everything asked for was done (existing outputs skipped where that is the policy)
 EXIT_PARTIAL = 1     # the command ran, but some inputs failed (each named on stderr)
@@ -15,3 +16,17 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text}")
     return value
+
+
+def bounded(kind: type, lo: float, hi: float | None = None, what: str = "") -> Callable[[str], float]:
+    """An argparse type: ``kind(text)`` within [lo, hi], else a usage error that gives the range."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            span = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
+            raise argparse.ArgumentTypeError(f"must be {span}{what}, got {text}")
+        return value
+    return parse

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..data.synth import MAX_SHAKE
+from ._args import bounded
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("make-pairs", help="write blurry/sharp training pairs from video frames or sharp photos")
@@ -10,17 +13,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--frames", help="folder of consecutive high-frame-rate frames (GoPro-style averaging)")
     src.add_argument("--sharp", help="folder of sharp photographs (synthetic camera shake)")
     s.add_argument("-o", "--out", required=True)
-    s.add_argument("--n-min", type=int, default=7)
-    s.add_argument("--n-max", type=int, default=13)
-    s.add_argument("--per-image", type=int, default=1)
-    s.add_argument("--max-side", type=int, default=None)
-    s.add_argument("--max-length", type=float, help="--sharp: longest shake in pixels (default 25)")
-    s.add_argument("--noise-p", type=float, help="--sharp: share of pairs with sensor noise (default 0.7)")
-    s.add_argument("--jpeg-p", type=float, help="--sharp: share of pairs JPEG-compressed (default 0.3)")
+    s.add_argument("--n-min", type=bounded(int, 1, 64), default=7)
+    s.add_argument("--n-max", type=bounded(int, 1, 64), default=13)
+    s.add_argument("--per-image", type=bounded(int, 1), default=1)
+    s.add_argument("--max-side", type=bounded(int, 16), default=None)
+    s.add_argument("--max-length", type=bounded(float, 3, MAX_SHAKE, " pixels"), help="--sharp: longest shake in pixels (default 25)")
+    s.add_argument("--noise-p", type=bounded(float, 0, 1), help="--sharp: share of pairs with sensor noise (default 0.7)")
+    s.add_argument("--jpeg-p", type=bounded(float, 0, 1), help="--sharp: share of pairs JPEG-compressed (default 0.3)")
     s.add_argument("--motion", choices=["shake", "camera"], default="shake",
                    help="--sharp: a camera-shake kernel (default) or N frames of simulated camera "
                         "motion averaged like GoPro (--n-min/--n-max frames)")
-    s.add_argument("--max-speed", type=float, help="--motion camera: fastest motion in pixels per frame (default 3)")
+    s.add_argument("--max-speed", type=bounded(float, 0.01, 100, " pixels per frame"), help="--motion camera: fastest motion in pixels per frame (default 3)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(run=run)
@@ -28,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from ..data.make import pairs_from_frames, pairs_from_sharp, write_pairs
+    if a.n_min > a.n_max:
+        raise ValueError(f"--n-min ({a.n_min}) is larger than --n-max ({a.n_max})")
     if a.frames:
         it = pairs_from_frames(a.frames, n_min=a.n_min, n_max=a.n_max, seed=a.seed)
     else:

@@ -97,11 +97,23 @@ def trajectory_psf(traj: np.ndarray, *, exposure: float = 1.0) -> np.ndarray:
     return k / k.sum()
 
 
+#: Kernels wider than this are applied by FFT: a direct convolution's working memory grows with the
+#: kernel's area (a 513 px kernel on a 720p frame asked for 172 GB), the FFT's only with the image.
+FFT_ABOVE = 33
+
+
 def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Blur a float (H, W, C) image with a 2-D kernel (reflect borders)."""
+    """Blur a float (H, W, C) image with an odd-sized 2-D kernel (reflect borders)."""
     kh, kw = kernel.shape
     x = image_to_batch(image).double()
-    x = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2), mode="reflect" if min(image.shape[:2]) > max(kh, kw) // 2 else "replicate")
+    mode = "reflect" if min(image.shape[:2]) > max(kh, kw) // 2 else "replicate"
+    x = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2), mode=mode)
+    if max(kh, kw) > FFT_ABOVE:
+        # circular convolution of the padded image; its rows/columns from kh-1/kw-1 on never wrap
+        size = tuple(x.shape[-2:])
+        k = torch.fft.rfft2(torch.from_numpy(np.ascontiguousarray(kernel)).double(), s=size)
+        y = torch.fft.irfft2(torch.fft.rfft2(x) * k, s=size)
+        return batch_to_image(y[..., kh - 1:, kw - 1:])
     w = torch.from_numpy(kernel[::-1, ::-1].copy())[None, None].double().repeat(x.shape[1], 1, 1, 1)
     return batch_to_image(F.conv2d(x, w, groups=x.shape[1]))
 
@@ -115,6 +127,10 @@ def _soft_ellipse(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarra
     return np.clip(1.5 - ((yy - cy) / ry) ** 2 - ((xx - cx) / rx) ** 2, 0, 1)
 
 
+#: The longest shake ``synthetic_blur`` accepts (pixels).
+MAX_SHAKE = 1024
+
+
 def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: float = 25.0,
                    moving_region_p: float = 0.3, noise_p: float = 0.7, jpeg_p: float = 0.3,
                    sharp_p: float = 0.05) -> np.ndarray:
@@ -125,6 +141,12 @@ def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: f
     probability ``sharp_p`` the blur is tiny (nearly-sharp samples teach the net to leave them).
     Returns an array of ``sharp``'s dtype and shape.
     """
+    if not 3 <= max_length <= MAX_SHAKE:
+        raise ValueError(f"max_length must be from 3 to {MAX_SHAKE} pixels, got {max_length}")
+    for name, prob in (("moving_region_p", moving_region_p), ("noise_p", noise_p), ("jpeg_p", jpeg_p),
+                       ("sharp_p", sharp_p)):
+        if not 0 <= prob <= 1:
+            raise ValueError(f"{name} is a probability in [0, 1], got {prob}")
     x = to_linear(to_float(sharp).astype(np.float64))
     length = rng.uniform(0.5, 2.0) if rng.uniform() < sharp_p else rng.uniform(3.0, max_length)
     blurred = convolve(x, trajectory_psf(shake_trajectory(rng, length=length), exposure=rng.uniform(0.5, 1.0)))
