@@ -101,12 +101,15 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool =
     arr = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
     if arr.dtype == np.uint16 and arr.ndim == 3:
         return atomic_write(path, _write_16bit(path, arr), overwrite=overwrite)
+    suffix = path.suffix.lower()
+    if arr.dtype == np.float32 and arr.ndim == 2 and suffix in (".tif", ".tiff"):
+        # a float32 grayscale TIFF (Pillow mode F) comes back as it came
+        return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="TIFF"), overwrite=overwrite)
     if arr.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"write_image expects uint8 or uint16, got {arr.dtype}")
+        raise ValueError(f"write_image expects uint8 or uint16 (or float32 grayscale for .tif), got {arr.dtype}")
     if arr.dtype == np.uint16 and path.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise ValueError(f"cannot write 16-bit data as {path.suffix}; use .png or .tif")
     im = Image.fromarray(arr)
-    suffix = path.suffix.lower()
     kwargs = {"quality": quality} if suffix in (".jpg", ".jpeg") else {"lossless": True} if suffix == ".webp" else {}
     fmt = Image.registered_extensions().get(suffix)
     if fmt is None:

@@ -216,3 +216,44 @@ def test_deblur_leaves_the_callers_model_as_it_was(model):
     m.eval()
     with torch.no_grad():
         torch.testing.assert_close(a, m(x[None])[0])                    # and it ran in eval mode
+
+
+def test_cli_batch_goes_on_past_bad_files_and_stops_when_doomed(model, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from rdafnet.cli import deblur as deblur_cmd
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_image(src / "good.png", _rgb(20, 24, 1))
+    write_image(src / "taken.png", _rgb(20, 24, 2))
+    (out / "taken.png").mkdir(parents=True)                 # an output name that is a folder
+    Image.fromarray(np.random.default_rng(0).random((8, 8)).astype(np.float32)).save(src / "float.tif")
+    (tmp_path / "noext").write_bytes((src / "good.png").read_bytes()[:40])    # truncated, no extension
+    model.save_pretrained(tmp_path / "model")
+    common = ["-o", str(out), "--model", str(tmp_path / "model"), "--device", "cpu", "--overwrite"]
+    assert cli(["deblur", str(src), str(tmp_path / "noext"), *common]) == 1
+    err = capsys.readouterr().err
+    assert "taken.png" in err and "noext" in err and err.count("error: ") == 2, err
+    assert (out / "good.png").is_file()
+    back = read_image(out / "float.tif")                    # a float32 TIFF comes back float32
+    assert back.dtype == np.float32 and back.shape == (8, 8, 1)
+    # argument checks come first: nothing is loaded or written for a bad command
+    for bad, msg in [(["--tile", "15"], "at least 16"), (["--tile", "33"], "must be even"),
+                     (["--batch-size", "0"], "at least 1"), (["--norm-window", "-5"], "at least 2")]:
+        with pytest.raises(SystemExit):
+            cli(["deblur", str(src), *common, *bad])
+        assert msg in capsys.readouterr().err
+    assert cli(["deblur", str(src), *common, "--tile", "32", "--overlap", "32"]) == 2
+    assert "--overlap (32) must be smaller than --tile (32)" in capsys.readouterr().err
+    assert cli(["deblur", str(src), "-o", str(src / "good.png"), "--model", str(tmp_path / "model")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    # a full disk dooms every later image: one line, exit 2, no traceback
+    calls = []
+
+    def full(path, *a, **k):
+        calls.append(path)
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr("rdafnet.io.write_image", full)
+    assert cli(["deblur", str(src), *common]) == 2
+    err = capsys.readouterr().err
+    assert len(calls) == 1 and err.count("error: ") == 1 and "No space left" in err and "Traceback" not in err
+    assert deblur_cmd._DOOMED >= {errno.ENOSPC}

@@ -30,3 +30,11 @@ def bounded(kind: type, lo: float, hi: float | None = None, what: str = "") -> C
             raise argparse.ArgumentTypeError(f"must be {span}{what}, got {text}")
         return value
     return parse
+
+
+def even_tile(text: str) -> int:
+    """An argparse type for ``--tile``: an even integer >= 16 (what tiled inference needs)."""
+    value = bounded(int, 16)(text)
+    if value % 2:
+        raise argparse.ArgumentTypeError(f"must be even (the networks halve the resolution), got {text}")
+    return value

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
 from ..precision import PRECISIONS
-from ._args import EXIT_OK, EXIT_PARTIAL
+from ._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile
 
 
 def _expand_inputs(inputs: list[str]) -> list[Path]:
@@ -30,10 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("inputs", nargs="+")
     s.add_argument("-o", "--out", required=True, help="output folder (same file names)")
     s.add_argument("--model", default=None, help="registered name, hub id, folder or file (default: bundled)")
-    s.add_argument("--tile", type=int, default=None, help="tile size for large images (e.g. 512)")
-    s.add_argument("--overlap", type=int, default=None, help="tile overlap (default tile/4)")
-    s.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
-    s.add_argument("--norm-window", type=int, default=None,
+    s.add_argument("--tile", type=even_tile, default=None, help="tile size for large images (e.g. 512)")
+    s.add_argument("--overlap", type=bounded(int, 0), default=None, help="tile overlap (default tile/4)")
+    s.add_argument("--batch-size", type=bounded(int, 1), default=4, help="tiles per forward pass")
+    s.add_argument("--norm-window", type=bounded(int, 2), default=None,
                    help="instance-norm statistics over this window (e.g. 256) instead of the whole image")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
@@ -50,12 +51,19 @@ def run(a: argparse.Namespace) -> int:
     from ..inference import deblur, resolve_device
     from ..io import ImageReadError, plan_outputs, read_image, write_image
     from ..ops import optimize, set_norm_window
+    if a.overlap is not None and a.tile is None:
+        raise ValueError("--overlap applies to tiles: pass --tile too")
+    if a.tile is not None and a.overlap is not None and a.overlap >= a.tile:
+        raise ValueError(f"--overlap ({a.overlap}) must be smaller than --tile ({a.tile})")
+    out_dir = Path(a.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"-o {out_dir} is a file; -o names the folder the results go to")
     files = _expand_inputs(a.inputs)
     if not files:
         raise ValueError("no input images found")
-    out_dir = Path(a.out)
     sources = plan_outputs(files, [out_dir / f.name for f in files])
-    model = optimize(from_pretrained(a.model, device=resolve_device(a.device)), precision=a.precision)
+    device = resolve_device(a.device)          # all checks above: nothing is loaded for a bad command
+    model = optimize(from_pretrained(a.model, device=device), precision=a.precision)
     if a.norm_window:
         set_norm_window(model, a.norm_window)
     failed, skipped, done = [], 0, 0
@@ -65,14 +73,27 @@ def run(a: argparse.Namespace) -> int:
             continue
         try:
             image = read_image(f)
-        except ImageReadError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            failed.append(f)
-            continue
-        big = a.tile and max(image.shape[:2]) > 2 * a.tile
-        result = deblur(image[..., 0] if image.shape[2] == 1 else image, model, tile=a.tile,
-                        overlap=a.overlap, batch_size=a.batch_size, progress=bool(big))
-        write_image(target, result, overwrite=a.overwrite)
-        done += 1
+            big = a.tile and max(image.shape[:2]) > 2 * a.tile
+            result = deblur(image[..., 0] if image.shape[2] == 1 else image, model, tile=a.tile,
+                            overlap=a.overlap, batch_size=a.batch_size, progress=bool(big))
+            write_image(target, result, overwrite=a.overwrite)
+        except OSError as exc:
+            if exc.errno in _DOOMED:           # no later image could be written either: stop here
+                raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}; {done} restored before this, "
+                                         "nothing partial was left") from exc
+            _report(f, exc, failed)
+        except (ImageReadError, ValueError, RuntimeError) as exc:     # this image only: the batch goes on
+            _report(f, exc, failed)
+        else:
+            done += 1
     print(f"{done} restored, {skipped} skipped (exist; --overwrite replaces), {len(failed)} failed -> {out_dir}")
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+# write errors after which no other output can be written either
+_DOOMED = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
+def _report(path: Path, exc: Exception, failed: list[Path]) -> None:
+    print(f"error: {path}: {exc}", file=sys.stderr)
+    failed.append(path)
