@@ -257,3 +257,19 @@ def test_cli_batch_goes_on_past_bad_files_and_stops_when_doomed(model, tmp_path,
     err = capsys.readouterr().err
     assert len(calls) == 1 and err.count("error: ") == 1 and "No space left" in err and "Traceback" not in err
     assert deblur_cmd._DOOMED >= {errno.ENOSPC}
+
+
+def test_memory_guard_tiles_automatically_and_bad_tile_plans_are_refused(model):
+    from rdafnet.inference import auto_tile, frame_bytes, memory_budget
+    x = torch.rand(1, 3, 300, 400)
+    need = frame_bytes(model, 300, 400)
+    assert need == frame_bytes(model, 150, 400) * 2 > 0 and memory_budget(torch.device("cpu")) > 0
+    assert auto_tile(model, 300, 400, batch_size=4, budget=need) is None          # fits: whole frame
+    tile = auto_tile(model, 300, 400, batch_size=4, budget=need // 2)
+    assert tile == 128 or frame_bytes(model, tile, tile, 4) <= need // 2
+    with pytest.warns(RuntimeWarning, match=r"restoring it in \d+ px tiles"):
+        guarded = restore_tensor(x, model, max_memory=need // 2)
+    torch.testing.assert_close(guarded, restore_tensor(x, model, tile=tile), rtol=0, atol=0)
+    assert frame_bytes(torch.nn.Conv2d(3, 3, 1), 10, 10) is None                  # no estimate, no guard
+    with pytest.raises(ValueError, match=r"plans \d+ tiles, \d+x the work"):
+        restore_tensor(x, model, tile=64, overlap=63)

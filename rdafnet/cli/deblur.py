@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--tile", type=even_tile, default=None, help="tile size for large images (e.g. 512)")
     s.add_argument("--overlap", type=bounded(int, 0), default=None, help="tile overlap (default tile/4)")
     s.add_argument("--batch-size", type=bounded(int, 1), default=4, help="tiles per forward pass")
+    s.add_argument("--max-memory", type=bounded(float, 0.01), default=None, metavar="GB",
+                   help="tile frames whose whole-frame pass would need more (default: half the available RAM, "
+                        "80%% of free GPU memory)")
     s.add_argument("--norm-window", type=bounded(int, 2), default=None,
                    help="instance-norm statistics over this window (e.g. 256) instead of the whole image")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -75,7 +78,8 @@ def run(a: argparse.Namespace) -> int:
             image = read_image(f)
             big = a.tile and max(image.shape[:2]) > 2 * a.tile
             result = deblur(image[..., 0] if image.shape[2] == 1 else image, model, tile=a.tile,
-                            overlap=a.overlap, batch_size=a.batch_size, progress=bool(big))
+                            overlap=a.overlap, batch_size=a.batch_size, progress=bool(big),
+                            max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30))
             write_image(target, result, overwrite=a.overwrite)
         except OSError as exc:
             if exc.errno in _DOOMED:           # no later image could be written either: stop here
