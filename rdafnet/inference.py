@@ -265,16 +265,45 @@ def _tensor_to_float(image: torch.Tensor) -> torch.Tensor:
     return x[None] if x.dim() == 3 else x
 
 
+# PIL modes: how each is handed to the network, and how the result goes back to that mode
+_PIL_AS = {"RGB": "RGB", "L": "L", "RGBA": "RGBA", "LA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "RGBX": "RGB",
+           "I;16": None, "I": None, "F": None, "P": "RGB"}
+
+
+def _restore_pil(image: Image.Image, run: Callable[[torch.Tensor], torch.Tensor]) -> Image.Image:
+    """A PIL image in, the same mode (and size, ICC profile and EXIF) out."""
+    mode = image.mode
+    if getattr(image, "n_frames", 1) > 1:
+        raise ValueError(f"this image holds {image.n_frames} frames (an animation); restore them one by one "
+                         "(PIL.ImageSequence.Iterator)")
+    if mode not in _PIL_AS or (mode == "P" and "transparency" in image.info):
+        raise ValueError(f"PIL mode {mode!r} is not supported; convert the image to 'RGB' (or 'RGBA') first")
+    if mode in ("I;16", "I", "F"):            # one channel of 16-bit integers or floats: numpy keeps them
+        arr = np.asarray(image)
+        if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
+            raise ValueError("a PIL 'I' image with values outside 0..65535; convert it to 'I;16' or 'F' first")
+        arr = arr.astype(np.uint16) if mode == "I" else arr
+        out = Image.fromarray(_restore_array(arr, run))
+        out = out.convert("I") if mode == "I" else out
+    else:
+        out = Image.fromarray(_restore_array(np.asarray(image.convert(_PIL_AS[mode])), run))
+        if mode == "P":                       # back onto the image's own palette
+            out = out.quantize(palette=image, dither=Image.Dither.NONE)
+        elif out.mode != mode:
+            out = out.convert(mode)
+    for key in ("icc_profile", "exif", "dpi"):
+        if key in image.info:
+            out.info[key] = image.info[key]
+    return out
+
+
 def _deblur(image: Any, run: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     if isinstance(image, (str, os.PathLike)):
         return _restore_array(read_image(image), run)
     if isinstance(image, np.ndarray):
         return _restore_array(image, run)
     if isinstance(image, Image.Image):
-        mode = image.mode
-        arr = np.asarray(image.convert("RGBA" if "A" in mode else ("L" if mode in ("L", "1") else "RGB")))
-        out = Image.fromarray(_restore_array(arr, run))
-        return out if out.mode == mode else out.convert(mode)
+        return _restore_pil(image, run)
     if isinstance(image, torch.Tensor):
         y = run(_tensor_to_float(image))
         y = y[0] if image.dim() == 3 else y

@@ -77,9 +77,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return arr[..., None] if arr.ndim == 2 else arr
     try:
         with Image.open(path) as im:
+            if getattr(im, "n_frames", 1) > 1:
+                raise ImageReadError(f"{path} holds {im.n_frames} frames (an animation); rdafnet restores single "
+                                     "images: save its frames as images (PIL.ImageSequence) and restore those")
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im).astype(np.uint16)
+                arr = np.asarray(im)
+                if arr.min() < 0 or arr.max() > 65535:
+                    raise ImageReadError(f"{path} holds 32-bit integers outside 0..65535; save it as 16-bit or float")
+                arr = arr.astype(np.uint16)
             elif im.mode in ("RGB", "RGBA", "L"):
                 arr = np.asarray(im)
             elif im.mode in ("LA", "PA") or (im.mode == "P" and "transparency" in im.info):
@@ -91,9 +97,31 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> Path:
+#: Formats whose files can carry an ICC profile and EXIF (``write_image(metadata=...)``).
+_METADATA_FORMATS = {"JPEG", "PNG", "TIFF", "WEBP"}
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, bytes]:
+    """The ICC profile and EXIF of an image file (``{}`` where it has none), for :func:`write_image`.
+    The EXIF orientation is reset to 1, since :func:`read_image` has already applied it."""
+    try:
+        with Image.open(path) as im:
+            meta = {"icc_profile": im.info.get("icc_profile")}
+            exif = im.getexif()
+            if exif:
+                exif[0x0112] = 1                     # Orientation: applied by read_image
+                meta["exif"] = exif.tobytes()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return {}
+    return {k: v for k, v in meta.items() if v}
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool = False, quality: int = 95,
+                metadata: dict[str, bytes] | None = None) -> Path:
     """Write ``image`` (H, W[, C]) uint8 or uint16 atomically (temp file + rename).
 
+    ``metadata`` (:func:`read_metadata`: ICC profile, EXIF) is written where the format carries it
+    (JPEG, PNG, TIFF, WebP; not 16-bit colour files).
     16-bit images need PNG or TIFF (colour ones the optional pypng/tifffile packages). WebP is
     written lossless, JPEG with ``quality``. An existing file raises ``FileExistsError`` unless ``overwrite``.
     """
@@ -114,6 +142,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool =
     fmt = Image.registered_extensions().get(suffix)
     if fmt is None:
         raise ValueError(f"unsupported output format {path.suffix!r} for {path}; use .png, .jpg, .tif")
+    if metadata and fmt in _METADATA_FORMATS:
+        kwargs.update(metadata)
     return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **kwargs), overwrite=overwrite)
 
 

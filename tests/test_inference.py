@@ -273,3 +273,52 @@ def test_memory_guard_tiles_automatically_and_bad_tile_plans_are_refused(model):
     assert frame_bytes(torch.nn.Conv2d(3, 3, 1), 10, 10) is None                  # no estimate, no guard
     with pytest.raises(ValueError, match=r"plans \d+ tiles, \d+x the work"):
         restore_tensor(x, model, tile=64, overlap=63)
+
+
+def test_pil_modes_round_trip_or_are_refused(model):
+    rgb = _rgb(16, 24)
+    ref16 = rdafnet.deblur((rgb[..., 0].astype(np.uint16) * 257), model)
+    for mode in ("RGB", "L", "RGBA", "LA", "CMYK", "YCbCr", "P"):
+        im = Image.fromarray(rgb).convert(mode)
+        out = rdafnet.deblur(im, model)
+        assert out.mode == mode and out.size == im.size, mode
+    p = Image.fromarray(rgb).convert("P")
+    assert rdafnet.deblur(p, model).getpalette() == p.getpalette()          # the image's own palette
+    i16 = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
+    assert i16.mode == "I;16"
+    out = rdafnet.deblur(i16, model)
+    assert out.mode == "I;16" and np.array_equal(np.asarray(out), ref16)     # 16-bit stays 16-bit
+    out = rdafnet.deblur(i16.convert("I"), model)
+    assert out.mode == "I" and np.array_equal(np.asarray(out), ref16.astype(np.int32))
+    f = Image.fromarray(rgb[..., 0].astype(np.float32) / 255)
+    out = rdafnet.deblur(f, model)
+    assert out.mode == "F" and 0 <= np.asarray(out).min() and np.asarray(out).max() <= 1
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        rdafnet.deblur(Image.fromarray(rgb[..., 0].astype(np.float32)), model)   # 0..255 floats
+    with pytest.raises(ValueError, match="mode 'HSV' is not supported"):
+        rdafnet.deblur(Image.fromarray(rgb).convert("HSV"), model)
+
+
+def test_animations_are_refused_not_truncated(model, tmp_path):
+    frames = [Image.fromarray(_rgb(16, 24, k)) for k in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(ValueError, match="3 frames"):
+        rdafnet.deblur(tmp_path / "anim.gif", model)
+    with pytest.raises(ValueError, match="3 frames"):
+        rdafnet.deblur(Image.open(tmp_path / "anim.gif"), model)
+
+
+def test_cli_keeps_icc_profile_and_exif(model, tmp_path):
+    from PIL import ImageCms
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"                       # Make
+    exif[0x0112] = 6                                   # Orientation: rotate 90 degrees on display
+    (tmp_path / "in").mkdir()
+    Image.fromarray(_rgb(16, 24)).save(tmp_path / "in" / "photo.jpg", icc_profile=icc, exif=exif.tobytes())
+    model.save_pretrained(tmp_path / "model")
+    assert cli(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "model")]) == 0
+    with Image.open(tmp_path / "out" / "photo.jpg") as out:
+        assert out.info.get("icc_profile") == icc
+        assert out.getexif()[0x010F] == "CameraMaker" and out.getexif()[0x0112] == 1
+        assert out.size == (16, 24)                    # the orientation was applied once, and reset

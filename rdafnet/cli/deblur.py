@@ -52,7 +52,7 @@ def run(a: argparse.Namespace) -> int:
 
     from ..hub import from_pretrained
     from ..inference import deblur, resolve_device
-    from ..io import ImageReadError, plan_outputs, read_image, write_image
+    from ..io import ImageReadError, plan_outputs, read_image, read_metadata, write_image
     from ..ops import optimize, set_norm_window
     if a.overlap is not None and a.tile is None:
         raise ValueError("--overlap applies to tiles: pass --tile too")
@@ -80,7 +80,7 @@ def run(a: argparse.Namespace) -> int:
             result = deblur(image[..., 0] if image.shape[2] == 1 else image, model, tile=a.tile,
                             overlap=a.overlap, batch_size=a.batch_size, progress=bool(big),
                             max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30))
-            write_image(target, result, overwrite=a.overwrite)
+            write_image(target, result, overwrite=a.overwrite, metadata=read_metadata(f))
         except OSError as exc:
             if exc.errno in _DOOMED:           # no later image could be written either: stop here
                 raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}; {done} restored before this, "
