@@ -68,7 +68,7 @@ def _case(args: argparse.Namespace) -> None:
     # path = reference | optimized | compiled (inductor on the reference model) | onnx (onnxruntime
     # on the rdafnet.export_onnx graph), then optional suffixes: -bf16 and -compiled (optimized only), -tiled
     kind, *flags = args.path.split("-")
-    if kind not in ("reference", "optimized", "compiled", "onnx") or set(flags) - {"bf16", "compiled", "tiled"}:
+    if kind not in ("reference", "optimized", "compiled", "onnx") or set(flags) - {"bf16", "compiled", "tiled", "auto"}:
         raise SystemExit(f"unknown path {args.path}")
     if kind != "optimized" and {"bf16", "compiled"} & set(flags):
         raise SystemExit(f"-bf16 and -compiled apply to the optimized path only, not {kind}")
@@ -91,8 +91,10 @@ def _case(args: argparse.Namespace) -> None:
     if kind == "onnx":
         run = lambda t=x: run_model(t)  # noqa: E731
     else:
+        # "-auto": the memory guard decides (the library's default); otherwise whole frames are forced
+        budget = None if "auto" in flags else 2 ** 62
         run = lambda t=x: restore_tensor(t, run_model, tile=tile, overlap=args.overlap,  # noqa: E731
-                                         batch_size=args.batch)
+                                         batch_size=args.batch, max_memory=budget)
     t_warm = time.perf_counter()
     side = 64 if tile is None else 2 * tile
     run(x[..., : min(h, side), : min(w, side)])
@@ -163,21 +165,29 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def memory(args: argparse.Namespace) -> None:
-    print("bundled model, optimized path; peak RSS of the whole process")
-    print("| size | tiling | median s | peak RSS MB |")
-    print("| --- | --- | --- | --- |")
+    import rdafnet
+    from rdafnet.inference import frame_bytes, memory_budget
+    model = rdafnet.from_pretrained()
+    ram = memory_budget(torch.device("cpu")) * 2
+    print(f"bundled model, optimized path; peak RSS of the whole process; available RAM {ram / 2**30:.1f} GiB")
+    print("| size | megapixels | path | median s | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- |")
     for size in args.sizes:
         h, w = map(int, size.split("x"))
-        for tile in (None, args.tile):
-            extra = ["bundled", str(h), str(w), "optimized" if tile is None else "optimized-tiled", "--pretrained",
-                     "--repeats", str(args.repeats), "--tile", str(args.tile), "--overlap", str(args.overlap),
-                     "--batch", "4"]
+        for label, path in (("whole frame", "optimized"), ("default (memory guard)", "optimized-auto"),
+                            (f"tile {args.tile}, overlap {args.overlap}", "optimized-tiled")):
+            need = frame_bytes(model, h, w)
+            if path == "optimized" and need > 0.8 * ram:       # would be killed, and take the machine with it
+                print(f"| {size} | {h * w / 1e6:.0f} | {label} | not run: needs about {need / 2**30:.0f} GiB | |")
+                continue
+            extra = ["bundled", str(h), str(w), path, "--pretrained", "--repeats", str(args.repeats),
+                     "--tile", str(args.tile), "--overlap", str(args.overlap), "--batch", "4"]
             r = _run_case(extra)
-            label = "whole frame" if tile is None else f"tile {tile}, overlap {args.overlap}"
             if "error" in r:
-                print(f"| {size} | {label} | failed: {r['error'][:60]} | |", flush=True)
+                print(f"| {size} | {h * w / 1e6:.0f} | {label} | failed: {r['error'][:60]} | |", flush=True)
             else:
-                print(f"| {size} | {label} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} |", flush=True)
+                print(f"| {size} | {h * w / 1e6:.0f} | {label} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} |",
+                      flush=True)
 
 
 def tiling(args: argparse.Namespace) -> None:
