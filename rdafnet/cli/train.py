@@ -5,6 +5,7 @@ import argparse
 import os
 import shlex
 
+from ..models import VARIANTS
 from ._args import positive_float
 
 
@@ -13,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data", nargs="+", required=True, help="pair folders (flat or GoPro layout) or pair lists")
     s.add_argument("--val", nargs="*", help="validation pair folders (full frames)")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--variant", default="tiny")
+    g.add_argument("--variant", default="tiny", choices=list(VARIANTS))
     g.add_argument("--from", dest="from_model", help="start from a pretrained model (name, path, hub id)")
     s.add_argument("--width", type=int)
     s.add_argument("--blocks", type=int)
