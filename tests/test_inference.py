@@ -322,3 +322,18 @@ def test_cli_keeps_icc_profile_and_exif(model, tmp_path):
         assert out.info.get("icc_profile") == icc
         assert out.getexif()[0x010F] == "CameraMaker" and out.getexif()[0x0112] == 1
         assert out.size == (16, 24)                    # the orientation was applied once, and reset
+
+
+def test_cli_output_format_and_leftovers_of_a_killed_run(model, tmp_path, capsys):
+    write_image(tmp_path / "in" / "a.png", _rgb(20, 24, 1))
+    write_image(tmp_path / "in" / "b.png", _rgb(20, 24, 2))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".a.png.k3j2x9.png.tmp").write_bytes(b"half a file")      # what a killed write leaves
+    model.save_pretrained(tmp_path / "model")
+    args = ["deblur", str(tmp_path / "in"), "-o", str(out), "--model", str(tmp_path / "model")]
+    assert cli(args) == 0 and "2 restored" in capsys.readouterr().out
+    assert cli(args + ["--format", "jpg"]) == 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.jpg", "a.png", "b.jpg", "b.png"]
+    with Image.open(out / "a.jpg") as im:
+        assert im.format == "JPEG"

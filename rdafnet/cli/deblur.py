@@ -30,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("deblur", help="restore blurry images (files, folders, globs)")
     s.add_argument("inputs", nargs="+")
     s.add_argument("-o", "--out", required=True, help="output folder (same file names)")
+    s.add_argument("--format", choices=["png", "jpg", "tif", "webp", "bmp"], default=None,
+                   help="write this format instead of each input's own (16-bit inputs need png or tif)")
     s.add_argument("--model", default=None, help="registered name, hub id, folder or file (default: bundled)")
     s.add_argument("--tile", type=even_tile, default=None, help="tile size for large images (e.g. 512)")
     s.add_argument("--overlap", type=bounded(int, 0), default=None, help="tile overlap (default tile/4)")
@@ -64,7 +66,8 @@ def run(a: argparse.Namespace) -> int:
     files = _expand_inputs(a.inputs)
     if not files:
         raise ValueError("no input images found")
-    sources = plan_outputs(files, [out_dir / f.name for f in files])
+    names = [f.name if a.format is None else f"{f.stem}.{a.format}" for f in files]
+    sources = plan_outputs(files, [out_dir / n for n in names])
     device = resolve_device(a.device)          # all checks above: nothing is loaded for a bad command
     model = optimize(from_pretrained(a.model, device=device), precision=a.precision)
     if a.norm_window:
