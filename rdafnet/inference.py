@@ -67,8 +67,8 @@ def tile_grid(h: int, w: int, tile: int, overlap: int) -> Iterator[tuple[int, in
             yield y, x
 
 
-#: Peak memory of one forward pass per input pixel and per unit of network width (measured on a
-#: 720x1280 frame: 41 bytes optimized, 57 reference for the bundled width-16 model), with a margin.
+#: Peak memory of one forward pass per input pixel and per unit of network width, with a margin over
+#: the measured figures in docs/tiling.md.
 BYTES_PER_PIXEL_PER_WIDTH = 64
 #: A tile plan may do at most this many times the work of one whole-frame pass.
 MAX_TILE_WORK = 4.0
