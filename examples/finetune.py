@@ -2,7 +2,7 @@
 
     python examples/finetune.py PAIRS_DIR OUT_DIR [--steps 200] [--crop 256]
 
-The same as ``rdafnet train --data PAIRS_DIR --from rdafnet-tiny-gopro-v3 -o OUT_DIR``; shown in
+The same as ``rdafnet train --data PAIRS_DIR --from rdafnet-tiny-gopro-v4 -o OUT_DIR``; shown in
 Python so each piece can be swapped. The result loads with ``rdafnet.from_pretrained(OUT_DIR/final)``.
 """
 import argparse
