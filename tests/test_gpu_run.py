@@ -38,6 +38,7 @@ def _run(*args):
     return res.stdout
 
 
+@pytest.mark.slow
 def test_pack_keeps_the_split_and_the_pixels(tmp_path):
     data = _fake_shared_data(tmp_path / "shared")
     _run("pack", "--data", data, "-o", tmp_path / "gpu_data")
