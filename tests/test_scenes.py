@@ -189,3 +189,16 @@ def test_worker_processes_give_the_same_batches_and_weights(tmp_path):
         tr.fit(progress=False)
         finals.append(load_file(tmp_path / f"w{workers}" / "final" / "model.safetensors"))
     assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
+
+
+def test_a_checkpoint_from_before_the_held_out_criterion_restarts_best_selection(tmp_path):
+    tr = _trainer(tmp_path, "old", steps=2, val_every=1000)
+    tr.fit(progress=False)
+    state = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=True)
+    assert "best_score" in state
+    state["best"] = 25.0                       # the old layout: a PSNR under "best"
+    del state["best_score"]
+    torch.save(state, tmp_path / "old" / "checkpoint.pt")
+    again = _trainer(tmp_path, "old", steps=4, val_every=1000)
+    again.fit(progress=False)                  # its last step validates and must write best/ anew
+    assert json.loads((tmp_path / "old" / "best" / "training.json").read_text())["step"] == 4

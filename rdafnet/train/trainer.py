@@ -8,8 +8,8 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,7 @@ class Trainer:
 
     def _state(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                "best": self.best, "ema": self.ema.state_dict() if self.ema else {}}
+                "best_score": self.best, "ema": self.ema.state_dict() if self.ema else {}}
 
     def save_checkpoint(self) -> None:
         if self.rank == 0:
@@ -158,7 +158,9 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])
         if self.ema is not None and state["ema"]:
             self.ema.load_state_dict(state["ema"])
-        self.step, self.best = int(state["step"]), float(state["best"])
+        # checkpoints from before held-out-scene validation kept a PSNR under "best", not a gain: such a
+        # run starts its best/ selection afresh rather than compare a gain with a PSNR
+        self.step, self.best = int(state["step"]), float(state.get("best_score", -math.inf))
         return True
 
     def _log(self, row: dict[str, Any]) -> None:
