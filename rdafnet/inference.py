@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -97,10 +97,10 @@ def memory_budget(device: torch.device) -> int:
     return available // 2
 
 
-def auto_tile(model: torch.nn.Module, h: int, w: int, *, batch_size: int, budget: int) -> int | None:
-    """``None`` when a whole-frame pass fits ``budget``, else the largest tile (2048 ... 128) whose
-    batch fits."""
-    need = frame_bytes(model, h, w)
+def auto_tile(model: torch.nn.Module, h: int, w: int, *, batch_size: int, budget: int, frames: int = 1) -> int | None:
+    """``None`` when a whole-frame pass over ``frames`` frames fits ``budget``, else the largest tile
+    (2048 ... 128) whose batch fits."""
+    need = frame_bytes(model, h, w, frames)
     if need is None or need <= budget:
         return None
     for tile in (2048, 1024, 768, 512, 384, 256, 128):
@@ -135,9 +135,10 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
     b, c, h, w = x.shape
     if tile is None:
         budget = memory_budget(device) if max_memory is None else int(max_memory)
-        tile = auto_tile(model, h, w, batch_size=batch_size, budget=budget)
+        tile = auto_tile(model, h, w, batch_size=batch_size, budget=budget, frames=b)
         if tile is not None:
-            warnings.warn(f"a whole {h}x{w} frame needs about {frame_bytes(model, h, w) / 2**30:.1f} GiB, over the "
+            what = f"a whole {h}x{w} frame" if b == 1 else f"{b} whole {h}x{w} frames"
+            warnings.warn(f"{what} needs about {frame_bytes(model, h, w, b) / 2**30:.1f} GiB, over the "
                           f"{budget / 2**30:.1f} GiB budget: restoring it in {tile} px tiles (pass tile= or "
                           "max_memory= to choose; tiles differ slightly from a whole-frame pass)", RuntimeWarning,
                           stacklevel=2)
@@ -213,16 +214,33 @@ def _to_rgb_float(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return np.clip(rgb, 0, 1), alpha
 
 
-def _restore_array(arr: np.ndarray, run: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+Finish = Callable[[torch.Tensor], Any]
+
+
+def _prepare_array(arr: np.ndarray) -> tuple[torch.Tensor, Finish]:
+    """An image array as a (1, 3, H, W) batch, and the function that turns the restored batch back
+    into an array of the input's shape and dtype (grayscale stays grayscale, alpha passes through)."""
     rgb, alpha = _to_rgb_float(arr)
-    y = batch_to_image(run(image_to_batch(rgb)))
-    channels = 1 if arr.ndim == 2 or arr.shape[2] == 1 else 3
-    if channels == 1:
-        y = y.mean(axis=2, keepdims=True)
-    if alpha is not None:
-        y = np.concatenate([y, alpha], axis=2)
-    y = y[..., 0] if arr.ndim == 2 else y
-    return from_float(y, arr.dtype)
+
+    def finish(out: torch.Tensor) -> np.ndarray:
+        y = batch_to_image(out)
+        if arr.ndim == 2 or arr.shape[2] == 1:
+            y = y.mean(axis=2, keepdims=True)
+        if alpha is not None:
+            y = np.concatenate([y, alpha], axis=2)
+        return from_float(y[..., 0] if arr.ndim == 2 else y, arr.dtype)
+    return image_to_batch(rgb), finish
+
+
+def _model_on(model: torch.nn.Module | None, device: str | torch.device | None) -> torch.nn.Module:
+    """``model`` (default: the bundled one) on ``device``: a copy when it lives elsewhere, so the caller's
+    model stays where it is."""
+    model = default_model() if model is None else model
+    if device is not None:
+        want, have = resolve_device(device), next(model.parameters()).device
+        if want.type != have.type or (want.index is not None and want.index != (have.index or 0)):
+            model = copy.deepcopy(model).to(want)
+    return model
 
 
 def deblur(image: ImageLike | str | os.PathLike, model: torch.nn.Module | None = None, *,
@@ -237,21 +255,102 @@ def deblur(image: ImageLike | str | os.PathLike, model: torch.nn.Module | None =
     :func:`restore_tensor` (frames too large for memory are tiled automatically).
     The caller's model is left as it was: ``device`` runs a copy there, and training mode is restored.
     """
-    model = default_model() if model is None else model
-    if device is not None:
-        want, have = resolve_device(device), next(model.parameters()).device
-        if want.type != have.type or (want.index is not None and want.index != (have.index or 0)):
-            model = copy.deepcopy(model).to(want)          # the caller's model stays where it is
-    was_training = model.training
-    model.eval()
+    model = _model_on(model, device)
+    x, finish = prepare(image)
+    with _eval_mode(model):
+        return finish(restore_tensor(x, model, tile=tile, overlap=overlap, batch_size=batch_size,
+                                     progress=progress, max_memory=max_memory))
+
+
+def iter_deblur(frames: Iterable[Any], model: torch.nn.Module | None = None, *, batch_size: int = 1,
+                tile: int | None = None, overlap: int | None = None, device: str | torch.device | None = None,
+                max_memory: int | None = None, prefetch: int = 2) -> Iterator[Any]:
+    """Restore a stream of images, yielding each result in order, as :func:`deblur` would return it.
+
+    ``frames``: any iterable (a generator, a video decoder, a list) of what :func:`deblur` takes.
+    Frames are read ``prefetch`` ahead in a background thread (so decoding overlaps the model) and
+    ``batch_size`` consecutive frames of the same size go through the model in one pass (tiles per
+    pass when ``tile`` is given). At most ``prefetch + batch_size`` frames are held at any time, so
+    memory stays flat for a stream of any length.
+    """
+    if batch_size < 1 or prefetch < 1:
+        raise ValueError(f"batch_size and prefetch must be >= 1, got {batch_size} and {prefetch}")
+    model = _model_on(model, device)
+    pending: list[tuple[torch.Tensor, Finish]] = []
+
+    def flush() -> Iterator[Any]:
+        x = torch.cat([t for t, _ in pending])
+        y = restore_tensor(x, model, tile=tile, overlap=overlap, batch_size=batch_size, max_memory=max_memory)
+        outs = [finish(part) for (_, finish), part in zip(pending, y.split([t.shape[0] for t, _ in pending]))]
+        pending.clear()
+        yield from outs
+
+    with _eval_mode(model):
+        for item in prefetched((prepare(f) for f in frames), depth=prefetch):
+            if pending and item[0].shape[1:] != pending[0][0].shape[1:]:
+                yield from flush()
+            pending.append(item)
+            if sum(t.shape[0] for t, _ in pending) >= batch_size:
+                yield from flush()
+        if pending:
+            yield from flush()
+
+
+def prefetched(items: Iterable[Any], *, depth: int) -> Iterator[Any]:
+    """``items`` produced ``depth`` ahead by a background thread; its exceptions re-raised here."""
+    import queue
+    import threading
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done, stop = object(), threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as exc:          # noqa: BLE001 - handed to the consumer
+            q.put((done, exc))
+
+    thread = threading.Thread(target=produce, daemon=True, name="rdafnet-prefetch")
+    thread.start()
     try:
-        return _deblur(image, lambda t: restore_tensor(t, model, tile=tile, overlap=overlap, batch_size=batch_size,
-                                                       progress=progress, max_memory=max_memory))
+        while True:
+            item, exc = q.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
     finally:
-        model.train(was_training)
+        stop.set()
+        while thread.is_alive():               # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
 
 
-def _tensor_to_float(image: torch.Tensor) -> torch.Tensor:
+class _eval_mode:
+    """Run in eval mode, then restore the model's training flag."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model, self.was = model, model.training
+
+    def __enter__(self) -> None:
+        self.model.eval()
+
+    def __exit__(self, *exc: object) -> None:
+        self.model.train(self.was)
+
+
+def _prepare_tensor(image: torch.Tensor) -> tuple[torch.Tensor, Finish]:
     """A (3, H, W) or (B, 3, H, W) uint8 or float [0, 1] tensor as float32 (B, 3, H, W) in [0, 1]."""
     if image.dtype == torch.uint8:
         x = image.float() / 255
@@ -262,7 +361,13 @@ def _tensor_to_float(image: torch.Tensor) -> torch.Tensor:
                              "divide 8-bit data by 255 (or pass the uint8 tensor itself)")
     else:
         raise ValueError(f"unsupported tensor dtype {image.dtype}; use uint8 or a float tensor in [0, 1]")
-    return x[None] if x.dim() == 3 else x
+
+    def finish(y: torch.Tensor) -> torch.Tensor:
+        y = y[0] if image.dim() == 3 else y
+        if image.dtype == torch.uint8:
+            return (y * 255).round_().clamp_(0, 255).to(torch.uint8)
+        return y.to(image.dtype)
+    return (x[None] if x.dim() == 3 else x), finish
 
 
 # PIL modes: how each is handed to the network, and how the result goes back to that mode
@@ -270,12 +375,12 @@ _PIL_AS = {"RGB": "RGB", "L": "L", "RGBA": "RGBA", "LA": "RGBA", "CMYK": "RGB", 
            "I;16": None, "I": None, "F": None, "P": "RGB"}
 
 
-def _restore_pil(image: Image.Image, run: Callable[[torch.Tensor], torch.Tensor]) -> Image.Image:
-    """A PIL image in, the same mode (and size, ICC profile and EXIF) out."""
+def _prepare_pil(image: Image.Image) -> tuple[torch.Tensor, Finish]:
+    """A PIL image in; the finished result has the same mode (and size, ICC profile and EXIF)."""
     mode = image.mode
     if getattr(image, "n_frames", 1) > 1:
         raise ValueError(f"this image holds {image.n_frames} frames (an animation); restore them one by one "
-                         "(PIL.ImageSequence.Iterator)")
+                         "(PIL.ImageSequence.Iterator) or with rdafnet.iter_deblur")
     if mode not in _PIL_AS or (mode == "P" and "transparency" in image.info):
         raise ValueError(f"PIL mode {mode!r} is not supported; convert the image to 'RGB' (or 'RGBA') first")
     if mode in ("I;16", "I", "F"):            # one channel of 16-bit integers or floats: numpy keeps them
@@ -283,32 +388,35 @@ def _restore_pil(image: Image.Image, run: Callable[[torch.Tensor], torch.Tensor]
         if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
             raise ValueError("a PIL 'I' image with values outside 0..65535; convert it to 'I;16' or 'F' first")
         arr = arr.astype(np.uint16) if mode == "I" else arr
-        out = Image.fromarray(_restore_array(arr, run))
-        out = out.convert("I") if mode == "I" else out
     else:
-        out = Image.fromarray(_restore_array(np.asarray(image.convert(_PIL_AS[mode])), run))
-        if mode == "P":                       # back onto the image's own palette
+        arr = np.asarray(image.convert(_PIL_AS[mode]))
+    x, finish_array = _prepare_array(arr)
+
+    def finish(y: torch.Tensor) -> Image.Image:
+        out = Image.fromarray(finish_array(y))
+        if mode == "I":
+            out = out.convert("I")
+        elif mode == "P":                     # back onto the image's own palette
             out = out.quantize(palette=image, dither=Image.Dither.NONE)
-        elif out.mode != mode:
+        elif out.mode != mode and mode not in ("I;16", "F"):
             out = out.convert(mode)
-    for key in ("icc_profile", "exif", "dpi"):
-        if key in image.info:
-            out.info[key] = image.info[key]
-    return out
+        for key in ("icc_profile", "exif", "dpi"):
+            if key in image.info:
+                out.info[key] = image.info[key]
+        return out
+    return x, finish
 
 
-def _deblur(image: Any, run: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+def prepare(image: Any) -> tuple[torch.Tensor, Finish]:
+    """Any image :func:`deblur` takes as a float32 (B, 3, H, W) [0, 1] batch, and the function that
+    turns the restored batch into the result (the input's type, dtype, range and size)."""
     if isinstance(image, (str, os.PathLike)):
-        return _restore_array(read_image(image), run)
+        return _prepare_array(read_image(image))
     if isinstance(image, np.ndarray):
-        return _restore_array(image, run)
+        return _prepare_array(image)
     if isinstance(image, Image.Image):
-        return _restore_pil(image, run)
+        return _prepare_pil(image)
     if isinstance(image, torch.Tensor):
-        y = run(_tensor_to_float(image))
-        y = y[0] if image.dim() == 3 else y
-        if image.dtype == torch.uint8:
-            return (y * 255).round_().clamp_(0, 255).to(torch.uint8)
-        return y.to(image.dtype)
+        return _prepare_tensor(image)
     raise ValueError(f"unsupported image type {type(image).__name__}; pass a numpy array, PIL image, "
                      "torch tensor or file path")

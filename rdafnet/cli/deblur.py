@@ -1,4 +1,6 @@
-"""``rdafnet deblur``: restore blurry images (files, folders, globs)."""
+"""``rdafnet deblur``: restore blurry images (files, folders, globs) and videos.
+
+Under ``torchrun`` each process restores its own share of the images (or of a video's segments)."""
 from __future__ import annotations
 
 import argparse
@@ -27,9 +29,11 @@ def _expand_inputs(inputs: list[str]) -> list[Path]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("deblur", help="restore blurry images (files, folders, globs)")
-    s.add_argument("inputs", nargs="+")
-    s.add_argument("-o", "--out", required=True, help="output folder (same file names)")
+    s = sub.add_parser("deblur", help="restore blurry images (files, folders, globs) and videos")
+    s.add_argument("inputs", nargs="+", help="images, folders, globs, or video files")
+    s.add_argument("-o", "--out", required=True,
+                   help="output folder (same file names); or a video file (.mp4 .mov .m4v .mkv .webm) for one video "
+                        "input or for a folder of frames")
     s.add_argument("--format", choices=["png", "jpg", "tif", "webp", "bmp"], default=None,
                    help="write this format instead of each input's own (16-bit inputs need png or tif)")
     s.add_argument("--model", default=None, help="registered name, hub id, folder or file (default: bundled)")
@@ -46,20 +50,55 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="fp32: exact; bf16: faster than fp32 on GPUs and CPUs with AVX512-BF16/AMX, not exact, "
                         "but emulated and slower on other CPUs; fp16: GPUs only (figures: docs/performance.md)")
     s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    v = s.add_argument_group("video")
+    v.add_argument("--codec", default=None, help="video codec (default libx264; libvpx-vp9 for .webm; also libx265, "
+                                                 "libsvtav1)")
+    v.add_argument("--crf", type=bounded(int, 0, 63), default=None,
+                   help="constant rate factor: lower is better and larger (default 16, visually lossless)")
+    v.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    v.add_argument("--fps", type=bounded(float, 0.01, 1000), default=None,
+                   help="frame rate when a folder of frames becomes a video (default 30)")
+    v.add_argument("--frames-out", default=None, metavar="DIR", help="also write the restored frames here as PNG")
+    v.add_argument("--segment-frames", type=bounded(int, 1, 100_000), default=32,
+                   help="frames per resumable segment (a killed run redoes at most one segment per process)")
+    v.add_argument("--no-audio", action="store_true", help="do not copy the audio streams")
     s.set_defaults(run=run)
 
 
+def _load(a: argparse.Namespace):
+    from .. import distributed
+    from ..hub import from_pretrained
+    from ..inference import resolve_device
+    from ..ops import optimize, set_norm_window
+    device = resolve_device(distributed.setup(a.device))
+    model = optimize(from_pretrained(a.model, device=device), precision=a.precision)
+    if a.norm_window:
+        set_norm_window(model, a.norm_window)
+    return model
+
+
 def run(a: argparse.Namespace) -> int:
+    from .. import distributed
+    try:
+        return _run(a)
+    finally:
+        distributed.teardown()
+
+
+def _run(a: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..hub import from_pretrained
-    from ..inference import deblur, resolve_device
+    from .. import distributed
+    from ..inference import deblur
     from ..io import ImageReadError, plan_outputs, read_image, read_metadata, write_image
-    from ..ops import optimize, set_norm_window
+    from ..video import CONTAINERS, is_video
     if a.overlap is not None and a.tile is None:
         raise ValueError("--overlap applies to tiles: pass --tile too")
     if a.tile is not None and a.overlap is not None and a.overlap >= a.tile:
         raise ValueError(f"--overlap ({a.overlap}) must be smaller than --tile ({a.tile})")
+    videos = [Path(i) for i in a.inputs if is_video(i)]
+    if videos or Path(a.out).suffix.lower() in CONTAINERS:
+        return _run_video(a, videos)
     out_dir = Path(a.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"-o {out_dir} is a file; -o names the folder the results go to")
@@ -68,12 +107,10 @@ def run(a: argparse.Namespace) -> int:
         raise ValueError("no input images found")
     names = [f.name if a.format is None else f"{f.stem}.{a.format}" for f in files]
     sources = plan_outputs(files, [out_dir / n for n in names])
-    device = resolve_device(a.device)          # all checks above: nothing is loaded for a bad command
-    model = optimize(from_pretrained(a.model, device=device), precision=a.precision)
-    if a.norm_window:
-        set_norm_window(model, a.norm_window)
+    model = _load(a)          # all checks above: nothing is loaded for a bad command
+    mine = distributed.shard(list(sources.items()))
     failed, skipped, done = [], 0, 0
-    for target, f in tqdm(sources.items(), desc="images", unit="img", disable=len(files) < 2):
+    for target, f in tqdm(mine, desc="images", unit="img", disable=len(mine) < 2):
         if target.exists() and not a.overwrite:
             skipped += 1
             continue
@@ -95,6 +132,49 @@ def run(a: argparse.Namespace) -> int:
             done += 1
     print(f"{done} restored, {skipped} skipped (exist; --overwrite replaces), {len(failed)} failed -> {out_dir}")
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
+    from ..video import CONTAINERS, DEFAULT_CRF, deblur_video
+    out = Path(a.out)
+    if a.format is not None:
+        raise ValueError("--format applies to images; a video's format follows the -o suffix")
+    if videos and len(videos) != len(a.inputs):
+        raise ValueError("restore videos and images in separate commands")
+    if not videos:                              # a folder (or list) of frames -> one video
+        files = _expand_inputs(a.inputs)
+        if not files:
+            raise ValueError("no input images found for the video")
+        jobs = [(files if len(files) > 1 or not files[0].is_dir() else files[0], out)]
+    elif out.suffix.lower() in CONTAINERS:
+        if len(videos) > 1:
+            raise ValueError(f"{len(videos)} videos cannot all be written to {out}; pass an output folder")
+        jobs = [(videos[0], out)]
+    else:
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"-o {out} is a file; pass a folder, or a video name ending {' '.join(CONTAINERS)}")
+        jobs = [(v, out / (v.name if v.suffix.lower() in CONTAINERS else f"{v.stem}.mp4")) for v in videos]
+    for src, dst in jobs:
+        if isinstance(src, Path) and not src.exists():
+            raise FileNotFoundError(f"{src} not found")
+        if dst.exists() and not a.overwrite:
+            raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
+    model = _load(a)
+    status = EXIT_OK
+    for src, dst in jobs:
+        result = deblur_video(src, dst, model, codec=a.codec, crf=DEFAULT_CRF if a.crf is None else a.crf,
+                              preset=a.preset, tile=a.tile, overlap=a.overlap, batch_size=1,
+                              max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30),
+                              fps=a.fps, frames_out=a.frames_out, audio=not a.no_audio, overwrite=a.overwrite,
+                              segment_frames=a.segment_frames, progress=True)
+        if result is None:                      # a torchrun rank other than 0: rank 0 reports
+            continue
+        if result.stopped:
+            print(f"error: {src}: {result.stopped}", file=sys.stderr)
+            status = EXIT_PARTIAL
+        print(f"{result.frames} frames -> {dst} ({result.restored} restored now, "
+              f"{result.restored / max(result.seconds, 1e-9):.2f} frames/s)")
+    return status
 
 
 # write errors after which no other output can be written either
