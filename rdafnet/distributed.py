@@ -18,10 +18,10 @@ T = TypeVar("T")
 
 
 def rank_and_world() -> tuple[int, int]:
-    """(rank, world size): (0, 1) outside ``torchrun``."""
+    """(rank, world size) of the joined process group; (0, 1) when none was joined (:func:`setup`)."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    return 0, 1
 
 
 def setup(device: str | None = None) -> str | None:

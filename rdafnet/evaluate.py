@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from ._tensor import batch_to_image, image_to_batch
 from .data.pairs import pair_names, scene_of
 from .io import from_float, plan_outputs, read_image, to_float, write_image
@@ -17,8 +18,12 @@ from .metrics import psnr, ssim
 @torch.no_grad()
 def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.device | str = "cpu",
              out_dir: str | os.PathLike | None = None, overwrite: bool = False,
-             restore=None) -> list[dict[str, Any]]:
+             restore=None, shard: bool = False) -> list[dict[str, Any]] | None:
     """PSNR/SSIM of the restored blurry images against the sharp ones, per pair, on uint8 outputs.
+
+    ``shard=True`` under ``torchrun``: each rank evaluates its share of the pairs
+    (:func:`rdafnet.distributed.shard`) and rank 0 returns every row in input order; other ranks
+    return ``None``. Outside ``torchrun`` it changes nothing.
 
     Rows are named by :func:`~rdafnet.data.pairs.pair_names`; ``out_dir`` receives the restored
     images under those names (so ``<sequence>/<name>`` for the GoPro layout) and must not be a
@@ -37,11 +42,12 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
             return from_float(batch_to_image(m(image_to_batch(to_float(img)).to(device)).float()), img.dtype)
     model.eval()
     rows = []
-    for name, (b_path, s_path) in zip(names, pairs):
+    jobs = list(zip(names, pairs))
+    for name, (b_path, s_path) in (distributed.shard(jobs) if shard else jobs):
         blur, sharp = read_image(b_path)[..., :3], read_image(s_path)[..., :3]
         out = restore(model, blur)
         rows.append({"image": name, "scene": scene_of(b_path), "psnr_blur": psnr(blur, sharp), "ssim_blur": ssim(blur, sharp),
                      "psnr": psnr(out, sharp), "ssim": ssim(out, sharp)})
         if out_dir is not None:
             write_image(Path(out_dir) / name, out, overwrite=overwrite)
-    return rows
+    return distributed.gather(rows) if shard else rows

@@ -134,6 +134,11 @@ class _VideoSource:
             self.container.close()
         if self.stopped is None and self.info.frames and n < self.info.frames:
             self.stopped = f"the file ends after frame {n} of the {self.info.frames} it declares (truncated?)"
+        end = _seconds(last, self.info) + (1 / float(self.info.rate) if self.info.rate else 0)
+        if self.stopped is None and self.info.duration and self.info.rate and \
+                end < self.info.duration - 1.5 / float(self.info.rate):
+            self.stopped = (f"the file ends after frame {n} (t={end:.3f} s) of the {self.info.duration:.3f} s "
+                            "it declares (truncated?)")
 
 
 def _seconds(pts: int | None, info: VideoInfo) -> float:
@@ -228,6 +233,9 @@ def _model_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+_ABORT = ("abort",)      # a failed or interrupted run: the open segment is dropped, not committed
+
+
 class _SegmentWriter(threading.Thread):
     """Encodes restored frames into segment files in a background thread (a bounded queue feeds it)."""
 
@@ -271,7 +279,7 @@ class _SegmentWriter(threading.Thread):
             for key, value in info.colour.items():
                 setattr(stream.codec_context, key, value)
             item: tuple | None = first
-            while item is not None and item[0] // self.segment_frames == seg:
+            while item is not None and item is not _ABORT and item[0] // self.segment_frames == seg:
                 index, (pts, duration), image = item
                 if self.frames_out is not None:
                     write_image(self.frames_out / f"{self.stem}_{index:06d}.png", image, overwrite=True)
@@ -281,6 +289,8 @@ class _SegmentWriter(threading.Thread):
                 frame.pts, frame.duration, frame.time_base = pts, duration, info.time_base
                 out.mux(stream.encode(frame))
                 item = self._next()
+            if item is _ABORT:
+                raise InterruptedError("the run stopped before this segment was complete")
             out.mux(stream.encode())
             self._ahead.append(item)
 
@@ -439,11 +449,17 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
             restored += 1
             if bar is not None:
                 bar.update(1)
-    finally:
-        writer.put(None)
+    except BaseException:
+        writer.q.put(_ABORT)             # finished segments stay for the next run; the open one goes
         writer.join()
+        raise
+    finally:
         if bar is not None:
             bar.close()
+    writer.put(None)
+    writer.join()
+    if isinstance(writer.error, InterruptedError):
+        writer.error = None
     if writer.error is not None:
         raise RuntimeError(f"encoding failed: {writer.error}") from writer.error
     seconds = time.perf_counter() - t0

@@ -135,8 +135,10 @@ def _run(a: argparse.Namespace) -> int:
 
 
 def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
-    from ..video import CONTAINERS, DEFAULT_CRF, deblur_video
+    from ..video import CONTAINERS, DEFAULT_CRF, deblur_video, is_video
     out = Path(a.out)
+    if is_video(out) and out.suffix.lower() not in CONTAINERS:
+        raise ValueError(f"cannot write {out.suffix} video; name the output {' / '.join(CONTAINERS)}")
     if a.format is not None:
         raise ValueError("--format applies to images; a video's format follows the -o suffix")
     if videos and len(videos) != len(a.inputs):

@@ -5,7 +5,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("eval", help="PSNR/SSIM of a model on a folder of pairs")
+    s = sub.add_parser("eval", help="PSNR/SSIM of a model on a folder of pairs (under torchrun: shared out)")
     s.add_argument("--data", required=True)
     s.add_argument("--model", default=None)
     s.add_argument("--out", default=None, help="also write the restored images here")
@@ -17,12 +17,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> int:
     import numpy as np
 
+    from .. import distributed
     from ..data.pairs import find_pairs
     from ..hub import from_pretrained
     from ..evaluate import evaluate
-    model = from_pretrained(a.model, device=a.device)
-    rows = evaluate(model, find_pairs(a.data), device=next(model.parameters()).device,
-                    out_dir=a.out, overwrite=a.overwrite)
+    try:
+        model = from_pretrained(a.model, device=distributed.setup(a.device))
+        rows = evaluate(model, find_pairs(a.data), device=next(model.parameters()).device,
+                        out_dir=a.out, overwrite=a.overwrite, shard=True)
+    finally:
+        distributed.teardown()
+    if rows is None:                 # a torchrun rank other than 0: rank 0 prints the table
+        return 0
     print(f"{'image':48s} {'PSNR in':>8s} {'PSNR out':>9s} {'SSIM in':>8s} {'SSIM out':>9s}")
     for r in rows:
         print(f"{r['image'][:48]:48s} {r['psnr_blur']:8.2f} {r['psnr']:9.2f} {r['ssim_blur']:8.4f} {r['ssim']:9.4f}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 
 from ..models import VARIANTS
@@ -42,12 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     import torch
-    import torch.distributed as dist
 
+    from .. import distributed
     from ..data.pairs import PairedImages, find_pairs
     from ..train.trainer import TrainConfig, Trainer
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    distributed.setup(a.device)
     pairs = [p for d in a.data for p in find_pairs(d)]
     train_set = PairedImages(pairs, crop=a.crop, seed=a.seed)
     val = [p for d in (a.val or []) for p in find_pairs(d)]
@@ -70,6 +68,5 @@ def run(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     metrics = Trainer(model, train_set, a.out, cfg, val_pairs=val, device=a.device).fit()
     print({k: round(v, 4) for k, v in metrics.items()})
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    distributed.teardown()
     return 0

@@ -20,6 +20,7 @@ from torch import nn
 
 from .._atomic import atomic_write
 from ..data.pairs import PairedImages, check_training_scenes, scene_of
+from ..distributed import rank_and_world
 from ..evaluate import evaluate
 from ..precision import bf16_native
 from .losses import deblur_loss
@@ -52,10 +53,7 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)   # free-form, recorded in the log/model card
 
 
-def _dist_info() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -105,7 +103,7 @@ class Trainer:
         self.train_set = train_set
         self.val_pairs = val_pairs or []
         self.train_scenes = frozenset(scene_of(b) for b, _ in train_set.pairs)
-        self.rank, self.world = _dist_info()
+        self.rank, self.world = rank_and_world()
         if device is None:
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
