@@ -52,6 +52,10 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
+class TruncatedVideoWarning(RuntimeWarning):
+    """The source stopped decoding early; the output holds the frames before that."""
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What a source holds: size, timing (``time_base`` units), bit depth, rotation, audio streams."""
@@ -466,7 +470,7 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
     frames = counts["frames"]
     if source.stopped:
         warnings.warn(f"{source.path}: {source.stopped}; the output holds the {frames} frames before that",
-                      RuntimeWarning, stacklevel=2)
+                      TruncatedVideoWarning, stacklevel=2)
     distributed.barrier()
     if rank != 0:
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+import warnings
 from pathlib import Path
 
 from ..precision import PRECISIONS
@@ -135,7 +136,7 @@ def _run(a: argparse.Namespace) -> int:
 
 
 def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
-    from ..video import CONTAINERS, DEFAULT_CRF, deblur_video, is_video
+    from ..video import CONTAINERS, DEFAULT_CRF, TruncatedVideoWarning, deblur_video, is_video
     out = Path(a.out)
     if is_video(out) and out.suffix.lower() not in CONTAINERS:
         raise ValueError(f"cannot write {out.suffix} video; name the output {' / '.join(CONTAINERS)}")
@@ -163,6 +164,7 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
             raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
     model = _load(a)
     status = EXIT_OK
+    warnings.simplefilter("ignore", TruncatedVideoWarning)      # reported below as an error line
     for src, dst in jobs:
         result = deblur_video(src, dst, model, codec=a.codec, crf=DEFAULT_CRF if a.crf is None else a.crf,
                               preset=a.preset, tile=a.tile, overlap=a.overlap, batch_size=1,

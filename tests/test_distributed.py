@@ -1,0 +1,68 @@
+"""``rdafnet deblur`` and ``rdafnet eval`` under ``torchrun``: 2 CPU processes (gloo) give what 1 gives."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import rdafnet
+from helpers import decode_frames, make_clip
+from rdafnet.io import read_image, write_image
+
+pytestmark = pytest.mark.slow
+
+
+def _torchrun(args: list[str], nproc: int) -> subprocess.CompletedProcess:
+    with socket.socket() as sock:                  # a free port, so parallel runs do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(port),
+           "-m", "rdafnet.cli", *args]
+    res = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("frames")
+    img = read_image(rdafnet.SAMPLE_IMAGE)
+    for i in range(5):
+        write_image(folder / f"f{i}.png", img[100 + 20 * i:164 + 20 * i, 200:296])
+    return folder
+
+
+def test_two_processes_write_the_same_bytes_as_one(tmp_path, frames):
+    _torchrun(["deblur", str(frames), "-o", str(tmp_path / "one")], 1)
+    _torchrun(["deblur", str(frames), "-o", str(tmp_path / "two")], 2)
+    names = sorted(p.name for p in frames.iterdir())
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == names
+    for n in names:
+        assert (tmp_path / "one" / n).read_bytes() == (tmp_path / "two" / n).read_bytes(), n
+
+
+def test_two_processes_share_a_video_by_segments(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", n=12)
+    _torchrun(["deblur", str(clip), "-o", str(tmp_path / "one.mp4"), "--segment-frames", "4"], 1)
+    _torchrun(["deblur", str(clip), "-o", str(tmp_path / "two.mp4"), "--segment-frames", "4"], 2)
+    one, t1, _ = decode_frames(tmp_path / "one.mp4")
+    two, t2, _ = decode_frames(tmp_path / "two.mp4")
+    assert len(one) == 12 and t1 == t2
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))
+
+
+def test_eval_gathers_every_row_on_rank_zero(tmp_path, frames):
+    pairs = tmp_path / "pairs"
+    for sub in ("blur", "sharp"):
+        (pairs / sub).mkdir(parents=True)
+        for f in sorted(frames.iterdir()):
+            (pairs / sub / f.name).write_bytes(f.read_bytes())
+    one = _torchrun(["eval", "--data", str(pairs)], 1).stdout
+    two = _torchrun(["eval", "--data", str(pairs)], 2).stdout
+    table = [line for line in one.splitlines() if line.startswith(("f", "mean"))]
+    assert len(table) == 6
+    assert [line for line in two.splitlines() if line.startswith(("f", "mean"))] == table
