@@ -5,6 +5,7 @@ agreement of tiled and full-frame output on real frames.
     python benchmarks/bench.py memory [--sizes 720x1280 1080x1920 2160x3840] [--tile 512]
     python benchmarks/bench.py tiling [--data ../shared/data]
     python benchmarks/bench.py precision [--models bundled PATH ...]
+    python benchmarks/bench.py video  [--frames 24] [--size 720x1280]
 
 Each measurement runs in a fresh subprocess so that its peak resident memory is its own.
 Times are medians of ``--repeats`` runs after a warm-up on a small input.
@@ -245,6 +246,47 @@ def precision(args: argparse.Namespace) -> None:
               + " | ".join(f"**{v:.2f}**" for v in m[:4]) + f" | {max(r[4] for r in acc)} |")
 
 
+def video(args: argparse.Namespace) -> None:
+    """End-to-end frames/s of ``deblur_video`` (decode, restore, encode) against restoring the same
+    decoded frames alone, for the bundled default on this machine."""
+    import av
+    import numpy as np
+
+    import rdafnet
+    from rdafnet.io import read_image
+    h, w = map(int, args.size.split("x"))
+    tmp = Path(tempfile.mkdtemp())
+    sample = read_image(rdafnet.SAMPLE_IMAGE)
+    sample = np.pad(sample, ((0, max(0, h - sample.shape[0])), (0, max(0, w - sample.shape[1]) + 2 * args.frames),
+                             (0, 0)), mode="reflect")
+    clip = tmp / "clip.mp4"
+    with av.open(str(clip), "w") as out:             # a pan over the sample frame, crf 18
+        v = out.add_stream("libx264", rate=30, options={"crf": "18"})
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        for i in range(args.frames):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(sample[:h, 2 * i:2 * i + w]), format="rgb24")
+            f.pts = i
+            out.mux(v.encode(f))
+        out.mux(v.encode())
+    model = rdafnet.optimize(rdafnet.from_pretrained(), precision=args.precision)
+    with av.open(str(clip)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    rdafnet.deblur(frames[0], model)                  # warm-up
+    t = time.perf_counter()
+    for f in frames:
+        rdafnet.deblur(f, model)
+    alone = time.perf_counter() - t
+    t = time.perf_counter()
+    rdafnet.deblur_video(clip, tmp / "out.mp4", model)
+    end_to_end = time.perf_counter() - t
+    print(f"bundled default, {args.precision}, {args.frames} frames of {w}x{h}, threads {torch.get_num_threads()}")
+    print("| path | seconds | frames/s | vs restore alone |")
+    print("| --- | --- | --- | --- |")
+    print(f"| restore alone (decoded frames in memory) | {alone:.1f} | {args.frames / alone:.2f} | 1.00 |")
+    print(f"| deblur_video (decode, restore, encode, join) | {end_to_end:.1f} | {args.frames / end_to_end:.2f} | "
+          f"{alone / end_to_end:.2f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -277,6 +319,11 @@ def main() -> None:
     s.add_argument("--data", default=str(DATA))
     s.add_argument("--models", nargs="+", default=["bundled"], help="'bundled', registered names or paths")
     s.set_defaults(func=precision)
+    s = sub.add_parser("video")
+    s.add_argument("--frames", type=int, default=24)
+    s.add_argument("--size", default="720x1280")
+    s.add_argument("--precision", default="fp32")
+    s.set_defaults(func=video)
     s = sub.add_parser("_case")
     s.add_argument("variant")
     s.add_argument("h", type=int)

@@ -48,6 +48,15 @@ def shard(items: Sequence[T]) -> list[T]:
     return list(items[rank::world])
 
 
+def broadcast(value: T) -> T:
+    """Rank 0's ``value`` on every rank (``value`` itself outside ``torchrun``)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()

@@ -20,11 +20,12 @@ _DEFAULT_MODEL: dict[str, torch.nn.Module] = {}
 
 
 def default_model() -> torch.nn.Module:
-    """The bundled pretrained model, loaded once per process, on the exact optimized path."""
+    """The bundled pretrained model, loaded once per process, optimized with ``precision="auto"`` (the
+    fastest precision on this CPU: fp32, or bf16 where measured faster, within 1 grey level)."""
     if "m" not in _DEFAULT_MODEL:
         from .hub import from_pretrained
         from .ops import optimize
-        _DEFAULT_MODEL["m"] = optimize(from_pretrained())
+        _DEFAULT_MODEL["m"] = optimize(from_pretrained(), precision="auto")
     return _DEFAULT_MODEL["m"]
 
 

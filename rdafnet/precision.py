@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+import platform
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -42,3 +47,59 @@ def warn_if_emulated(device: torch.device | str, dtype: torch.dtype) -> None:
         warnings.warn(f"{name} is emulated on this {torch.device(device).type} (no native {name} "
                       f"instructions), so it is slower than fp32 here (docs/performance.md has the figures); "
                       f"use precision='fp32' (the CLI's default) on this machine", RuntimeWarning, stacklevel=2)
+
+
+
+#: ``precision="auto"``: the fastest of :data:`PRECISIONS` for a model on a device.
+AUTO = "auto"
+#: bf16 must beat fp32 by this factor in the measurement to be chosen (noise must not flip the choice).
+AUTO_MARGIN = 1.15
+
+
+def auto_precision(device: torch.device | str, *, key: str, measure: Callable[[str], float]) -> str:
+    """The fastest precision on ``device``, never one slower than fp32 there.
+
+    CUDA: bf16 (fp16 on GPUs without bf16). CPU: fp32 where bf16 is emulated. Where bf16 is native
+    (AVX512-BF16, AMX), ``measure(precision)`` times the model in fp32 and bf16, and bf16 is chosen
+    only if it is at least 1.15x faster: narrow networks gain little from bf16 on CPUs without AMX.
+    The choice is cached per ``key`` (the architecture), CPU model and torch version in
+    ``$RDAFNET_CACHE/auto_precision.json`` (default ``~/.cache/rdafnet``), so it is measured once.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type != "cpu" or not native_precision(device, torch.bfloat16):
+        return "fp32"
+    entry = f"{key} | {_cpu_model()} | torch {torch.__version__}"
+    path = _cache_file()
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        table = {}
+    if table.get(entry, {}).get("choice") in PRECISIONS:
+        return table[entry]["choice"]
+    fp32, bf16 = measure("fp32"), measure("bf16")
+    choice = "bf16" if fp32 / bf16 >= AUTO_MARGIN else "fp32"
+    table[entry] = {"choice": choice, "fp32_s": round(fp32, 5), "bf16_s": round(bf16, 5)}
+    try:
+        from ._atomic import atomic_write
+        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(table, indent=1)))
+    except OSError:                 # a read-only home: measure again next time
+        pass
+    return choice
+
+
+def _cache_file() -> Path:
+    root = os.environ.get("RDAFNET_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rdafnet"
+    return Path(root) / "auto_precision.json"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 from helpers import DATA, REFERENCE
+
+# precision="auto" caches its measurement: keep the tests' cache out of the user's home (subprocesses
+# inherit it, so every process of a test session agrees)
+os.environ.setdefault("RDAFNET_CACHE", tempfile.mkdtemp(prefix="rdafnet-cache-"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -144,7 +144,8 @@ def test_cli_folder_with_a_corrupt_file(model, tmp_path, capsys):
     write_image(src / "c16.png", (_rgb(10, 12, 3).astype(np.uint16) * 257))
     (src / "broken.png").write_bytes(b"\x89PNG not really")
     model.save_pretrained(tmp_path / "model")
-    args = ["deblur", str(src), "-o", str(out), "--model", str(tmp_path / "model"), "--device", "cpu"]
+    args = ["deblur", str(src), "-o", str(out), "--model", str(tmp_path / "model"), "--device", "cpu",
+            "--precision", "fp32"]
     assert cli(args) == 1
     err = capsys.readouterr().err
     assert "broken.png" in err

@@ -139,3 +139,39 @@ def test_optimized_model_compiles_without_graph_breaks():
             dynamo.reset()
             assert dynamo.explain(m)(x).graph_break_count == 0
         torch.testing.assert_close(torch.compile(fast)(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_auto_precision_never_picks_a_slower_one_and_caches_its_measurement(tmp_path, monkeypatch):
+    from rdafnet.precision import auto_precision, native_precision
+    monkeypatch.setenv("RDAFNET_CACHE", str(tmp_path))
+    native = native_precision("cpu", torch.bfloat16)
+    timed = []
+
+    def measure(times):
+        def run(precision):
+            timed.append(precision)
+            return times[precision]
+        return run
+
+    assert auto_precision("cpu", key="fast-bf16", measure=measure({"fp32": 1.0, "bf16": 0.5})) == \
+        ("bf16" if native else "fp32")
+    assert auto_precision("cpu", key="slow-bf16", measure=measure({"fp32": 1.0, "bf16": 0.95})) == "fp32"
+    assert auto_precision("cpu", key="slower-bf16", measure=measure({"fp32": 1.0, "bf16": 3.0})) == "fp32"
+    assert timed == (["fp32", "bf16"] * 3 if native else [])       # emulated bf16 is never even timed
+    timed.clear()
+
+    def fail(precision):
+        raise AssertionError("measured again instead of using the cache")
+    assert auto_precision("cpu", key="fast-bf16", measure=fail) == ("bf16" if native else "fp32")
+    assert (tmp_path / "auto_precision.json").exists() == native
+
+
+def test_optimize_auto_resolves_to_a_real_precision(tmp_path, monkeypatch):
+    from rdafnet.ops import choose_precision
+    monkeypatch.setenv("RDAFNET_CACHE", str(tmp_path))
+    model = rdafnet.build("tiny", width=4, num_blocks=1)
+    chosen = choose_precision(model)
+    fast = rdafnet.optimize(model, precision="auto")
+    assert chosen in ("fp32", "bf16")
+    assert getattr(fast, "autocast_dtype", None) == (torch.bfloat16 if chosen == "bf16" else None)
+    assert choose_precision(torch.nn.Sequential(rdafnet.RDAFB(8))) == "fp32"     # not an RDAFNet: exact

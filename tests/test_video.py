@@ -34,7 +34,7 @@ def _audio_packets(path):
 
 def test_cli_restores_a_clip_with_its_audio_and_timing(tmp_path, clip, model):
     out = tmp_path / "clip_deblurred.mp4"
-    assert main(["deblur", str(clip), "-o", str(out), "--segment-frames", "8"]) == 0
+    assert main(["deblur", str(clip), "-o", str(out), "--segment-frames", "8", "--precision", "fp32"]) == 0
     src, src_pts, s_in = decode_frames(clip)
     got, got_pts, s_out = decode_frames(out)
     assert len(got) == len(src) == 20

@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..precision import PRECISIONS
+from ..precision import AUTO, PRECISIONS
 from ._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile
 
 
@@ -47,9 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--norm-window", type=bounded(int, 2), default=None,
                    help="instance-norm statistics over this window (e.g. 256) instead of the whole image")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                   help="fp32: exact; bf16: faster than fp32 on GPUs and CPUs with AVX512-BF16/AMX, not exact, "
-                        "but emulated and slower on other CPUs; fp16: GPUs only (figures: docs/performance.md)")
+    s.add_argument("--precision", default=AUTO, choices=[AUTO, *PRECISIONS],
+                   help="auto (default): the fastest for this model here, fp32 unless bf16/fp16 is measured faster; "
+                        "fp32: the network's exact output; bf16: faster on GPUs and CPUs with AVX512-BF16/AMX, within "
+                        "1 grey level; fp16: GPUs only (figures: docs/performance.md)")
     s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     v = s.add_argument_group("video")
     v.add_argument("--codec", default=None, help="video codec (default libx264; libvpx-vp9 for .webm; also libx265, "
@@ -70,9 +71,13 @@ def _load(a: argparse.Namespace):
     from .. import distributed
     from ..hub import from_pretrained
     from ..inference import resolve_device
-    from ..ops import optimize, set_norm_window
+    from ..ops import choose_precision, optimize, set_norm_window
     device = resolve_device(distributed.setup(a.device))
-    model = optimize(from_pretrained(a.model, device=device), precision=a.precision)
+    model = from_pretrained(a.model, device=device)
+    precision = a.precision
+    if precision == AUTO:                      # rank 0 decides, so that every rank computes the same
+        precision = distributed.broadcast(choose_precision(model) if distributed.rank_and_world()[0] == 0 else None)
+    model = optimize(model, precision=precision)
     if a.norm_window:
         set_norm_window(model, a.norm_window)
     return model

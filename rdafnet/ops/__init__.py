@@ -1,8 +1,8 @@
 """Inference speed: ``optimize()`` and when reduced precision pays off. The fused layers and the
 norm helpers live with the layers (:mod:`rdafnet.layers`); they are re-exported here."""
 from ..layers import FusedRDAFB, instance_norm, set_norm_window
-from .optimize import optimize
+from .optimize import choose_precision, optimize
 from ..precision import PRECISIONS, bf16_native, native_precision
 
-__all__ = ["PRECISIONS", "FusedRDAFB", "bf16_native", "instance_norm", "native_precision", "optimize",
+__all__ = ["PRECISIONS", "FusedRDAFB", "bf16_native", "choose_precision", "instance_norm", "native_precision", "optimize",
            "set_norm_window"]

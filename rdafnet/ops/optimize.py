@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import copy
+import json
+import time
 
 import torch
 from torch import nn
 
 from ..layers.fused import Fusable, Workspace
 from ..models import RDAFNetBase
-from ..precision import PRECISIONS
+from ..precision import AUTO, PRECISIONS, auto_precision
 
 
 def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "fp32") -> nn.Module:
@@ -24,9 +26,14 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
     global residual in fp32, outputs in the input's dtype. Not exact: see docs/performance.md for
     the measured PSNR against the fp32 path. bf16 pays off on GPUs and on CPUs with native bf16
     (``rdafnet.ops.bf16_native``); elsewhere it is emulated and slower.
+
+    ``precision="auto"`` picks the fastest for this network on the device its weights are on
+    (:func:`choose_precision`): fp32 unless a reduced precision is measured to be faster.
     """
+    if precision == AUTO:
+        precision = choose_precision(model, channels_last=channels_last)
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        raise ValueError(f"precision must be one of {[AUTO, *PRECISIONS]}, got {precision!r}")
     dtype = PRECISIONS[precision]
     fast = copy.deepcopy(model).eval()
     if dtype is not None:
@@ -44,3 +51,24 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
     if dtype is not None:
         fast = fast.to(dtype)       # weights stored in bf16/fp16, so autocast casts only the input
     return fast.requires_grad_(False)
+
+
+def choose_precision(model: nn.Module, *, channels_last: bool = True) -> str:
+    """What ``precision="auto"`` resolves to for ``model`` on its device (:func:`rdafnet.precision.auto_precision`):
+    a reduced precision only for RDAFNet networks, and on CPUs only where measured faster than fp32."""
+    if not isinstance(model, RDAFNetBase):
+        return "fp32"
+    device = next(model.parameters()).device
+    key = json.dumps({k: v for k, v in model.config.items() if k != "rdafnet_version"}, sort_keys=True)
+
+    @torch.no_grad()
+    def measure(precision: str) -> float:
+        fast = optimize(model, channels_last=channels_last, precision=precision)
+        x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)).to(device)
+        best = float("inf")
+        for i in range(3):                  # the first pass warms oneDNN's kernel cache up
+            t = time.perf_counter()
+            fast(x)
+            best = best if i == 0 else min(best, time.perf_counter() - t)
+        return best
+    return auto_precision(device, key=key, measure=measure)
