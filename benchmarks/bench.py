@@ -6,6 +6,7 @@ agreement of tiled and full-frame output on real frames.
     python benchmarks/bench.py tiling [--data ../shared/data]
     python benchmarks/bench.py precision [--models bundled PATH ...]
     python benchmarks/bench.py video  [--frames 24] [--size 720x1280]
+    python benchmarks/bench.py profile [--variant single-stage] [--size 720x1280] [--paths ...]
 
 Each measurement runs in a fresh subprocess so that its peak resident memory is its own.
 Times are medians of ``--repeats`` runs after a warm-up on a small input.
@@ -39,6 +40,35 @@ def _matmul_peak_gflops(n: int = 2048, dtype: torch.dtype = torch.float32) -> fl
     return 2 * n ** 3 * 5 / (time.perf_counter() - t) / 1e9
 
 
+def _conv_peak_gflops(dtype: torch.dtype = torch.float32, c: int = 128, h: int = 180, w: int = 320) -> float:
+    """A channels-last 3x3 convolution with the networks' feature width (128 channels)."""
+    x = torch.randn(1, c, h, w).to(memory_format=torch.channels_last, dtype=dtype)
+    wt = torch.randn(c, c, 3, 3).to(memory_format=torch.channels_last, dtype=dtype)
+    with torch.no_grad():
+        torch.nn.functional.conv2d(x, wt, padding=1)
+        t = time.perf_counter()
+        for _ in range(5):
+            torch.nn.functional.conv2d(x, wt, padding=1)
+    return 2 * c * c * 9 * h * w * 5 / (time.perf_counter() - t) / 1e9
+
+
+def cpu_summary() -> str:
+    """The CPU model and the instruction sets that decide which precision is fast."""
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    have = [name for flag, name in (("amx_bf16", "AMX-BF16"), ("amx_fp16", "AMX-FP16"), ("avx512_bf16", "AVX512-BF16"),
+                                    ("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags]
+    return f"{model}; {', '.join(have) or 'no AVX2'}; {os.cpu_count()} cores"
+
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -63,13 +93,16 @@ def _case(args: argparse.Namespace) -> None:
     import rdafnet
     from rdafnet.inference import restore_tensor
     torch.set_grad_enabled(False)
+    if "keep" in args.path.split("-"):
+        rdafnet.ops.keep_freed_memory()
     model = _model(args.variant, args.pretrained)
     h, w = args.h, args.w
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     # path = reference | optimized | compiled (inductor on the reference model) | onnx (onnxruntime
-    # on the rdafnet.export_onnx graph), then optional suffixes: -bf16 and -compiled (optimized only), -tiled
+    # on the rdafnet.export_onnx graph), then optional suffixes: -bf16 and -compiled (optimized only), -tiled,
+    # -keep (rdafnet.ops.keep_freed_memory() first, as the CLI does)
     kind, *flags = args.path.split("-")
-    if kind not in ("reference", "optimized", "compiled", "onnx") or set(flags) - {"bf16", "compiled", "tiled", "auto"}:
+    if kind not in ("reference", "optimized", "compiled", "onnx") or set(flags) - {"bf16", "compiled", "tiled", "auto", "keep"}:
         raise SystemExit(f"unknown path {args.path}")
     if kind != "optimized" and {"bf16", "compiled"} & set(flags):
         raise SystemExit(f"-bf16 and -compiled apply to the optimized path only, not {kind}")
@@ -130,12 +163,17 @@ def speed(args: argparse.Namespace) -> None:
     import rdafnet
     from rdafnet.ops import bf16_native
     # emulated bf16 has no meaningful peak (and six 2048^3 products take over a minute): no % for its rows
-    peaks = {"fp32": _matmul_peak_gflops(), "bf16": _matmul_peak_gflops(dtype=torch.bfloat16)
-             if bf16_native("cpu") else None}
-    bf16_peak = f"{peaks['bf16']:.0f} GFLOP/s" if peaks["bf16"] else "emulated (no native bf16)"
-    print(f"matrix-product peaks measured now: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {bf16_peak}; "
-          f"threads: {torch.get_num_threads()}")
-    print("| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of mm peak (own dtype) "
+    native = bf16_native("cpu")
+    peaks = {"fp32": _matmul_peak_gflops(), "bf16": _matmul_peak_gflops(dtype=torch.bfloat16) if native else None}
+    convs = {"fp32": _conv_peak_gflops(), "bf16": _conv_peak_gflops(torch.bfloat16) if native else None}
+    print(f"CPU: {cpu_summary()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for dt in ("fp32", "bf16"):
+        if peaks[dt] is None:
+            print(f"{dt}: emulated (no native bf16): no peak measured")
+        else:
+            print(f"{dt} peaks measured now: matrix product {peaks[dt]:.0f} GFLOP/s, 3x3 convolution "
+                  f"(128 channels, channels-last) {convs[dt]:.0f} GFLOP/s")
+    print("| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of conv peak (own dtype) "
           "| max abs diff vs reference | PSNR vs reference |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     tmp = tempfile.mkdtemp()
@@ -156,7 +194,7 @@ def speed(args: argparse.Namespace) -> None:
                     continue
                 base = r["median_s"] if path == "reference" else base
                 gf = 2 * macs / r["median_s"] / 1e9
-                peak = peaks["bf16" if "bf16" in path else "fp32"]
+                peak = convs["bf16" if "bf16" in path else "fp32"]
                 share = f"{100 * gf / peak:.0f}%" if peak else "-"
                 ratio = f"{base / r['median_s']:.2f}" if base else "-"
                 diff = f"{r['max_abs_diff']:.2e}" if "max_abs_diff" in r else "-"
@@ -287,6 +325,74 @@ def video(args: argparse.Namespace) -> None:
           f"{alone / end_to_end:.2f} |")
 
 
+#: torch.profiler op names -> what they do in these networks
+OP_CATEGORIES = {
+    "convolution": ("mkldnn_convolution", "convolution", "_convolution", "conv2d", "addmm", "mm"),
+    "instance norm": ("native_batch_norm", "batch_norm", "instance_norm", "_batch_norm_impl_index", "sum", "sub_",
+                      "var_mean", "rsqrt_", "div_", "mul_", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training"),
+    "attention (sigmoid)": ("sigmoid", "sigmoid_"),
+    "activations": ("leaky_relu", "leaky_relu_", "relu", "relu_", "clamp_min", "clamp_min_", "tanh", "clamp"),
+    "gate products, fusion and residual adds": ("mul", "add", "add_"),
+    "dtype conversions": ("_to_copy", "to"),
+    "copies and padding": ("cat", "copy_", "reflection_pad2d", "pad", "fill_", "slice", "select", "narrow", "contiguous",
+                           "clone"),
+}
+
+
+def _profile_case(args: argparse.Namespace) -> None:
+    """One profiled pass; prints a JSON line of seconds per category (self CPU time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    import rdafnet
+    torch.set_grad_enabled(False)
+    if args.keep_memory:
+        rdafnet.ops.keep_freed_memory()
+    torch.manual_seed(0)
+    model = rdafnet.build(args.variant).eval()
+    kind, *flags = args.path.split("-")
+    run = model if kind == "reference" else rdafnet.optimize(model, precision="bf16" if "bf16" in flags else "fp32")
+    x = torch.rand(1, 3, args.h, args.w, generator=torch.Generator().manual_seed(0))
+    run(x[..., :64, :64])
+    t = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run(x)
+    wall = time.perf_counter() - t
+    cats: dict[str, float] = {}
+    lookup = {op: cat for cat, ops in OP_CATEGORIES.items() for op in ops}
+    for evt in prof.key_averages():
+        name = evt.key.removeprefix("aten::")
+        cat = lookup.get(name, "other")
+        cats[cat] = cats.get(cat, 0.0) + evt.self_cpu_time_total / 1e6
+    print(json.dumps({"wall_s": wall, "categories": cats}))
+
+
+def profile_paths(args: argparse.Namespace) -> None:
+    """Where the time goes: self CPU time per kind of op, one profiled pass per path (fresh process)."""
+    h, w = map(int, args.size.split("x"))
+    print(f"CPU: {cpu_summary()}; torch {torch.__version__}; {args.variant} at {w}x{h}, "
+          f"keep_freed_memory: {args.keep_memory}")
+    rows = {}
+    for path in args.paths:
+        cmd = [sys.executable, __file__, "_profile", args.variant, str(h), str(w), path] + \
+            (["--keep-memory"] if args.keep_memory else [])
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"{path}: failed: {res.stderr.strip().splitlines()[-1:]}")
+            continue
+        rows[path] = json.loads(res.stdout.strip().splitlines()[-1])
+    cats = list(OP_CATEGORIES) + ["other"]
+    print("| kind of op | " + " | ".join(f"{p} s (share)" for p in rows) + " |")
+    print("| --- " * (len(rows) + 1) + "|")
+    for cat in cats:
+        cells = []
+        for r in rows.values():
+            v = r["categories"].get(cat, 0.0)
+            total = sum(r["categories"].values())
+            cells.append(f"{v:.2f} ({100 * v / total:.0f}%)")
+        print(f"| {cat} | " + " | ".join(cells) + " |")
+    print("| **wall time (profiled)** | " + " | ".join(f"**{r['wall_s']:.2f}**" for r in rows.values()) + " |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -296,7 +402,7 @@ def main() -> None:
     s.add_argument("--paths", nargs="+", default=["reference", "optimized", "reference-tiled", "optimized-tiled",
                                                   "compiled-tiled", "optimized-bf16", "optimized-bf16-tiled"],
                    help="reference | optimized | compiled | onnx, with optional -bf16, -compiled (optimized "
-                        "only) and -tiled (not onnx) suffixes")
+                        "only), -tiled (not onnx) and -keep (rdafnet.ops.keep_freed_memory(), as the CLI) suffixes")
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--big-repeats", type=int, default=1, help="repeats for the paper-sized nets at full frames")
     s.add_argument("--tile", type=int, default=256)
@@ -324,6 +430,19 @@ def main() -> None:
     s.add_argument("--size", default="720x1280")
     s.add_argument("--precision", default="fp32")
     s.set_defaults(func=video)
+    s = sub.add_parser("profile")
+    s.add_argument("--variant", default="single-stage")
+    s.add_argument("--size", default="720x1280")
+    s.add_argument("--paths", nargs="+", default=["reference", "optimized", "optimized-bf16"])
+    s.add_argument("--keep-memory", action="store_true", help="rdafnet.ops.keep_freed_memory() first (as the CLI)")
+    s.set_defaults(func=profile_paths)
+    s = sub.add_parser("_profile")
+    s.add_argument("variant")
+    s.add_argument("h", type=int)
+    s.add_argument("w", type=int)
+    s.add_argument("path")
+    s.add_argument("--keep-memory", action="store_true")
+    s.set_defaults(func=_profile_case)
     s = sub.add_parser("_case")
     s.add_argument("variant")
     s.add_argument("h", type=int)

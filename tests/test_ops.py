@@ -175,3 +175,27 @@ def test_optimize_auto_resolves_to_a_real_precision(tmp_path, monkeypatch):
     assert chosen in ("fp32", "bf16")
     assert getattr(fast, "autocast_dtype", None) == (torch.bfloat16 if chosen == "bf16" else None)
     assert choose_precision(torch.nn.Sequential(rdafnet.RDAFB(8))) == "fp32"     # not an RDAFNet: exact
+
+
+def test_keep_freed_memory_serves_large_tensors_from_the_reused_heap():
+    # in a fresh process: where a 128 MB tensor (a 720p feature map of the single-stage network) lives.
+    # glibc's default gives every allocation over 32 MB a fresh mapping of its own (new pages, faulted
+    # in and zeroed each time); after keep_freed_memory() it comes from malloc's heap, which is reused
+    import subprocess
+    import sys
+    code = """
+import sys, torch
+import rdafnet.ops
+applied = rdafnet.ops.keep_freed_memory() if sys.argv[1] == "keep" else None
+t = torch.empty(32 * 2**20)
+ptr = t.data_ptr()
+heap = [l for l in open("/proc/self/maps") if l.rstrip().endswith("[heap]")]
+lo, hi = (int(v, 16) for v in heap[0].split()[0].split("-")) if heap else (0, 0)
+print(applied, lo <= ptr < hi)
+"""
+    out = {mode: subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True)
+           .stdout.split() for mode in ("default", "keep")}
+    if out["keep"][0] != "True":
+        pytest.skip("not glibc: keep_freed_memory() does nothing here")
+    assert out["default"][1] == "False"          # its own mapping
+    assert out["keep"][1] == "True"              # malloc's heap

@@ -71,7 +71,8 @@ def _load(a: argparse.Namespace):
     from .. import distributed
     from ..hub import from_pretrained
     from ..inference import resolve_device
-    from ..ops import choose_precision, optimize, set_norm_window
+    from ..ops import choose_precision, keep_freed_memory, optimize, set_norm_window
+    keep_freed_memory()                        # no page faults on large frames (rdafnet/ops/allocator.py)
     device = resolve_device(distributed.setup(a.device))
     model = from_pretrained(a.model, device=device)
     precision = a.precision

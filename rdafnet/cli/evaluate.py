@@ -21,6 +21,8 @@ def run(a: argparse.Namespace) -> int:
     from ..data.pairs import find_pairs
     from ..hub import from_pretrained
     from ..evaluate import evaluate
+    from ..ops import keep_freed_memory
+    keep_freed_memory()
     try:
         model = from_pretrained(a.model, device=distributed.setup(a.device))
         rows = evaluate(model, find_pairs(a.data), device=next(model.parameters()).device,
