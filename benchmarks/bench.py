@@ -306,6 +306,7 @@ def video(args: argparse.Namespace) -> None:
             f.pts = i
             out.mux(v.encode(f))
         out.mux(v.encode())
+    rdafnet.ops.keep_freed_memory()                   # as `rdafnet deblur` does
     model = rdafnet.optimize(rdafnet.from_pretrained(), precision=args.precision)
     with av.open(str(clip)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
@@ -317,7 +318,9 @@ def video(args: argparse.Namespace) -> None:
     t = time.perf_counter()
     rdafnet.deblur_video(clip, tmp / "out.mp4", model)
     end_to_end = time.perf_counter() - t
-    print(f"bundled default, {args.precision}, {args.frames} frames of {w}x{h}, threads {torch.get_num_threads()}")
+    chosen = "bf16" if getattr(model, "autocast_dtype", None) is not None else "fp32"
+    print(f"CPU: {cpu_summary()}; bundled default, precision {args.precision} ({chosen}), keep_freed_memory, "
+          f"{args.frames} frames of {w}x{h}, threads {torch.get_num_threads()}")
     print("| path | seconds | frames/s | vs restore alone |")
     print("| --- | --- | --- | --- |")
     print(f"| restore alone (decoded frames in memory) | {alone:.1f} | {args.frames / alone:.2f} | 1.00 |")
@@ -428,7 +431,7 @@ def main() -> None:
     s = sub.add_parser("video")
     s.add_argument("--frames", type=int, default=24)
     s.add_argument("--size", default="720x1280")
-    s.add_argument("--precision", default="fp32")
+    s.add_argument("--precision", default="auto", help="as `rdafnet deblur --precision` (default auto)")
     s.set_defaults(func=video)
     s = sub.add_parser("profile")
     s.add_argument("--variant", default="single-stage")
