@@ -348,11 +348,11 @@ def _profile_case(args: argparse.Namespace) -> None:
 
     import rdafnet
     torch.set_grad_enabled(False)
-    if args.keep_memory:
+    kind, *flags = args.path.split("-")
+    if "keep" in flags:
         rdafnet.ops.keep_freed_memory()
     torch.manual_seed(0)
     model = rdafnet.build(args.variant).eval()
-    kind, *flags = args.path.split("-")
     run = model if kind == "reference" else rdafnet.optimize(model, precision="bf16" if "bf16" in flags else "fp32")
     x = torch.rand(1, 3, args.h, args.w, generator=torch.Generator().manual_seed(0))
     run(x[..., :64, :64])
@@ -376,8 +376,7 @@ def profile_paths(args: argparse.Namespace) -> None:
           f"keep_freed_memory: {args.keep_memory}")
     rows = {}
     for path in args.paths:
-        cmd = [sys.executable, __file__, "_profile", args.variant, str(h), str(w), path] + \
-            (["--keep-memory"] if args.keep_memory else [])
+        cmd = [sys.executable, __file__, "_profile", args.variant, str(h), str(w), path + ("-keep" if args.keep_memory else "")]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             print(f"{path}: failed: {res.stderr.strip().splitlines()[-1:]}")
@@ -439,18 +438,13 @@ def main() -> None:
     s.add_argument("--paths", nargs="+", default=["reference", "optimized", "optimized-bf16"])
     s.add_argument("--keep-memory", action="store_true", help="rdafnet.ops.keep_freed_memory() first (as the CLI)")
     s.set_defaults(func=profile_paths)
-    s = sub.add_parser("_profile")
-    s.add_argument("variant")
-    s.add_argument("h", type=int)
-    s.add_argument("w", type=int)
-    s.add_argument("path")
-    s.add_argument("--keep-memory", action="store_true")
-    s.set_defaults(func=_profile_case)
-    s = sub.add_parser("_case")
-    s.add_argument("variant")
-    s.add_argument("h", type=int)
-    s.add_argument("w", type=int)
-    s.add_argument("path")
+    for name, func in (("_profile", _profile_case), ("_case", _case)):      # one measurement, in a fresh process
+        s = sub.add_parser(name)
+        s.add_argument("variant")
+        s.add_argument("h", type=int)
+        s.add_argument("w", type=int)
+        s.add_argument("path")
+        s.set_defaults(func=func)
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--tile", type=int, default=256)
     s.add_argument("--overlap", type=int, default=32)
@@ -458,7 +452,6 @@ def main() -> None:
     s.add_argument("--pretrained", action="store_true")
     s.add_argument("--save")
     s.add_argument("--compare")
-    s.set_defaults(func=_case)
     a = p.parse_args()
     a.func(a)
 
