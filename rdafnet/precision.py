@@ -46,7 +46,8 @@ def warn_if_emulated(device: torch.device | str, dtype: torch.dtype) -> None:
         name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
         warnings.warn(f"{name} is emulated on this {torch.device(device).type} (no native {name} "
                       f"instructions), so it is slower than fp32 here (docs/performance.md has the figures); "
-                      f"use precision='fp32' (the CLI's default) on this machine", RuntimeWarning, stacklevel=2)
+                      f"use precision='fp32' (or 'auto', the CLI's default, which picks fp32 here) on this machine",
+                      RuntimeWarning, stacklevel=2)
 
 
 
