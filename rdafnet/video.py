@@ -98,7 +98,11 @@ class _VideoSource:
         self.stream = stream = self.container.streams.video[0]
         stream.thread_type = "AUTO"
         first = self._first_frame()
-        fmt = av.VideoFormat(stream.codec_context.pix_fmt or first.format.name)
+        pix_fmt = stream.codec_context.pix_fmt or (first.format.name if first is not None else None)
+        if pix_fmt is None:
+            self.container.close()
+            raise ValueError(f"{path}: no video frame could be decoded (a damaged or empty file)")
+        fmt = av.VideoFormat(pix_fmt)
         bits = max(c.bits for c in fmt.components)
         duration = (float(stream.duration * stream.time_base) if stream.duration
                     else (self.container.duration / 1e6 if self.container.duration else None))
@@ -375,7 +379,8 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
     codec allows. ``frames_out`` also writes each restored frame as ``<name>_<index>.png``.
 
     Frames are decoded, restored (``model`` as given: pass ``optimize(...)``'d models for speed; ``None``
-    is the bundled default) and encoded in a pipeline, with bounded memory for any length. Progress is
+    is the bundled default) and encoded in a pipeline, with bounded memory for any length.
+    ``batch_size`` frames go through the model together (and, with ``tile``, that many tiles per pass). Progress is
     kept in segments of ``segment_frames`` frames in a work folder beside ``dst``: running the same call
     again after a kill redoes only the unfinished segments. Under ``torchrun``, each process restores its
     share of the segments and rank 0 writes ``dst`` (other ranks return ``None``).

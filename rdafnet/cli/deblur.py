@@ -40,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--model", default=None, help="registered name, hub id, folder or file (default: bundled)")
     s.add_argument("--tile", type=even_tile, default=None, help="tile size for large images (e.g. 512)")
     s.add_argument("--overlap", type=bounded(int, 0), default=None, help="tile overlap (default tile/4)")
-    s.add_argument("--batch-size", type=bounded(int, 1), default=4, help="tiles per forward pass")
+    s.add_argument("--batch-size", type=bounded(int, 1), default=4,
+                   help="tiles per forward pass (a video with --tile also decodes this many frames at once)")
     s.add_argument("--max-memory", type=bounded(float, 0.01), default=None, metavar="GB",
                    help="tile frames whose whole-frame pass would need more (default: half the available RAM, "
                         "80%% of free GPU memory)")
@@ -173,7 +174,8 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
     warnings.simplefilter("ignore", TruncatedVideoWarning)      # reported below as an error line
     for src, dst in jobs:
         result = deblur_video(src, dst, model, codec=a.codec, crf=DEFAULT_CRF if a.crf is None else a.crf,
-                              preset=a.preset, tile=a.tile, overlap=a.overlap, batch_size=1,
+                              preset=a.preset, tile=a.tile, overlap=a.overlap,
+                              batch_size=a.batch_size if a.tile else 1,     # whole frames: one per pass
                               max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30),
                               fps=a.fps, frames_out=a.frames_out, audio=not a.no_audio, overwrite=a.overwrite,
                               segment_frames=a.segment_frames, progress=True)
