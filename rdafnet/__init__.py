@@ -21,6 +21,6 @@ __all__ = [
     "__version__", "build", "list_models", "describe_model", "profile", "Profile",
     "RDAFNetBase", "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
     "RDAFB", "PixelAttention", "AttentionFusion", "DepthwiseSeparableConv", "SupervisedAttention",
-    "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained", "deblur", "iter_deblur", "deblur_video", "set_norm_window", "optimize",
-    "export_onnx",
+    "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained",
+    "deblur", "iter_deblur", "deblur_video", "set_norm_window", "optimize", "export_onnx",
 ]

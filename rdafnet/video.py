@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -44,7 +44,8 @@ def _av() -> Any:
     try:
         import av
     except ImportError as exc:
-        raise ImportError("video needs PyAV (FFmpeg's libraries, no system ffmpeg): pip install 'rdafnet[video]'") from exc
+        raise ImportError("video needs PyAV (FFmpeg's libraries, no system ffmpeg): "
+                          "pip install 'rdafnet[video]'") from exc
     return av
 
 
@@ -80,6 +81,9 @@ class VideoResult:
     restored: int                  # restored by this call (the rest came from an earlier, killed run)
     seconds: float
     stopped: str | None            # why decoding stopped early (a truncated or damaged file), else None
+
+
+Frame = np.ndarray | None       # an RGB frame, or None where it was not wanted
 
 
 class _VideoSource:
@@ -123,8 +127,9 @@ class _VideoSource:
         except av.error.FFmpegError:
             return None
 
-    def frames(self) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
-        """((pts, duration), image) per frame, in the stream's time base."""
+    def frames(self, wanted: Callable[[int], bool] = lambda i: True) -> Iterator[tuple[tuple[int, int], Frame]]:
+        """((pts, duration), image) per frame, in the stream's time base; the image is ``None`` for frames
+        that are not ``wanted(index)`` (decoded for their timing, not converted)."""
         av = _av()
         fmt = "rgb48le" if self.info.bit_depth > 8 else "rgb24"
         step = round(1 / (self.info.rate * self.info.time_base)) if self.info.rate else 1
@@ -135,7 +140,8 @@ class _VideoSource:
                 pts = frame.pts if frame.pts is not None else (0 if last is None else last + step)
                 last = pts
                 n += 1
-                yield (pts, frame.duration or step), frame.to_ndarray(format=fmt, src_color_range=frame.color_range)
+                image = frame.to_ndarray(format=fmt, src_color_range=frame.color_range) if wanted(n - 1) else None
+                yield (pts, frame.duration or step), image
         except av.error.FFmpegError as exc:
             self.stopped = f"decoding stopped after frame {n} (t={_seconds(last, self.info):.3f} s): {exc}"
         finally:
@@ -169,8 +175,11 @@ class _ImageSource:
         self.stopped = None
         self.path = self.files[0].parent
 
-    def frames(self) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+    def frames(self, wanted: Callable[[int], bool] = lambda i: True) -> Iterator[tuple[tuple[int, int], Frame]]:
         for i, f in enumerate(self.files):
+            if not wanted(i):
+                yield (i, 1), None
+                continue
             img = read_image(f)
             if img.shape[:2] != (self.info.height, self.info.width):
                 raise ValueError(f"{f} is {img.shape[1]}x{img.shape[0]}, but the first frame is "
@@ -432,9 +441,9 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
     counts = {"frames": 0}
 
     def todo() -> Iterator[np.ndarray]:
-        for index, (timing, image) in enumerate(source.frames()):
+        for index, (timing, image) in enumerate(source.frames(lambda i: mine(i // segment_frames))):
             counts["frames"] = index + 1
-            if mine(index // segment_frames):
+            if image is not None:
                 pending.append((index, timing))
                 yield image
             elif bar is not None:
