@@ -155,7 +155,7 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
         files = _expand_inputs(a.inputs)
         if not files:
             raise ValueError("no input images found for the video")
-        jobs = [(files if len(files) > 1 or not files[0].is_dir() else files[0], out)]
+        jobs = [(files, out)]
     elif out.suffix.lower() in CONTAINERS:
         if len(videos) > 1:
             raise ValueError(f"{len(videos)} videos cannot all be written to {out}; pass an output folder")
