@@ -266,14 +266,34 @@ class _SegmentWriter(threading.Thread):
         self._ahead: list = []          # an item read past the end of a segment: the next one's first
 
     def put(self, item: tuple | None) -> None:
+        """Queue ``item`` (``None``: the end); raises the encoder's error if it has stopped on one."""
         while True:
-            if self.error is not None:
-                raise RuntimeError(f"encoding failed: {self.error}") from self.error
+            self.raise_failure()
             try:
                 self.q.put(item, timeout=0.2)
                 return
             except queue.Full:
                 continue
+
+    def raise_failure(self) -> None:
+        """Re-raise an error of the encoding thread: OS errors (a full disk) as they are, codec errors
+        as ``ValueError``, so that the command line reports either in one line."""
+        exc = self.error
+        if exc is None:
+            return
+        if isinstance(exc, (OSError, ValueError)):
+            raise exc
+        raise ValueError(f"encoding with {self.codec} failed: {exc}") from exc
+
+    def abort(self) -> None:
+        """Drop the open segment (finished ones stay for the next run) and wait for the thread."""
+        while self.is_alive():                 # a thread that died on an error reads no more
+            try:
+                self.q.put(_ABORT, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self.join()
 
     def _next(self) -> tuple | None:
         return self._ahead.pop() if self._ahead else self.q.get()
@@ -468,18 +488,14 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
             if bar is not None:
                 bar.update(1)
     except BaseException:
-        writer.q.put(_ABORT)             # finished segments stay for the next run; the open one goes
-        writer.join()
+        writer.abort()
         raise
     finally:
         if bar is not None:
             bar.close()
     writer.put(None)
     writer.join()
-    if isinstance(writer.error, InterruptedError):
-        writer.error = None
-    if writer.error is not None:
-        raise RuntimeError(f"encoding failed: {writer.error}") from writer.error
+    writer.raise_failure()
     seconds = time.perf_counter() - t0
     frames = counts["frames"]
     if source.stopped:

@@ -125,6 +125,16 @@ def test_bad_video_inputs_say_what_is_wrong(tmp_path, clip, model, capsys):
     assert (tmp_path / "taken.mp4").read_bytes() == b"x"
 
 
+def test_an_encoder_failure_is_one_line_and_leaves_no_output(tmp_path, clip, capsys):
+    # the encoder thread fails on its first segment (x264 refuses the preset): the command must
+    # neither hang nor print a traceback, and nothing may appear under the output name
+    out = tmp_path / "o.mp4"
+    assert main(["deblur", str(clip), "-o", str(out), "--preset", "no-such-preset", "--segment-frames", "4"]) == 2
+    err = capsys.readouterr().err           # (the progress bar also writes to stderr)
+    assert [line for line in err.splitlines() if line.startswith("error: ")] != [] and "Traceback" not in err
+    assert "no-such-preset" in err and not out.exists()
+
+
 def test_a_truncated_video_restores_what_decodes(tmp_path, model, capsys):
     whole = make_clip(tmp_path / "whole.mkv", n=24, audio=False)
     data = whole.read_bytes()
