@@ -3,6 +3,7 @@ from pathlib import Path as _Path
 
 from ._version import __version__
 from .convert import convert_official, load_official
+from .authors import download
 from .export import export_onnx
 from .hub import from_pretrained, list_pretrained
 from .inference import deblur, iter_deblur
@@ -21,6 +22,6 @@ __all__ = [
     "__version__", "build", "list_models", "describe_model", "profile", "Profile",
     "RDAFNetBase", "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
     "RDAFB", "PixelAttention", "AttentionFusion", "DepthwiseSeparableConv", "SupervisedAttention",
-    "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained",
+    "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained", "download",
     "deblur", "iter_deblur", "deblur_video", "set_norm_window", "optimize", "export_onnx",
 ]

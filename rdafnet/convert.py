@@ -1,4 +1,5 @@
-"""The authors' released checkpoints (``GoPro.pth``): their key layout mapped to this library's."""
+"""The authors' released checkpoints (``GoPro.pth``): their key layout mapped to this library's, and
+the network a state dict of either layout describes."""
 from __future__ import annotations
 
 import re
@@ -9,7 +10,7 @@ from typing import Any
 import torch
 
 from .checkpoint import load_strict, read_checkpoint, strip_prefixes
-from .models import VARIANTS, RDAFNet, RDAFNetBase, build
+from .models import ARCHITECTURES, VARIANTS, RDAFNet, RDAFNetBase, build
 
 # RDAFB internals: authors' sub-key -> ours (i is 1-based in their names)
 _BLOCK_RULES = [
@@ -90,17 +91,18 @@ def _convert_single(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any]
                 out[f"body.blocks.{block_ids.index(i)}." + _map_block(sub)] = v
         else:
             out[k] = v  # left as is: load_state_dict will name it as unexpected
-    variant = _name_single(hp)
-    return variant, hp, out
+    return _variant_name(RDAFNet, hp) or "single-stage", hp, out
 
 
-def _name_single(hp: Mapping[str, Any]) -> str:
-    """The registered single-stage variant these inferred hyperparameters describe."""
+def _variant_name(cls: type[RDAFNetBase], hp: Mapping[str, Any]) -> str | None:
+    """The registered variant of ``cls`` these inferred hyperparameters describe (with the defaults of
+    what weights do not show: local residuals on, the paper's slope), if any."""
     for name, variant in VARIANTS.items():
-        full = variant.hyperparameters()
-        if variant.cls is RDAFNet and full["residual"] and all(full[k] == v for k, v in hp.items()):
+        full = {k: list(v) if isinstance(v, tuple) else v for k, v in variant.hyperparameters().items()}
+        if (variant.cls is cls and full["residual"] and full["negative_slope"] == 0.2
+                and all(full[k] == (list(v) if isinstance(v, tuple) else v) for k, v in hp.items())):
             return name
-    return "single-stage"
+    return None
 
 
 def _convert_multi(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
@@ -136,5 +138,40 @@ def from_official(state_dict: Mapping[str, torch.Tensor], *, source: str) -> RDA
     """Build the matching network for an authors' state dict and load it (strict)."""
     variant, hp, sd = convert_official(state_dict)
     model = build(variant, **hp)
+    load_strict(model, sd, source=source)
+    return model
+
+
+def infer_config(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """The config (architecture and hyperparameters) of a state dict in this library's layout, for files
+    that carry none (spandrel passes only the tensors). ``residual`` and ``negative_slope`` leave no
+    trace in the weights and take their defaults."""
+    sd = strip_prefixes(state_dict)
+    if "body.head.weight" in sd:
+        arch, width, blocks = "RDAFNet", sd["body.head.weight"].shape[0], len(_indices(sd, r"body\.blocks\.(\d+)\."))
+        first = "body.blocks.0."
+    elif "stages.0.head.weight" in sd:
+        stages = _indices(sd, r"stages\.(\d+)\.head\.")
+        arch, width, first = "RDAFNetMultiStage", sd["stages.0.head.weight"].shape[0], "stages.0.blocks.0."
+        blocks = [len(_indices(sd, rf"stages\.{k}\.blocks\.(\d+)\.")) for k in stages]
+    else:
+        raise ValueError("not an RDAFNet state dict in this library's layout: expected a key 'body.head.weight' "
+                         f"(single-stage) or 'stages.0.head.weight' (multi-stage); first keys: {list(sd)[:5]}")
+    rest = [k[len(first):] for k in sd if k.startswith(first)]
+    attention = ("fusion" if any(k.startswith("fusions.") for k in rest)
+                 else "layer" if any(k.startswith("attns.") for k in rest) else "none")
+    return {"architecture": arch, "width": width, "num_blocks": blocks, "attention": attention,
+            "num_convs": len({k for k in rest if re.match(r"convs\.\d+\.weight$", k)})}
+
+
+def from_state_dict(state_dict: Mapping[str, torch.Tensor], *, source: str) -> RDAFNetBase:
+    """The network of a state dict in either layout (the authors' or this library's), loaded strictly."""
+    sd = strip_prefixes(state_dict)
+    if is_official(sd):
+        return from_official(sd, source=source)
+    config = infer_config(sd)
+    cls = ARCHITECTURES[config.pop("architecture")]
+    name = _variant_name(cls, config)
+    model = build(name, **config) if name else cls(**config)
     load_strict(model, sd, source=source)
     return model

@@ -3,7 +3,6 @@
 through the variant registry (:mod:`rdafnet.models`)."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from importlib import resources
@@ -14,6 +13,7 @@ import torch
 
 from .checkpoint import (CONFIG_NAME, WEIGHTS_NAME, IntegrityError, load_strict, read_checkpoint, read_config,
                          read_safetensors, safetensors_config, sha256, strip_prefixes, verify_sha256)
+from . import authors, registry
 from .convert import from_official, is_official
 from .models import RDAFNetBase, from_config, verify_cached_blob
 
@@ -22,29 +22,19 @@ __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "IntegrityError", "bundled_dir", "from
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
 
 
-def _registry() -> dict[str, dict[str, Any]]:
-    text = resources.files("rdafnet").joinpath("weights/registry.json").read_text()
-    return json.loads(text)["models"]
-
-
-def _default_name() -> str:
-    return json.loads(resources.files("rdafnet").joinpath("weights/registry.json").read_text())["default"]
-
-
 def list_pretrained() -> dict[str, str]:
-    """Registered pretrained models: name -> one-line description."""
-    return {name: entry["description"] for name, entry in _registry().items()}
+    """Registered pretrained models (bundled, and the authors' releases): name -> one-line description.
+    :func:`pretrained_info` gives the whole entry."""
+    return {name: entry["description"] for name, entry in registry.models().items()}
 
 
 def pretrained_info(name: str | None = None) -> dict[str, Any]:
-    """The registry entry of a pretrained model (source, files and sha256, metrics)."""
-    name = name or _default_name()
-    if name is None:
-        raise ValueError("this install bundles no default model; pass a path, hub id or registered name")
-    reg = _registry()
-    if name not in reg:
-        raise ValueError(f"unknown pretrained model {name!r}; registered: {', '.join(reg) or 'none'}")
-    return reg[name]
+    """The registry entry of a pretrained model (source, files and sha256, metrics); for the authors'
+    releases also whether it is cached here, where, and the sha256 of the authors' file."""
+    entry = dict(registry.entry(name))
+    if entry["source"] == "authors":
+        entry.update(authors.cache_status(name or registry.default_name()))
+    return entry
 
 
 def bundled_dir(entry: dict[str, Any]) -> Path:
@@ -128,22 +118,27 @@ def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | 
     """Load a pretrained RDAFNet, in eval mode, its config at ``model.config``.
 
     ``source``: ``None`` (the bundled default, no network), a registered name
-    (:func:`list_pretrained`), a Hugging Face Hub id ``owner/name`` (``@revision`` optional), a
+    (:func:`list_pretrained`; the authors' releases are downloaded and converted into the cache on
+    first use, see :func:`rdafnet.download`), a Hugging Face Hub id ``owner/name`` (``@revision`` optional), a
     folder written by ``save_pretrained``, a ``.safetensors`` file, or the authors' ``GoPro.pth``.
     Registered files are checked against their sha256. ``local_files_only=True`` (or
     ``HF_HUB_OFFLINE=1``) loads hub models from the local cache without network.
     """
     hub_kw = dict(cache_dir=cache_dir, local_files_only=local_files_only, force_download=force_download,
                   token=token)
-    name = _default_name() if source is None else None
-    if source is not None and not isinstance(source, Path) and str(source) in _registry():
+    name = registry.default_name() if source is None else None
+    if source is not None and not isinstance(source, Path) and str(source) in registry.models():
         name = str(source)
     if name is not None:
-        entry = pretrained_info(name)
+        entry = registry.entry(name)
         if entry["source"] == "bundled":
             model = _load_folder(bundled_dir(entry), source=f"bundled:{name}", sha=entry["sha256"],
                                  remedy="the installed package is damaged: reinstall it "
                                         "(pip install --force-reinstall rdafnet)")
+        elif entry["source"] == "authors":
+            folder, sha, remedy = authors.prepare(name, local_files_only=local_files_only, force=force_download)
+            model = _load_folder(folder, source=f"authors:{name}", sha=sha, remedy=remedy)
+            authors.check_model(name, model)
         else:
             model = _load_hub(entry["repo_id"], revision=revision or entry["revision"], sha=entry["sha256"], **hub_kw)
         info = {"name": name, **{k: v for k, v in entry.items() if k != "sha256"}}
@@ -157,7 +152,7 @@ def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | 
             repo_id, _, rev = str(source).partition("@")
             model = _load_hub(repo_id, revision=rev or revision, **hub_kw)
         else:
-            raise ValueError(f"{str(source)!r} is not a registered model ({', '.join(_registry()) or 'none'}), "
+            raise ValueError(f"{str(source)!r} is not a registered model ({', '.join(registry.models()) or 'none'}), "
                              "an existing file or folder, or a hub id 'owner/name'")
         info = {"source": str(source)}
     model.pretrained = info

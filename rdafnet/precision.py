@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import platform
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from ._cache import cache_dir
 
 #: The precisions ``optimize(precision=...)``, ``deblur`` and the CLI accept, and their compute dtype.
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -91,8 +92,7 @@ def auto_precision(device: torch.device | str, *, key: str, measure: Callable[[s
 
 
 def _cache_file() -> Path:
-    root = os.environ.get("RDAFNET_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rdafnet"
-    return Path(root) / "auto_precision.json"
+    return cache_dir() / "auto_precision.json"
 
 
 def _cpu_model() -> str:

@@ -123,7 +123,7 @@ def test_registered_hub_entry_checks_pinned_sha256(hub_model, monkeypatch):
     snap = repo / "snapshots" / commit
     entry = {"description": "test", "source": "hub", "repo_id": "acme/rdafnet-tiny", "revision": commit,
              "sha256": {n: hub.sha256(snap / n) for n in ("config.json", "model.safetensors")}}
-    monkeypatch.setattr(hub, "_registry", lambda: {"acme-tiny": entry})
+    monkeypatch.setattr(hub.registry, "models", lambda: {"acme-tiny": entry})
     assert _same_function(model, rdafnet.from_pretrained("acme-tiny", cache_dir=cache, local_files_only=True))
     entry["sha256"]["config.json"] = "0" * 64
     with pytest.raises(hub.IntegrityError, match="config.json has sha256"):

@@ -10,10 +10,10 @@ import argparse
 import sys
 
 from .._version import __version__
-from . import convert, deblur, evaluate, export_onnx, info, make_pairs, train
+from . import convert, deblur, download, evaluate, export_onnx, info, make_pairs, train
 from ._args import EXIT_INTERRUPTED, EXIT_REFUSED
 
-COMMANDS = (make_pairs, train, evaluate, deblur, convert, export_onnx, info)
+COMMANDS = (make_pairs, train, evaluate, deblur, convert, download, export_onnx, info)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -14,11 +14,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(a: argparse.Namespace) -> int:
-    from ..hub import list_pretrained
+    from ..hub import list_pretrained, pretrained_info
     from ..models import describe_model, list_models
-    print("pretrained models (rdafnet.from_pretrained(NAME)):")
-    for name, desc in list_pretrained().items():
-        print(f"  {name:28s} {desc}")
+    entries = {name: pretrained_info(name) for name in list_pretrained()}
+    print("bundled models (rdafnet.from_pretrained(NAME), no network):")
+    for name, e in entries.items():
+        if e["source"] != "authors":
+            print(f"  {name:28s} {e['description']}")
+    print("the authors' releases (downloaded into the cache on first use, or `rdafnet download NAME --from FILE`):")
+    for name, e in entries.items():
+        if e["source"] == "authors":
+            paper = ", ".join(f"{ds} {s['psnr']:.2f} dB / {s['ssim']:.3f}" for ds, s in e["paper"].items())
+            state = "cached" if e["cached"] else "not cached"
+            print(f"  {name:28s} {e['variant']}, {e['params'] / 1e6:.2f} M params, {e['task']}, {e['license']} "
+                  f"licence; paper: {paper}; {state}")
     print("architectures (rdafnet.build(NAME), random weights):")
     for name in list_models():
         print(f"  {name:28s} {describe_model(name)}")
@@ -28,9 +37,22 @@ def run_list(a: argparse.Namespace) -> int:
 def run_info(a: argparse.Namespace) -> int:
     import json
 
-    from ..hub import from_pretrained
+    from ..hub import from_pretrained, pretrained_info
+    from ..models import build
     from ..profile import profile
+    entry = pretrained_info(a.model) if a.model is None or a.model in _registered() else None
+    if entry is not None and entry["source"] == "authors" and not entry["cached"]:
+        print(json.dumps({"pretrained": {"name": a.model, **entry}}, indent=2))
+        print(f"not cached: `rdafnet download {a.model}` (or --from FILE); cost of the network (any weights):")
+        print(profile(build(entry["variant"]), (720, 1280)))
+        return 0
     model = from_pretrained(a.model)
-    print(json.dumps({"pretrained": model.pretrained, "config": model.config}, indent=2))
+    info = {**model.pretrained, **({k: entry[k] for k in ("cache_path", "file_sha256") if k in entry} if entry else {})}
+    print(json.dumps({"pretrained": info, "config": model.config}, indent=2))
     print(profile(model, (720, 1280)))
     return 0
+
+
+def _registered() -> dict:
+    from ..registry import models
+    return models()
