@@ -1,8 +1,10 @@
-"""PSNR/SSIM of a model on blurry/sharp pairs, per pair (``rdafnet eval``, validation while training)."""
+"""How well a model restores: PSNR/SSIM on blurry/sharp pairs (``rdafnet eval``, validation while
+training), and NIQE before and after on real photos without a sharp reference (``--no-reference``)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -13,12 +15,28 @@ from ._tensor import batch_to_image, image_to_batch
 from .data.pairs import pair_names, scene_of
 from .io import from_float, plan_outputs, read_image, to_float, write_image
 from .metrics import psnr, ssim
+from .niqe import niqe
+
+#: ``on_image(row, images)``: called with each row and its images (input, output[, sharp]), e.g. for a sheet
+OnImage = Callable[[dict[str, Any], list[Any]], None]
+
+
+def _plan(out_dir: str | os.PathLike | None, sources: Sequence[Path], names: Sequence[str], overwrite: bool, *,
+          protect: Sequence[Path] = ()) -> None:
+    """Refuse, before any work, outputs that would replace inputs, or existing ones without ``overwrite``."""
+    if out_dir is None:
+        return
+    plan_outputs(sources, [Path(out_dir) / n for n in names], protect=protect)
+    existing = next((n for n in names if (Path(out_dir) / n).exists()), None)
+    if existing is not None and not overwrite:
+        raise FileExistsError(f"{Path(out_dir) / existing} exists; pass overwrite=True (--overwrite) "
+                              "to replace the restored images in it")
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.device | str = "cpu",
              out_dir: str | os.PathLike | None = None, overwrite: bool = False,
-             restore=None, shard: bool = False) -> list[dict[str, Any]] | None:
+             restore=None, shard: bool = False, on_image: OnImage | None = None) -> list[dict[str, Any]] | None:
     """PSNR/SSIM of the restored blurry images against the sharp ones, per pair, on uint8 outputs.
 
     ``shard=True`` under ``torchrun``: each rank evaluates its share of the pairs
@@ -31,12 +49,7 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
     full-frame forward pass.
     """
     names = pair_names(pairs)
-    if out_dir is not None:
-        plan_outputs([b for b, _ in pairs], [Path(out_dir) / n for n in names], protect=[s for _, s in pairs])
-        existing = next((n for n in names if (Path(out_dir) / n).exists()), None)
-        if existing is not None and not overwrite:
-            raise FileExistsError(f"{Path(out_dir) / existing} exists; pass overwrite=True (--overwrite) "
-                                  "to replace the restored images in it")
+    _plan(out_dir, [b for b, _ in pairs], names, overwrite, protect=[s for _, s in pairs])
     if restore is None:
         def restore(m, img):
             return from_float(batch_to_image(m(image_to_batch(to_float(img)).to(device)).float()), img.dtype)
@@ -50,4 +63,59 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
                      "psnr": psnr(out, sharp), "ssim": ssim(out, sharp)})
         if out_dir is not None:
             write_image(Path(out_dir) / name, out, overwrite=overwrite)
+        if on_image is not None:
+            on_image(rows[-1], [blur, out, sharp])
     return distributed.gather(rows) if shard else rows
+
+
+def evaluate_no_reference(model: nn.Module | None, images: Sequence[str | os.PathLike], *,
+                          restored: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
+                          overwrite: bool = False, on_error: Callable[[Path, Exception], None] | None = None,
+                          on_image: OnImage | None = None, **deblur_kwargs: Any) -> list[dict[str, Any]]:
+    """NIQE (MATLAB's, :func:`rdafnet.niqe.niqe`; lower is better) of each photo and of its restoration.
+
+    The restoration is ``rdafnet.deblur(photo, model, **deblur_kwargs)``, or with ``restored=DIR`` the
+    file of the same name (any image suffix) already in DIR. ``out_dir`` also receives the restored
+    images. A photo that cannot be read, restored or scored (smaller than 96x96, say) is passed to
+    ``on_error(path, exc)`` and left out (without ``on_error`` the error is raised).
+    """
+    from .inference import deblur
+    paths = [Path(p) for p in images]
+    names = [p.name for p in paths]
+    _plan(out_dir, paths, names, overwrite)
+    found = _by_stem(Path(restored)) if restored is not None else {}
+    rows: list[dict[str, Any]] = []
+    for path, name in zip(paths, names):
+        try:
+            photo = read_image(path)
+            rgb = photo[..., :3] if photo.ndim == 3 else photo
+            if restored is not None:
+                if path.stem not in found:
+                    raise FileNotFoundError(f"no restored image named {path.stem}.* in {restored}")
+                out = read_image(found[path.stem])
+                out = out[..., :3] if out.ndim == 3 else out
+                if out.shape[:2] != rgb.shape[:2]:
+                    raise ValueError(f"{found[path.stem]} is {out.shape[1]}x{out.shape[0]}, the photo "
+                                     f"{rgb.shape[1]}x{rgb.shape[0]}")
+            else:
+                out = deblur(rgb, model, **deblur_kwargs)
+            row = {"image": name, "width": rgb.shape[1], "height": rgb.shape[0],
+                   "niqe_input": niqe(rgb), "niqe_output": niqe(out)}
+            if out_dir is not None and restored is None:
+                write_image(Path(out_dir) / name, out, overwrite=overwrite)
+        except (ValueError, OSError) as exc:
+            if on_error is None:
+                raise
+            on_error(path, exc)
+            continue
+        rows.append(row)
+        if on_image is not None:
+            on_image(row, [rgb, out])
+    return rows
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    from .io import IMAGE_SUFFIXES
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder of restored images")
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 EXIT_OK = 0          # everything asked for was done (existing outputs skipped where that is the policy)
 EXIT_PARTIAL = 1     # the command ran, but some inputs failed (each named on stderr)
@@ -38,3 +39,20 @@ def even_tile(text: str) -> int:
     if value % 2:
         raise argparse.ArgumentTypeError(f"must be even (the networks halve the resolution), got {text}")
     return value
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files, folders (their images, sorted) and globs, in the order given."""
+    import glob
+
+    from ..io import IMAGE_SUFFIXES
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        elif any(ch in item for ch in "*?["):
+            files += sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
+        else:
+            files.append(p)
+    return files

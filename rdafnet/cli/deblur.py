@@ -10,23 +10,7 @@ import warnings
 from pathlib import Path
 
 from ..precision import AUTO, PRECISIONS
-from ._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile
-
-
-def _expand_inputs(inputs: list[str]) -> list[Path]:
-    import glob
-
-    from ..io import IMAGE_SUFFIXES
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-        elif any(ch in item for ch in "*?["):
-            files += sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
-        else:
-            files.append(p)
-    return files
+from ._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile, expand_inputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -110,7 +94,7 @@ def _run(a: argparse.Namespace) -> int:
     out_dir = Path(a.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"-o {out_dir} is a file; -o names the folder the results go to")
-    files = _expand_inputs(a.inputs)
+    files = expand_inputs(a.inputs)
     if not files:
         raise ValueError("no input images found")
     names = [f.name if a.format is None else f"{f.stem}.{a.format}" for f in files]
@@ -152,7 +136,7 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
     if videos and len(videos) != len(a.inputs):
         raise ValueError("restore videos and images in separate commands")
     if not videos:                              # a folder (or list) of frames -> one video
-        files = _expand_inputs(a.inputs)
+        files = expand_inputs(a.inputs)
         if not files:
             raise ValueError("no input images found for the video")
         jobs = [(files, out)]

@@ -1,39 +1,164 @@
-"""``rdafnet eval``: PSNR/SSIM of a model on a folder of pairs."""
+"""``rdafnet eval``: PSNR/SSIM of a model on a folder of pairs, or NIQE before and after on real photos
+without a sharp reference (``--no-reference``); a CSV and a before/after sheet on request."""
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._args import EXIT_OK, EXIT_PARTIAL, bounded, expand_inputs
+
+_SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("eval", help="PSNR/SSIM of a model on a folder of pairs (under torchrun: shared out)")
-    s.add_argument("--data", required=True)
+    s = sub.add_parser("eval", help="PSNR/SSIM on pairs, or NIQE on real photos (--no-reference); CSV, sheet")
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", help="a folder of blurry/sharp pairs (under torchrun: shared out)")
+    what.add_argument("--no-reference", dest="photos", nargs="+", metavar="PHOTO",
+                      help="real photos without a sharp frame (files, folders, globs): NIQE of input and output")
+    s.add_argument("--restored", metavar="DIR",
+                   help="with --no-reference: score the restorations already in DIR (same names) instead of restoring")
     s.add_argument("--model", default=None)
     s.add_argument("--out", default=None, help="also write the restored images here")
+    s.add_argument("--csv", metavar="FILE", help="write the table as CSV")
+    s.add_argument("--sheet", metavar="FILE", help="before/after sheet (.png, .jpg or .html): the same crop of "
+                                                    "input, output (and sharp) for each image")
+    s.add_argument("--sheet-crop", type=bounded(int, 32, 2048), default=256, help="crop size in pixels (256)")
+    s.add_argument("--sheet-max", type=bounded(int, 1, 500), default=24,
+                   help="at most this many images on the sheet, evenly spread (24)")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--device", default=None)
     s.set_defaults(run=run)
 
 
+def _check(a: argparse.Namespace) -> None:
+    """Refusals that need no model: before anything is loaded or restored."""
+    if a.restored is not None and a.photos is None:
+        raise ValueError("--restored scores existing restorations of real photos: use it with --no-reference")
+    if a.restored is not None and a.out is not None:
+        raise ValueError("--out writes restorations, --restored reads existing ones: pass one of them")
+    if a.sheet is not None and Path(a.sheet).suffix.lower() not in _SHEET_SUFFIXES:
+        raise ValueError(f"--sheet {a.sheet}: unsupported format; use {', '.join(_SHEET_SUFFIXES)}")
+    for opt, path in (("--csv", a.csv), ("--sheet", a.sheet)):
+        if path is not None and Path(path).exists() and not a.overwrite:
+            raise FileExistsError(f"{opt} {path} exists; pass --overwrite to replace it")
+        if path is not None and Path(path).is_dir():
+            raise ValueError(f"{opt} {path} is a folder; name a file")
+
+
+class _Sheet:
+    """Keeps the crops of an evenly spread selection of ``total`` images, as they are scored."""
+
+    def __init__(self, a: argparse.Namespace, total: int, titles: tuple[str, ...]) -> None:
+        import numpy as np
+        self.crop, self.titles, self.rows, self.seen = a.sheet_crop, titles, [], 0
+        self.keep = set(np.linspace(0, total - 1, min(total, a.sheet_max)).round().astype(int).tolist()) if total else set()
+
+    def __call__(self, row: dict[str, Any], images: list[Any]) -> None:
+        from ..sheet import SheetRow, blurriest_window
+        index, self.seen = self.seen, self.seen + 1
+        if index not in self.keep:
+            return
+        ref = images[2] if len(images) > 2 else None
+        y, x = blurriest_window(images[0], self.crop, reference=ref)
+        cut = [im[y:y + self.crop, x:x + self.crop] for im in images]
+        self.rows.append(SheetRow(row["image"], _label(row), cut, self.titles))
+
+    def write(self, path: str, overwrite: bool) -> None:
+        from ..sheet import write_sheet
+        write_sheet(path, self.rows, crop=self.crop, corners=[(0, 0)] * len(self.rows), overwrite=overwrite)
+        print(f"sheet: {path} ({len(self.rows)} images)")
+
+
+def _label(row: dict[str, Any]) -> str:
+    if "niqe_input" in row:
+        return f"NIQE {row['niqe_input']:.2f} -> {row['niqe_output']:.2f} (lower is better)"
+    return (f"PSNR {row['psnr_blur']:.2f} -> {row['psnr']:.2f} dB, SSIM {row['ssim_blur']:.4f} -> "
+            f"{row['ssim']:.4f}")
+
+
+def _write_csv(path: str, rows: list[dict[str, Any]], overwrite: bool) -> None:
+    import csv
+    import io
+
+    from .._atomic import atomic_write
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["image"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()), overwrite=overwrite)
+    print(f"csv: {path} ({len(rows)} rows)")
+
+
 def run(a: argparse.Namespace) -> int:
+    _check(a)
+    from ..ops import keep_freed_memory
+    keep_freed_memory()
+    return _run_photos(a) if a.photos is not None else _run_pairs(a)
+
+
+def _run_pairs(a: argparse.Namespace) -> int:
     import numpy as np
 
     from .. import distributed
     from ..data.pairs import find_pairs
-    from ..hub import from_pretrained
     from ..evaluate import evaluate
-    from ..ops import keep_freed_memory
-    keep_freed_memory()
+    from ..hub import from_pretrained
+    pairs = find_pairs(a.data)
+    sheet = _Sheet(a, len(pairs), ("input", "output", "sharp")) if a.sheet else None
     try:
         model = from_pretrained(a.model, device=distributed.setup(a.device))
-        rows = evaluate(model, find_pairs(a.data), device=next(model.parameters()).device,
-                        out_dir=a.out, overwrite=a.overwrite, shard=True)
+        rows = evaluate(model, pairs, device=next(model.parameters()).device,
+                        out_dir=a.out, overwrite=a.overwrite, shard=True, on_image=sheet)
     finally:
         distributed.teardown()
     if rows is None:                 # a torchrun rank other than 0: rank 0 prints the table
-        return 0
+        return EXIT_OK
     print(f"{'image':48s} {'PSNR in':>8s} {'PSNR out':>9s} {'SSIM in':>8s} {'SSIM out':>9s}")
     for r in rows:
         print(f"{r['image'][:48]:48s} {r['psnr_blur']:8.2f} {r['psnr']:9.2f} {r['ssim_blur']:8.4f} {r['ssim']:9.4f}")
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_blur", "psnr", "ssim_blur", "ssim")}
     print(f"{'mean':48s} {mean['psnr_blur']:8.2f} {mean['psnr']:9.2f} {mean['ssim_blur']:8.4f} {mean['ssim']:9.4f}")
-    return 0
+    if a.csv:
+        _write_csv(a.csv, rows, a.overwrite)
+    if sheet is not None and sheet.rows:     # under torchrun, rank 0 holds the crops of its own share
+        sheet.write(a.sheet, a.overwrite)
+    return EXIT_OK
+
+
+def _run_photos(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..evaluate import evaluate_no_reference
+    from ..hub import from_pretrained
+    from ..inference import resolve_device
+    files = expand_inputs(a.photos)
+    if not files:
+        raise ValueError(f"no images found in {' '.join(a.photos)}")
+    model = None if a.restored is not None else from_pretrained(a.model, device=resolve_device(a.device))
+    failed: list[str] = []
+
+    def on_error(path: Path, exc: Exception) -> None:
+        failed.append(str(path))
+        print(f"error: {path}: {exc}", file=sys.stderr)
+
+    sheet = _Sheet(a, len(files), ("input", "output")) if a.sheet else None
+    rows = evaluate_no_reference(model, files, restored=a.restored, out_dir=a.out, overwrite=a.overwrite,
+                                 on_error=on_error, on_image=sheet)
+    print(f"{'image':48s} {'NIQE in':>8s} {'NIQE out':>9s} {'change':>7s}   (NIQE: lower is better)")
+    for r in rows:
+        print(f"{r['image'][:48]:48s} {r['niqe_input']:8.3f} {r['niqe_output']:9.3f} "
+              f"{r['niqe_output'] - r['niqe_input']:+7.3f}")
+    if rows:
+        m_in, m_out = (float(np.mean([r[k] for r in rows])) for k in ("niqe_input", "niqe_output"))
+        print(f"{'mean (' + str(len(rows)) + ' images)':48s} {m_in:8.3f} {m_out:9.3f} {m_out - m_in:+7.3f}")
+    if a.csv:
+        _write_csv(a.csv, rows, a.overwrite)
+    if sheet is not None and sheet.rows:
+        sheet.write(a.sheet, a.overwrite)
+    if failed:
+        print(f"{len(failed)} of {len(files)} images failed (named above)", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
