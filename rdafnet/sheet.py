@@ -45,9 +45,9 @@ def _box_sum(a: np.ndarray, size: int, stride: int) -> np.ndarray:
 
 def blurriest_window(image: np.ndarray, size: int, *, reference: np.ndarray | None = None) -> tuple[int, int]:
     """Top-left corner of the ``size`` crop to look at: with a ``reference`` (the sharp frame), where the
-    input differs from it most; without one, where structure is strongest relative to fine detail (edges
-    that are there but soft), among windows with more structure than the median. The centre when the
-    image is no larger than the crop."""
+    input differs from it most; without one, where coarse structure is strong and fine detail weak
+    relative to it (edges that are there but soft): the largest coarse^2 / fine gradient energy. The whole
+    image when it is no larger than the crop."""
     h, w = image.shape[:2]
     size_h, size_w = min(size, h), min(size, w)
     if size_h == h and size_w == w:
@@ -66,7 +66,7 @@ def blurriest_window(image: np.ndarray, size: int, *, reference: np.ndarray | No
         coarse[:, 5:] += (coarse_img[:, 5:] - coarse_img[:, :-5]) ** 2
         coarse[5:, :] += (coarse_img[5:, :] - coarse_img[:-5, :]) ** 2
         c, f = _box_sum(coarse, k, stride), _box_sum(fine, k, stride)
-        score = np.where(c >= np.median(c), c / (25 * f + 1e-9 * k * k), -1.0)
+        score = c * c / (25 * f + 1e-9 * k * k)     # strong structure, soft detail: edges that are blurred
     iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
     return int(min(iy * stride, h - size_h)), int(min(ix * stride, w - size_w))
 
