@@ -99,13 +99,15 @@ def _case(args: argparse.Namespace) -> None:
     h, w = args.h, args.w
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     # path = reference | optimized | compiled (inductor on the reference model) | onnx (onnxruntime
-    # on the rdafnet.export_onnx graph), then optional suffixes: -bf16 and -compiled (optimized only), -tiled,
+    # on the rdafnet.export_onnx graph), then optional suffixes: -bf16, -winograd (conv="winograd"),
+    # -fastest (precision="auto": the path rdafnet picks here) and -compiled (optimized only), -tiled,
     # -keep (rdafnet.ops.keep_freed_memory() first, as the CLI does)
     kind, *flags = args.path.split("-")
-    if kind not in ("reference", "optimized", "compiled", "onnx") or set(flags) - {"bf16", "compiled", "tiled", "auto", "keep"}:
+    if kind not in ("reference", "optimized", "compiled", "onnx") or set(flags) - {"bf16", "winograd", "fastest", "compiled",
+                                                                                  "tiled", "auto", "keep"}:
         raise SystemExit(f"unknown path {args.path}")
-    if kind != "optimized" and {"bf16", "compiled"} & set(flags):
-        raise SystemExit(f"-bf16 and -compiled apply to the optimized path only, not {kind}")
+    if kind != "optimized" and {"bf16", "winograd", "fastest", "compiled"} & set(flags):
+        raise SystemExit(f"-bf16, -winograd, -fastest and -compiled apply to the optimized path only, not {kind}")
     tile = args.tile if "tiled" in flags else None
     if kind == "onnx":
         import onnxruntime as ort
@@ -119,7 +121,7 @@ def _case(args: argparse.Namespace) -> None:
     elif kind == "compiled":
         run_model = torch.compile(model, dynamic=False)
     else:
-        run_model = rdafnet.optimize(model, precision="bf16" if "bf16" in flags else "fp32")
+        run_model = _optimized(model, flags)
         if "compiled" in flags:
             run_model = torch.compile(run_model, dynamic=False)
     if kind == "onnx":
@@ -187,14 +189,16 @@ def speed(args: argparse.Namespace) -> None:
                 rep = args.repeats if h * w <= 256 * 256 or variant in ("tiny", "small") else args.big_repeats
                 extra = [variant, str(h), str(w), path, "--repeats", str(rep), "--tile", str(args.tile),
                          "--overlap", str(args.overlap), "--batch", str(args.batch)]
-                extra += ["--save", ref_file] if path == "reference" else ["--compare", ref_file]
+                is_ref = base is None and path.split("-")[0] == "reference"    # the first reference path is the baseline
+                extra += ["--save", ref_file] if is_ref else ["--compare", ref_file]
                 r = _run_case(extra)
                 if "error" in r:
                     print(f"| {variant} | {size} | {path} | failed: {r['error'][:60]} | | | | | |", flush=True)
                     continue
-                base = r["median_s"] if path == "reference" else base
+                base = r["median_s"] if is_ref else base
                 gf = 2 * macs / r["median_s"] / 1e9
-                peak = convs["bf16" if "bf16" in path else "fp32"]
+                # (-fastest: the precision is chosen inside the case, so no peak to compare with)
+                peak = None if "fastest" in path else convs["bf16" if "bf16" in path else "fp32"]
                 share = f"{100 * gf / peak:.0f}%" if peak else "-"
                 ratio = f"{base / r['median_s']:.2f}" if base else "-"
                 diff = f"{r['max_abs_diff']:.2e}" if "max_abs_diff" in r else "-"
@@ -342,6 +346,15 @@ OP_CATEGORIES = {
 }
 
 
+def _optimized(model: torch.nn.Module, flags: list[str]) -> torch.nn.Module:
+    """The optimized path that a path name's flags describe."""
+    import rdafnet
+    if "fastest" in flags:
+        return rdafnet.optimize(model, precision="auto")
+    return rdafnet.optimize(model, precision="bf16" if "bf16" in flags else "fp32",
+                            conv="winograd" if "winograd" in flags else "direct")
+
+
 def _profile_case(args: argparse.Namespace) -> None:
     """One profiled pass; prints a JSON line of seconds per category (self CPU time)."""
     from torch.profiler import ProfilerActivity, profile
@@ -353,7 +366,7 @@ def _profile_case(args: argparse.Namespace) -> None:
         rdafnet.ops.keep_freed_memory()
     torch.manual_seed(0)
     model = rdafnet.build(args.variant).eval()
-    run = model if kind == "reference" else rdafnet.optimize(model, precision="bf16" if "bf16" in flags else "fp32")
+    run = model if kind == "reference" else _optimized(model, flags)
     x = torch.rand(1, 3, args.h, args.w, generator=torch.Generator().manual_seed(0))
     run(x[..., :64, :64])
     t = time.perf_counter()

@@ -58,19 +58,24 @@ AUTO = "auto"
 AUTO_MARGIN = 1.15
 
 
-def auto_precision(device: torch.device | str, *, key: str, measure: Callable[[str], float]) -> str:
-    """The fastest precision on ``device``, never one slower than fp32 there.
+def auto_precision(device: torch.device | str, *, key: str, measure: Callable[[str], float],
+                   extra: tuple[str, ...] = ()) -> str:
+    """The fastest path on ``device``, never one slower than fp32 there.
 
-    CUDA: bf16 (fp16 on GPUs without bf16). CPU: fp32 where bf16 is emulated. Where bf16 is native
-    (AVX512-BF16, AMX), ``measure(precision)`` times the model in fp32 and bf16, and bf16 is chosen
-    only if it is at least 1.15x faster: narrow networks gain little from bf16 on CPUs without AMX.
-    The choice is cached per ``key`` (the architecture), CPU model and torch version in
+    CUDA: bf16 (fp16 on GPUs without bf16). CPU: the candidates are fp32, bf16 where it is native
+    (AVX512-BF16, AMX) and the ``extra`` ones (other fp32 convolution algorithms). With one candidate it is
+    fp32, unmeasured; otherwise ``measure(candidate)`` times the model in each, and the fastest other than
+    fp32 is chosen only if it is at least 1.15x faster than fp32: narrow networks gain little from bf16 on
+    CPUs without AMX. The choice is cached per ``key`` (the architecture), CPU model and torch version in
     ``$RDAFNET_CACHE/auto_precision.json`` (default ``~/.cache/rdafnet``), so it is measured once.
     """
     device = torch.device(device)
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type != "cpu" or not native_precision(device, torch.bfloat16):
+    if device.type != "cpu":
+        return "fp32"
+    candidates = ["fp32", *(["bf16"] if native_precision(device, torch.bfloat16) else []), *extra]
+    if len(candidates) == 1:
         return "fp32"
     entry = f"{key} | {_cpu_model()} | torch {torch.__version__}"
     path = _cache_file()
@@ -78,11 +83,13 @@ def auto_precision(device: torch.device | str, *, key: str, measure: Callable[[s
         table = json.loads(path.read_text())
     except (OSError, ValueError):
         table = {}
-    if table.get(entry, {}).get("choice") in PRECISIONS:
-        return table[entry]["choice"]
-    fp32, bf16 = measure("fp32"), measure("bf16")
-    choice = "bf16" if fp32 / bf16 >= AUTO_MARGIN else "fp32"
-    table[entry] = {"choice": choice, "fp32_s": round(fp32, 5), "bf16_s": round(bf16, 5)}
+    cached = table.get(entry, {})
+    if cached.get("choice") in candidates and cached.get("candidates", ["fp32", "bf16"]) == candidates:
+        return cached["choice"]
+    times = {c: measure(c) for c in candidates}
+    best = min(candidates[1:], key=times.__getitem__)
+    choice = best if times["fp32"] / times[best] >= AUTO_MARGIN else "fp32"
+    table[entry] = {"choice": choice, "candidates": candidates, **{f"{c}_s": round(t, 5) for c, t in times.items()}}
     try:
         from ._atomic import atomic_write
         atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(table, indent=1)))

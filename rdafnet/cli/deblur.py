@@ -56,14 +56,14 @@ def _load(a: argparse.Namespace):
     from .. import distributed
     from ..hub import from_pretrained
     from ..inference import resolve_device
-    from ..ops import choose_precision, keep_freed_memory, optimize, set_norm_window
+    from ..ops import fastest, keep_freed_memory, optimize, set_norm_window
     keep_freed_memory()                        # no page faults on large frames (rdafnet/ops/allocator.py)
     device = resolve_device(distributed.setup(a.device))
     model = from_pretrained(a.model, device=device)
-    precision = a.precision
-    if precision == AUTO:                      # rank 0 decides, so that every rank computes the same
-        precision = distributed.broadcast(choose_precision(model) if distributed.rank_and_world()[0] == 0 else None)
-    model = optimize(model, precision=precision)
+    path = {"precision": a.precision}
+    if a.precision == AUTO:                    # rank 0 decides, so that every rank computes the same
+        path = distributed.broadcast(fastest(model) if distributed.rank_and_world()[0] == 0 else None)
+    model = optimize(model, **path)
     if a.norm_window:
         set_norm_window(model, a.norm_window)
     return model

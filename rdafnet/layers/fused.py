@@ -10,7 +10,9 @@ Same function as the reference blocks, fewer memory passes:
   :mod:`rdafnet.layers.triton_norm`);
 - the gate multiply writes straight into a reused reflect-padded buffer (only the one-pixel
   border is filled afterwards), so no separate padding copy is made;
-- the sigmoid, residual add and ReLU run in place.
+- the sigmoid, residual add and ReLU run in place;
+- with ``winograd = True`` (``rdafnet.optimize(model, conv="winograd")``) the 3x3 convolutions run as
+  NNPACK's Winograd kernels on fp32 CPU tensors (:mod:`rdafnet.layers.fastconv`).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import triton_norm
+from . import fastconv, triton_norm
 from .norm import NormWindow, instance_norm
 
 
@@ -124,6 +126,7 @@ class FusedRDAFB(NormWindow, nn.Module):
         self.num_convs, self.attention, self.residual = block.num_convs, block.attention, block.residual
         self.slope, self.eps = block.negative_slope, block.eps
         self.norm_window, self.feature_stride = block.norm_window, block.feature_stride
+        self.winograd = False           # 3x3 convolutions by NNPACK's Winograd kernels (rdafnet.optimize(conv=...))
         c, n = block.channels, block.num_convs
         self.channels = c
         self.convs = copy.deepcopy(block.convs)
@@ -167,7 +170,7 @@ class FusedRDAFB(NormWindow, nn.Module):
                                 out = ws.get(f"acc{f}", tuple(x.shape), x)
                                 acc[f] = part + bias if out is None else torch.add(part, bias, out=out)
                     gate = a if i == 0 else self.dsc[i - 1](acc.pop(i - 1))
-            y = F.conv2d(_gated_reflect_pad(h, gate, buf), conv.weight, conv.bias)
+            y = fastconv.conv2d(_gated_reflect_pad(h, gate, buf), conv.weight, conv.bias, winograd=self.winograd)
             h = instance_norm_act_(y, eps=self.eps, slope=self.slope if i < n - 1 else None,
                                    window=self.norm_window, scratch=scratch)
         if self.residual:

@@ -4,16 +4,23 @@ from __future__ import annotations
 import copy
 import json
 import time
+import warnings
 
 import torch
 from torch import nn
 
-from ..layers.fused import Fusable, Workspace
+from ..layers.fastconv import winograd_available
+from ..layers.fused import Fusable, FusedRDAFB, Workspace
 from ..models import RDAFNetBase
 from ..precision import AUTO, PRECISIONS, auto_precision
 
+#: ``optimize(conv=...)``: oneDNN's direct convolutions, or NNPACK's Winograd kernels for the blocks' 3x3 ones.
+CONVS = ("direct", "winograd")
+_WINOGRAD = "fp32-winograd"      # the name of that path among the candidates of precision="auto"
 
-def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "fp32") -> nn.Module:
+
+def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "fp32",
+             conv: str = "direct") -> nn.Module:
     """A copy of ``model`` for inference in which every :class:`~rdafnet.layers.Fusable` layer (each
     RDAFB) is replaced by its ``fuse()`` form, sharing one scratch workspace; same outputs.
 
@@ -27,14 +34,33 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
     the measured PSNR against the fp32 path. bf16 pays off on GPUs and on CPUs with native bf16
     (``rdafnet.ops.bf16_native``); elsewhere it is emulated and slower.
 
-    ``precision="auto"`` picks the fastest for this network on the device its weights are on
-    (:func:`choose_precision`): fp32 unless a reduced precision is measured to be faster.
+    ``conv="winograd"`` (fp32, CPU) computes the blocks' 3x3 convolutions with NNPACK's Winograd
+    kernels, in NCHW (``channels_last`` is then ignored): float32 rounding apart (about 1e-5 relative per
+    convolution; docs/performance.md gives the end-to-end figures) the same function. Where NNPACK is
+    missing it warns and keeps the direct convolutions.
+
+    ``precision="auto"`` picks the fastest path for this network on the device its weights are on
+    (:func:`fastest`): precision and convolution algorithm, never one measured slower than fp32 direct.
+    ``optimize(model)`` alone is the exact fp32 path with direct convolutions.
     """
     if precision == AUTO:
-        precision = choose_precision(model, channels_last=channels_last)
+        choice = fastest(model, channels_last=channels_last)
+        precision, conv = choice["precision"], choice["conv"]
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {[AUTO, *PRECISIONS]}, got {precision!r}")
+    if conv not in CONVS:
+        raise ValueError(f"conv must be one of {list(CONVS)}, got {conv!r}")
     dtype = PRECISIONS[precision]
+    if conv == "winograd":
+        if dtype is not None:
+            raise ValueError(f"conv='winograd' runs fp32 convolutions (NNPACK); with precision={precision!r} "
+                             "use conv='direct'")
+        if winograd_available():
+            channels_last = False       # NNPACK reads NCHW: a channels-last map would be reordered every time
+        else:
+            warnings.warn("NNPACK is not available in this torch build: conv='winograd' falls back to direct "
+                          "convolutions", RuntimeWarning, stacklevel=2)
+            conv = "direct"
     fast = copy.deepcopy(model).eval()
     if dtype is not None:
         if not isinstance(fast, RDAFNetBase):
@@ -47,23 +73,28 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
     for module in list(fast.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, Fusable):
-                setattr(module, name, child.fuse(workspace=workspace))
+                fused = child.fuse(workspace=workspace)
+                if isinstance(fused, FusedRDAFB):
+                    fused.winograd = conv == "winograd"
+                setattr(module, name, fused)
     if dtype is not None:
         fast = fast.to(dtype)       # weights stored in bf16/fp16, so autocast casts only the input
     return fast.requires_grad_(False)
 
 
-def choose_precision(model: nn.Module, *, channels_last: bool = True) -> str:
-    """What ``precision="auto"`` resolves to for ``model`` on its device (:func:`rdafnet.precision.auto_precision`):
-    a reduced precision only for RDAFNet networks, and on CPUs only where measured faster than fp32."""
+def fastest(model: nn.Module, *, channels_last: bool = True) -> dict[str, str]:
+    """What ``precision="auto"`` resolves to for ``model`` on its device, as ``optimize`` keywords
+    (``{"precision": ..., "conv": ...}``): fp32 with direct convolutions unless another path is measured
+    faster (:func:`rdafnet.precision.auto_precision`): bf16 where it is native, Winograd where NNPACK is
+    built in (CPUs); only RDAFNet networks are measured."""
     if not isinstance(model, RDAFNetBase):
-        return "fp32"
+        return {"precision": "fp32", "conv": "direct"}
     device = next(model.parameters()).device
     key = json.dumps({k: v for k, v in model.config.items() if k != "rdafnet_version"}, sort_keys=True)
 
     @torch.no_grad()
-    def measure(precision: str) -> float:
-        fast = optimize(model, channels_last=channels_last, precision=precision)
+    def measure(path: str) -> float:
+        fast = optimize(model, channels_last=channels_last, **_keywords(path))
         x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)).to(device)
         best = float("inf")
         for i in range(3):                  # the first pass warms oneDNN's kernel cache up
@@ -71,4 +102,14 @@ def choose_precision(model: nn.Module, *, channels_last: bool = True) -> str:
             fast(x)
             best = best if i == 0 else min(best, time.perf_counter() - t)
         return best
-    return auto_precision(device, key=key, measure=measure)
+    extra = (_WINOGRAD,) if device.type == "cpu" and winograd_available() else ()
+    return _keywords(auto_precision(device, key=key, measure=measure, extra=extra))
+
+
+def _keywords(path: str) -> dict[str, str]:
+    return {"precision": "fp32", "conv": "winograd"} if path == _WINOGRAD else {"precision": path, "conv": "direct"}
+
+
+def choose_precision(model: nn.Module, *, channels_last: bool = True) -> str:
+    """The precision that ``precision="auto"`` resolves to (:func:`fastest` gives the convolutions too)."""
+    return fastest(model, channels_last=channels_last)["precision"]
