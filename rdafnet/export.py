@@ -34,6 +34,10 @@ class _OnnxGraph(nn.Module):
         return (self.model.forward_signed(xp * 2 - 1)[-1][..., :h, :w] + 1) / 2
 
 
+#: The oldest opset torch's ONNX exporter writes (it silently writes this one for older requests).
+MIN_OPSET = 18
+
+
 def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18,
                 overwrite: bool = False) -> Path:
     """Write ``model`` (an RDAFNet network) as an ONNX file; returns its path.
@@ -53,9 +57,14 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18,
         raise ValueError("windowed instance norm (set_norm_window) does not export; call "
                          "rdafnet.set_norm_window(model, None) first, or tile outside the graph")
     try:
+        import onnx
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError as e:
         raise ImportError('ONNX export needs onnxscript: pip install "rdafnet[onnx]"') from e
+    newest = onnx.defs.onnx_opset_version()
+    if not isinstance(opset, int) or isinstance(opset, bool) or not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"opset must be an integer from {MIN_OPSET} (the oldest torch's ONNX exporter writes) to "
+                         f"{newest} (the newest this onnx knows), got {opset!r}")
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
@@ -71,5 +80,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18,
                                         input_names=["blurry"], output_names=["sharp"],
                                         dynamic_shapes={"x": {0: dim, 2: dim, 3: dim}}, verbose=False)
         program.save(tmp, external_data=False)     # one self-contained file
+        written = {o.domain: o.version for o in onnx.load(tmp, load_external_data=False).opset_import}.get("")
+        if written != opset:
+            raise ValueError(f"the exporter wrote opset {written}, not the {opset} asked for; pick another --opset")
 
     return atomic_write(path, write, overwrite=overwrite)

@@ -30,11 +30,18 @@ def default_model() -> torch.nn.Module:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"``: CUDA where there is a GPU, else the CPU; otherwise the device named, which
+    must exist here (a ``ValueError`` that says what to pass)."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{device!r} is not a device: use 'cpu', 'cuda', 'cuda:N' or 'auto'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA device is available; use 'cpu' or 'auto'")
+        raise ValueError(f"device {str(device)!r} was asked for but no CUDA device is available; use 'cpu' or 'auto'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r}: there are {torch.cuda.device_count()} CUDA devices (cuda:0 ...)")
     return device
 
 
@@ -237,6 +244,10 @@ def _model_on(model: torch.nn.Module | None, device: str | torch.device | None) 
     """``model`` (default: the bundled one) on ``device``: a copy when it lives elsewhere, so the caller's
     model stays where it is."""
     model = default_model() if model is None else model
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (or None for the bundled model), got "
+                        f"{type(model).__name__} {model!r:.60}; to load one by name or path use "
+                        "rdafnet.from_pretrained(...)")
     if device is not None:
         want, have = resolve_device(device), next(model.parameters()).device
         if want.type != have.type or (want.index is not None and want.index != (have.index or 0)):

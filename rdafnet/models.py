@@ -37,6 +37,8 @@ class EncoderDecoder(nn.Module):
     def __init__(self, *, in_channels: int = 3, width: int = 64, num_blocks: int = 16,
                  negative_slope: float = 0.2, **block_kwargs: Any) -> None:
         super().__init__()
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"width must be an integer >= 1, got {width!r}")
         if num_blocks < 1:
             raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
         self.negative_slope = negative_slope

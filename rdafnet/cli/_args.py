@@ -33,6 +33,16 @@ def bounded(kind: type, lo: float, hi: float | None = None, what: str = "") -> C
     return parse
 
 
+def device(text: str) -> str:
+    """An argparse type for ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` that exists here."""
+    from ..inference import resolve_device
+    try:
+        resolve_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def even_tile(text: str) -> int:
     """An argparse type for ``--tile``: an even integer >= 16 (what tiled inference needs)."""
     value = bounded(int, 16)(text)

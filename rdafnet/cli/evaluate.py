@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._args import EXIT_OK, EXIT_PARTIAL, bounded, expand_inputs
+from ._args import EXIT_OK, EXIT_PARTIAL, bounded, device, expand_inputs
 
 _SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
 
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--sheet-max", type=bounded(int, 1, 500), default=24,
                    help="at most this many images on the sheet, evenly spread (24)")
     s.add_argument("--overwrite", action="store_true")
-    s.add_argument("--device", default=None)
+    s.add_argument("--device", type=device, default=None, help="auto, cpu, cuda or cuda:N")
     s.set_defaults(run=run)
 
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import bounded
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("export-onnx", help="write a model as an ONNX file (dynamic batch and size)")
     s.add_argument("model", nargs="?", default=None, help="name, Hub repo or path (default: the bundled model)")
     s.add_argument("out", help="the .onnx file to write")
-    s.add_argument("--opset", type=int, default=18)
+    s.add_argument("--opset", type=bounded(int, 18, 99), default=18, help="ONNX opset, 18 (default) or newer")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(run=run)
 

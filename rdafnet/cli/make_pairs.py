@@ -40,7 +40,7 @@ def run(a: argparse.Namespace) -> int:
         for motion, names in own.items():
             for k in names:
                 if motion != a.motion and getattr(a, k) is not None:
-                    raise SystemExit(f"--{k.replace('_', '-')} applies to --motion {motion}, not {a.motion}")
+                    raise ValueError(f"--{k.replace('_', '-')} applies to --motion {motion}, not {a.motion}")
         blur = {k: v for k in own[a.motion] if (v := getattr(a, k)) is not None}
         if a.motion == "camera":
             blur.update(n_min=a.n_min, n_max=a.n_max)

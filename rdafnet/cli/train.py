@@ -5,7 +5,7 @@ import argparse
 import shlex
 
 from ..models import VARIANTS
-from ._args import positive_float
+from ._args import bounded, device, positive_float
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,27 +15,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--variant", default="tiny", choices=list(VARIANTS))
     g.add_argument("--from", dest="from_model", help="start from a pretrained model (name, path, hub id)")
-    s.add_argument("--width", type=int)
-    s.add_argument("--blocks", type=int)
+    s.add_argument("--width", type=bounded(int, 1, 1024))
+    s.add_argument("--blocks", type=bounded(int, 1, 256))
     s.add_argument("-o", "--out", required=True)
-    s.add_argument("--steps", type=int, default=1000)
-    s.add_argument("--batch-size", type=int, default=4)
-    s.add_argument("--crop", type=int, default=256)
-    s.add_argument("--lr", type=float, default=1e-4)
-    s.add_argument("--grad-clip", type=float, default=0.01, help="0 disables clipping")
-    s.add_argument("--ema", type=float, default=None)
-    s.add_argument("--val-every", type=int, default=500)
-    s.add_argument("--ckpt-every", type=int, default=100)
+    s.add_argument("--steps", type=bounded(int, 1), default=1000)
+    s.add_argument("--batch-size", type=bounded(int, 1), default=4)
+    s.add_argument("--crop", type=bounded(int, 16, 4096), default=256)
+    s.add_argument("--lr", type=bounded(float, 1e-12), default=1e-4)
+    s.add_argument("--grad-clip", type=bounded(float, 0), default=0.01, help="0 disables clipping")
+    s.add_argument("--ema", type=float, default=None, help="EMA decay in [0, 1), e.g. 0.999")
+    s.add_argument("--val-every", type=bounded(int, 1), default=500)
+    s.add_argument("--ckpt-every", type=bounded(int, 1), default=100)
     s.add_argument("--ckpt-minutes", type=positive_float, default=5.0,
                    help="also write the checkpoint when this many minutes have passed since the last (5)")
     s.add_argument("--max-minutes", type=positive_float, default=None,
                    help="stop cleanly after this much wall time, still writing best/ and final/")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--fp32", action="store_true", help="no bf16 autocast (used by default where bf16 is native)")
-    s.add_argument("--threads", type=int, default=None)
-    s.add_argument("--workers", type=int, default=0,
+    s.add_argument("--threads", type=bounded(int, 1, 1024), default=None)
+    s.add_argument("--workers", type=bounded(int, 0, 256), default=0,
                    help="processes that prepare batches ahead of the model (0: the training process itself)")
-    s.add_argument("--device", default=None)
+    s.add_argument("--device", type=device, default=None, help="auto, cpu, cuda or cuda:N")
     s.set_defaults(run=run)
 
 
@@ -45,6 +45,13 @@ def run(a: argparse.Namespace) -> int:
     from .. import distributed
     from ..data.pairs import PairedImages, find_pairs
     from ..train.trainer import TrainConfig, Trainer
+    cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, grad_clip=a.grad_clip or None,
+                      ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, ckpt_minutes=a.ckpt_minutes,
+                      max_minutes=a.max_minutes, num_workers=a.workers, seed=a.seed, amp=not a.fp32,
+                      extra={"command": shlex.join(["rdafnet", *a.argv])})     # checked before any work
+    if a.from_model and (a.width or a.blocks):
+        raise ValueError("--width and --blocks shape a new model (--variant); a model given with --from "
+                         "keeps its own architecture: drop them, or train a new one with --variant")
     distributed.setup(a.device)
     pairs = [p for d in a.data for p in find_pairs(d)]
     train_set = PairedImages(pairs, crop=a.crop, seed=a.seed)
@@ -52,18 +59,11 @@ def run(a: argparse.Namespace) -> int:
     torch.manual_seed(a.seed)          # the initial weights are part of a reproducible run
     if a.from_model:
         from ..hub import from_pretrained
-        if a.width or a.blocks:
-            raise SystemExit("--width and --blocks shape a new model (--variant); a model given with --from "
-                             "keeps its own architecture: drop them, or train a new one with --variant")
         model = from_pretrained(a.from_model)
     else:
         from ..models import build
         model = build(a.variant, **({"width": a.width} if a.width else {}),
                       **({"num_blocks": a.blocks} if a.blocks else {}))
-    cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, grad_clip=a.grad_clip or None,
-                      ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, ckpt_minutes=a.ckpt_minutes,
-                      max_minutes=a.max_minutes, num_workers=a.workers, seed=a.seed, amp=not a.fp32,
-                      extra={"command": shlex.join(["rdafnet", *a.argv])})
     if a.threads:
         torch.set_num_threads(a.threads)
     metrics = Trainer(model, train_set, a.out, cfg, val_pairs=val, device=a.device).fit()

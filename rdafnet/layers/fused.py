@@ -143,6 +143,14 @@ class FusedRDAFB(NormWindow, nn.Module):
         for f, fusion in enumerate(block.fusions):
             self.register_buffer(f"bias{f}", fusion.reduce.bias.detach().clone())
 
+    def train(self, mode: bool = True) -> FusedRDAFB:
+        """Inference only: its weights are packed copies, so training it would update nothing the
+        original block holds. Train the original model and optimize it again."""
+        if mode:
+            raise RuntimeError("an optimized model (rdafnet.optimize) is for inference only: train the original "
+                               "model, then call rdafnet.optimize on it again")
+        return super().train(False)
+
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = self.num_convs, self.channels

@@ -37,6 +37,8 @@ class RDAFB(Fusable, NormWindow, nn.Module):
                  residual: bool = True, negative_slope: float = 0.2, eps: float = 1e-5,
                  feature_stride: int = 1) -> None:
         super().__init__()
+        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+            raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
         if num_convs < 1:
             raise ValueError(f"num_convs must be >= 1, got {num_convs}")
         if attention not in ATTENTION_MODES:

@@ -43,6 +43,12 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
     (:func:`fastest`): precision and convolution algorithm, never one measured slower than fp32 direct.
     ``optimize(model)`` alone is the exact fp32 path with direct convolutions.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"optimize takes a torch.nn.Module, got {type(model).__name__}; load one with "
+                        "rdafnet.from_pretrained(...) or rdafnet.build(...)")
+    if any(isinstance(m, FusedRDAFB) for m in model.modules()):
+        raise ValueError("this model is already optimized (its blocks are fused): pass the original model to "
+                         "rdafnet.optimize, with the precision and conv you want")
     if precision == AUTO:
         choice = fastest(model, channels_last=channels_last)
         precision, conv = choice["precision"], choice["conv"]

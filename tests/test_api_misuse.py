@@ -1,0 +1,54 @@
+"""Misuse of the public API raises TypeError/ValueError naming the argument and what to pass."""
+import pytest
+import torch
+
+import rdafnet
+from rdafnet.train import TrainConfig
+
+
+def test_a_name_where_a_model_goes():
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module .*rdafnet.from_pretrained"):
+        rdafnet.deblur(torch.rand(3, 8, 8), "rdafnet-tiny-gopro-v4")
+    with pytest.raises(TypeError, match="optimize takes a torch.nn.Module"):
+        rdafnet.optimize("rdafnet-tiny-gopro-v4")
+
+
+def test_optimized_models_are_not_optimized_again_nor_trained():
+    fast = rdafnet.optimize(rdafnet.build("tiny"), precision="bf16")
+    with pytest.raises(ValueError, match="already optimized .* pass the original model"):
+        rdafnet.optimize(fast, precision="fp32")       # it used to stay bf16, silently
+    with pytest.raises(RuntimeError, match="for inference only: train the original"):
+        fast.train()
+    assert not fast.eval().training                    # eval() (train(False)) is fine
+
+
+@pytest.mark.parametrize("make", [lambda: rdafnet.RDAFB(0), lambda: rdafnet.RDAFB(-3),
+                                  lambda: rdafnet.build("tiny", width=0), lambda: rdafnet.build("tiny", width=2.5)])
+def test_zero_or_non_integer_sizes_are_refused(make):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
+        make()
+
+
+@pytest.mark.parametrize("bad", [dict(steps=0), dict(batch_size=0), dict(ema=1.0), dict(ema=-0.1), dict(lr=0),
+                                 dict(ckpt_every=0), dict(val_every=0), dict(num_workers=-1), dict(grad_clip=0),
+                                 dict(betas=(0.9, 1.0)), dict(max_minutes=0), dict(steps=2.5)])
+def test_train_config_checks_every_value(bad):
+    (name, value), = bad.items()
+    with pytest.raises(ValueError, match=f"{name}="):
+        TrainConfig(**bad)
+
+
+def test_export_refuses_an_opset_it_would_not_write(tmp_path):
+    pytest.importorskip("onnxscript")
+    with pytest.raises(ValueError, match="opset must be an integer from 18"):
+        rdafnet.export_onnx(rdafnet.build("tiny"), tmp_path / "m.onnx", opset=12)   # it wrote opset 18 instead
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_devices_that_do_not_exist_are_named():
+    from rdafnet.inference import resolve_device
+    with pytest.raises(ValueError, match="'cdua' is not a device"):
+        resolve_device("cdua")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device is available"):
+            resolve_device("cuda:1")

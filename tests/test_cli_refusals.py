@@ -1,0 +1,80 @@
+"""Every subcommand, a bad value for each of its options: a refusal (exit code 2) with an error message,
+never a traceback, and nothing written."""
+import pytest
+import torch
+
+from rdafnet.cli import main
+from rdafnet.cli import parser as cli_parser
+
+NO_CUDA = not torch.cuda.is_available()
+BAD = {
+    "deblur": [["--tile", "7"], ["--tile", "x"], ["--overlap", "-1"], ["--batch-size", "0"], ["--max-memory", "0"],
+               ["--norm-window", "1"], ["--device", "cdua"], ["--precision", "fp64"], ["--format", "gif"],
+               ["--crf", "99"], ["--fps", "0"], ["--segment-frames", "0"], ["--tile", "256", "--overlap", "256"],
+               ["--overlap", "8"], ["--model", "no-such-model"], ["--preset", "medium", "--codec"]],
+    "eval": [["--device", "cdua"], ["--sheet-crop", "8"], ["--sheet-max", "0"], ["--sheet", "s.gif"],
+             ["--restored", "DIR"], ["--model", "no-such-model"], ["--device", "cuda:7"]],
+    "train": [["--steps", "0"], ["--batch-size", "0"], ["--ema", "1"], ["--ema", "-0.5"], ["--ckpt-every", "0"],
+              ["--val-every", "0"], ["--crop", "8"], ["--lr", "0"], ["--grad-clip", "-1"], ["--threads", "0"],
+              ["--workers", "-1"], ["--width", "0"], ["--blocks", "0"], ["--device", "cdua"], ["--variant", "nope"],
+              ["--max-minutes", "-1"], ["--ckpt-minutes", "0"], ["--steps", "two"], ["--seed", "1.5"]],
+    "make-pairs": [["--n-min", "0"], ["--per-image", "0"], ["--max-length", "2"], ["--noise-p", "2"],
+                   ["--jpeg-p", "-1"], ["--max-speed", "0"], ["--motion", "wobble"], ["--max-side", "8"],
+                   ["--n-min", "9", "--n-max", "7"], ["--motion", "camera", "--noise-p", "0.5"]],
+    "convert": [["MISSING"]],
+    "download": [["no-such-release"], ["rdafnet-single-stage-gopro", "--from", "MISSING"],
+                 ["rdafnet-tiny-gopro-v4"]],
+    "export-onnx": [["--opset", "12"], ["--opset", "x"], ["no-such-model"]],
+    "info": [["no-such-model"]],
+}
+if NO_CUDA:
+    BAD["eval"].append(["--device", "cuda"])
+    BAD["train"].append(["--device", "cuda"])
+
+
+def _base(command, tmp_path):
+    img = tmp_path / "in.png"
+    if not img.exists():
+        from PIL import Image
+        Image.new("RGB", (8, 8)).save(img)
+        (tmp_path / "pairs" / "blur").mkdir(parents=True)
+        (tmp_path / "pairs" / "sharp").mkdir(parents=True)
+    return {"deblur": [str(img), "-o", str(tmp_path / "out")],
+            "eval": ["--no-reference", str(img), "--csv", str(tmp_path / "out" / "t.csv")],
+            "train": ["--data", str(tmp_path / "pairs"), "-o", str(tmp_path / "out")],
+            "make-pairs": ["--sharp", str(tmp_path / "pairs"), "-o", str(tmp_path / "out")],
+            "convert": [str(tmp_path / "out")], "download": [], "export-onnx": [str(tmp_path / "out" / "m.onnx")],
+            "info": []}[command]
+
+
+def _refuse(argv, capsys):
+    try:
+        rc = main(argv)
+    except SystemExit as e:                  # argparse's usage errors
+        rc = e.code
+    err = capsys.readouterr().err
+    return rc, err
+
+
+def test_every_command_is_covered():
+    sub = next(a for a in cli_parser()._actions if a.dest == "command")
+    assert set(sub.choices) - {"list"} <= set(BAD)
+
+
+@pytest.mark.parametrize("command, bad", [(c, b) for c, bads in BAD.items() for b in bads],
+                         ids=lambda v: v if isinstance(v, str) else " ".join(v))
+def test_bad_values_are_refused_in_one_line(tmp_path, capsys, command, bad):
+    bad = [str(tmp_path / "missing.pth") if b == "MISSING" else str(tmp_path) if b == "DIR" else b for b in bad]
+    base = _base(command, tmp_path)
+    if command in ("convert", "download", "info"):
+        argv = [command, *bad, *base] if command != "convert" else [command, *bad, *base]
+    elif command == "export-onnx" and not bad[0].startswith("-"):
+        argv = [command, *bad, *base]
+    else:
+        argv = [command, *base, *bad]
+    if command == "eval" and bad[0] == "--restored":
+        argv = ["eval", "--data", str(tmp_path / "pairs"), *bad]
+    rc, err = _refuse(argv, capsys)
+    assert rc == 2, (argv, rc, err)
+    assert "Traceback" not in err and "error" in err.lower(), err
+    assert not (tmp_path / "out").exists()
