@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import struct
+import warnings
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -29,6 +32,26 @@ def _png_is_16bit_colour(path: Path) -> bool:
     return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 6)
 
 
+#: EXIF orientation -> the array operation that undoes it (the same as ``ImageOps.exif_transpose``)
+_ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1], 5: lambda x: x.swapaxes(0, 1),
+    6: lambda x: np.rot90(x, -1), 7: lambda x: np.rot90(x, 2).swapaxes(0, 1), 8: lambda x: np.rot90(x, 1)}
+
+
+def _orientation(path: Path) -> int:
+    """The EXIF orientation of a file that Pillow does not decode (16-bit colour PNG, TIFF via tifffile)."""
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+            with tifffile.TiffFile(path) as tif:
+                tag = tif.pages[0].tags.get("Orientation")
+                return int(tag.value) if tag is not None else 1
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - no readable tag: the image as stored
+        return 1
+
+
 def _read_16bit(path: Path) -> np.ndarray:
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
@@ -41,11 +64,18 @@ def _read_16bit(path: Path) -> np.ndarray:
     return np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(h, w, info["planes"])
 
 
-def _write_16bit(path: Path, arr: np.ndarray) -> Callable[[str], None]:
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _write_16bit(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> Callable[[str], None]:
+    """A writer of a 16-bit colour PNG (pypng; the ICC profile and EXIF go in iCCP/eXIf chunks) or
+    TIFF (tifffile; the ICC profile)."""
+    icc, exif = metadata.get("icc_profile"), metadata.get("exif")
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
-            return lambda tmp: tifffile.imwrite(tmp, arr, photometric="rgb")
+            return lambda tmp: tifffile.imwrite(tmp, arr, photometric="rgb", iccprofile=icc)
         import png
     except ImportError as exc:
         raise ValueError(f"cannot write 16-bit colour {path}: {_IO16_HINT}") from exc
@@ -53,11 +83,31 @@ def _write_16bit(path: Path, arr: np.ndarray) -> Callable[[str], None]:
         raise ValueError(f"cannot write 16-bit colour as {path.suffix}; use .png or .tif")
     h, w, c = arr.shape
     writer = png.Writer(w, h, greyscale=False, alpha=c == 4, bitdepth=16)
+    extra = (_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)) if icc else b"") + (
+        _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif) if exif else b"")
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             writer.write(f, arr.reshape(h, w * c))
+        if extra:                         # after IHDR (8-byte signature + 25-byte chunk), before the data
+            data = Path(tmp).read_bytes()
+            Path(tmp).write_bytes(data[:33] + extra + data[33:])
     return write
+
+
+def _matching_icc(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> dict[str, bytes]:
+    """``metadata`` without an ICC profile of another colour space than the output's (a CMYK input's
+    profile on its RGB restoration would shift every colour), with a warning."""
+    icc = metadata.get("icc_profile")
+    if not icc or len(icc) < 20:
+        return metadata
+    space = icc[16:20].decode("latin-1").strip()
+    want = "GRAY" if arr.ndim == 2 else "RGB"
+    if space == want:
+        return metadata
+    warnings.warn(f"{path}: the input's ICC profile describes {space} data, not this {want} output; it is not "
+                  "copied (the output is untagged, read as sRGB)", RuntimeWarning, stacklevel=3)
+    return {k: v for k, v in metadata.items() if k != "icc_profile"}
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -74,7 +124,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             raise
         except Exception as exc:  # noqa: BLE001 - any decoder failure: name the file
             raise ImageReadError(f"cannot read {path} as an image ({exc})") from exc
-        return arr[..., None] if arr.ndim == 2 else arr
+        arr = arr[..., None] if arr.ndim == 2 else arr
+        # applied here as Pillow's exif_transpose does below (read_metadata resets the tag for every file)
+        return np.ascontiguousarray(_ORIENT.get(_orientation(path), lambda x: x)(arr))
     try:
         with Image.open(path) as im:
             if getattr(im, "n_frames", 1) > 1:
@@ -121,14 +173,16 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool =
     """Write ``image`` (H, W[, C]) uint8 or uint16 atomically (temp file + rename).
 
     ``metadata`` (:func:`read_metadata`: ICC profile, EXIF) is written where the format carries it
-    (JPEG, PNG, TIFF, WebP; not 16-bit colour files).
+    (JPEG, PNG, TIFF, WebP; 16-bit colour PNG both, 16-bit colour TIFF the ICC profile); an ICC profile of
+    another colour space than the output's (a CMYK one on an RGB output) is dropped with a warning.
     16-bit images need PNG or TIFF (colour ones the optional pypng/tifffile packages). WebP is
     written lossless, JPEG with ``quality``. An existing file raises ``FileExistsError`` unless ``overwrite``.
     """
     path = Path(path)
     arr = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    metadata = _matching_icc(path, arr, metadata or {})
     if arr.dtype == np.uint16 and arr.ndim == 3:
-        return atomic_write(path, _write_16bit(path, arr), overwrite=overwrite)
+        return atomic_write(path, _write_16bit(path, arr, metadata), overwrite=overwrite)
     suffix = path.suffix.lower()
     if arr.dtype == np.float32 and arr.ndim == 2 and suffix in (".tif", ".tiff"):
         # a float32 grayscale TIFF (Pillow mode F) comes back as it came

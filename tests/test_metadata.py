@@ -1,0 +1,87 @@
+"""Metadata on every output path: EXIF orientation applied exactly once by every reader (16-bit PNG and
+TIFF too), ICC profile and EXIF kept by the 16-bit writers, and ICC profiles only on outputs of their
+own colour space."""
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from rdafnet.cli import main
+from rdafnet.io import _ORIENT, _png_chunk, read_image, read_metadata, write_image
+
+pytest.importorskip("png")
+tifffile = pytest.importorskip("tifffile")
+
+
+def _stored():
+    rng = np.random.default_rng(0)
+    return (rng.random((6, 10, 3)) * 65535).astype(np.uint16)
+
+
+def _exif(orientation):
+    ex = Image.Exif()
+    ex[0x0112] = orientation
+    ex[0x010F] = "rdafnet test camera"          # Make
+    return ex.tobytes()
+
+
+def _png16(path, arr, orientation):
+    write_image(path, arr, metadata={"exif": _exif(orientation)})
+    return path
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16bit_png_and_tiff_apply_orientation_once(tmp_path, orientation):
+    arr = _stored()
+    want = np.ascontiguousarray(_ORIENT.get(orientation, lambda x: x)(arr))
+    got_png = read_image(_png16(tmp_path / "a.png", arr, orientation))
+    tifffile.imwrite(tmp_path / "a.tif", arr, photometric="rgb", extratags=[(274, "H", 1, orientation, True)])
+    got_tif = read_image(tmp_path / "a.tif")
+    assert np.array_equal(got_png, want) and np.array_equal(got_tif, want)
+    # the same orientation in an 8-bit file, which Pillow transposes: the readers agree
+    Image.fromarray((arr >> 8).astype(np.uint8)).save(tmp_path / "a8.png", exif=_exif(orientation))
+    assert np.array_equal(read_image(tmp_path / "a8.png"), (want >> 8).astype(np.uint8))
+    kept = Image.Exif()
+    kept.load(read_metadata(tmp_path / "a.png")["exif"])
+    assert kept[0x0112] == 1 and kept[0x010F] == "rdafnet test camera"     # reset once applied, the rest kept
+
+
+def test_cli_keeps_a_rotated_16bit_photo_upright_with_its_metadata(tmp_path):
+    arr = _stored()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    write_image(tmp_path / "in" / "p.png", arr, metadata={"exif": _exif(6), "icc_profile": icc})
+    assert main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--precision", "fp32"]) == 0
+    out = read_image(tmp_path / "out" / "p.png")
+    assert out.dtype == np.uint16 and out.shape == (10, 6, 3)       # rotated once, not twice or never
+    meta = read_metadata(tmp_path / "out" / "p.png")
+    assert meta["icc_profile"] == icc
+    exif = Image.Exif()
+    exif.load(meta["exif"])
+    assert exif[0x0112] == 1 and exif[0x010F] == "rdafnet test camera"
+
+
+def test_16bit_tiff_keeps_its_icc_profile(tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    write_image(tmp_path / "a.tif", _stored(), metadata={"icc_profile": icc})
+    with tifffile.TiffFile(tmp_path / "a.tif") as tif:
+        assert tif.pages[0].tags["InterColorProfile"].value == icc
+
+
+def test_an_icc_profile_of_another_colour_space_is_not_copied(tmp_path):
+    rgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    cmyk_icc = rgb_icc[:16] + b"CMYK" + rgb_icc[20:]           # the header's colour space field
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.warns(RuntimeWarning, match="describes CMYK data, not this RGB output"):
+        write_image(tmp_path / "a.jpg", img, metadata={"icc_profile": cmyk_icc})
+    assert "icc_profile" not in Image.open(tmp_path / "a.jpg").info
+    with pytest.warns(RuntimeWarning, match="describes RGB data, not this GRAY output"):
+        write_image(tmp_path / "g.png", img[..., 0], metadata={"icc_profile": rgb_icc})
+    write_image(tmp_path / "ok.png", img, metadata={"icc_profile": rgb_icc})
+    assert Image.open(tmp_path / "ok.png").info["icc_profile"] == rgb_icc
+
+
+def test_png_chunks_are_well_formed(tmp_path):
+    write_image(tmp_path / "a.png", _stored(), metadata={"exif": _exif(3)})
+    with Image.open(tmp_path / "a.png") as im:
+        im.load()                                   # Pillow checks every chunk's CRC
+        assert im.getexif()[0x0112] == 3
+    assert _png_chunk(b"tEXt", b"")[:8] == b"\x00\x00\x00\x00tEXt"
