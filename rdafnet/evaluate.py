@@ -57,8 +57,14 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
     rows = []
     jobs = list(zip(names, pairs))
     for name, (b_path, s_path) in (distributed.shard(jobs) if shard else jobs):
-        blur, sharp = read_image(b_path)[..., :3], read_image(s_path)[..., :3]
-        out = restore(model, blur)
+        try:
+            blur, sharp = read_image(b_path)[..., :3], read_image(s_path)[..., :3]
+            if blur.shape != sharp.shape:
+                raise ValueError(f"the images differ in size or channels ({blur.shape} and {sharp.shape})")
+            out = restore(model, blur)
+        except (ValueError, RuntimeError) as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"pair {b_path} / {s_path}: {reason}") from exc
         rows.append({"image": name, "scene": scene_of(b_path), "psnr_blur": psnr(blur, sharp), "ssim_blur": ssim(blur, sharp),
                      "psnr": psnr(out, sharp), "ssim": ssim(out, sharp)})
         if out_dir is not None:

@@ -35,6 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--threads", type=bounded(int, 1, 1024), default=None)
     s.add_argument("--workers", type=bounded(int, 0, 256), default=0,
                    help="processes that prepare batches ahead of the model (0: the training process itself)")
+    s.add_argument("--restart", action="store_true",
+                   help="start over: move an existing checkpoint and logs of -o into -o/previous-*/ first")
     s.add_argument("--device", type=device, default=None, help="auto, cpu, cuda or cuda:N")
     s.set_defaults(run=run)
 
@@ -66,7 +68,10 @@ def run(a: argparse.Namespace) -> int:
                       **({"num_blocks": a.blocks} if a.blocks else {}))
     if a.threads:
         torch.set_num_threads(a.threads)
-    metrics = Trainer(model, train_set, a.out, cfg, val_pairs=val, device=a.device).fit()
+    trainer = Trainer(model, train_set, a.out, cfg, val_pairs=val, device=a.device)
+    if a.restart and (kept := trainer.restart()) is not None:
+        print(f"--restart: the earlier run's checkpoint and logs are in {kept}")
+    metrics = trainer.fit()
     print({k: round(v, 4) for k, v in metrics.items()})
     distributed.teardown()
     return 0

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .._atomic import atomic_write
+from ..checkpoint import load_strict
 from ..data.pairs import PairedImages, check_training_scenes, scene_of
 from ..distributed import rank_and_world
 from ..evaluate import evaluate
@@ -73,8 +74,8 @@ class TrainConfig:
             "ema": (self.ema is None or (num(self.ema) and 0 <= self.ema < 1), "in [0, 1), or None (no EMA)"),
             "val_every": (whole(self.val_every) and self.val_every >= 1, "an integer >= 1"),
             "ckpt_every": (whole(self.ckpt_every) and self.ckpt_every >= 1, "an integer >= 1"),
-            "ckpt_minutes": (self.ckpt_minutes is None or (num(self.ckpt_minutes) and self.ckpt_minutes > 0),
-                             "a number > 0, or None"),
+            "ckpt_minutes": (self.ckpt_minutes is None or (num(self.ckpt_minutes) and self.ckpt_minutes >= 0),
+                             "a number >= 0 (0: after every step), or None"),
             "max_minutes": (self.max_minutes is None or (num(self.max_minutes) and self.max_minutes > 0),
                             "a number > 0, or None"),
             "log_every": (whole(self.log_every) and self.log_every >= 1, "an integer >= 1"),
@@ -84,6 +85,23 @@ class TrainConfig:
         wrong = [f"{k}={getattr(self, k)!r} (must be {what})" for k, (ok, what) in rules.items() if not ok]
         if wrong:
             raise ValueError(f"invalid training settings: {'; '.join(wrong)}")
+
+
+def check_validation_pairs(pairs: list[tuple[Path, Path]]) -> None:
+    """Validation pairs must be readable RGB(A) images of one size each: checked before the first step,
+    not found out at the first validation."""
+    from ..io import read_image
+    for blur, sharp in pairs:
+        try:
+            b, s = read_image(blur), read_image(sharp)
+        except ValueError as exc:
+            raise ValueError(f"validation pair {blur} / {sharp}: {exc}") from None
+        if b.shape[:2] != s.shape[:2]:
+            raise ValueError(f"validation pair {blur} / {sharp}: sizes differ ({b.shape[1]}x{b.shape[0]} and "
+                             f"{s.shape[1]}x{s.shape[0]})")
+        if b.shape[2] < 3 or s.shape[2] < 3:
+            raise ValueError(f"validation pair {blur} / {sharp} is grayscale; the networks restore RGB: convert "
+                             "the pair to RGB, or leave it out of --val")
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -128,6 +146,7 @@ class Trainer:
                  config: TrainConfig, *, val_pairs: list[tuple[Path, Path]] | None = None,
                  device: str | torch.device | None = None) -> None:
         check_training_scenes(train_set.pairs)
+        check_validation_pairs(val_pairs or [])
         self.config = config
         self.out_dir = Path(out_dir)
         self.train_set = train_set
@@ -170,8 +189,10 @@ class Trainer:
             yield blur, sharp
 
     def _state(self) -> dict[str, Any]:
+        config = getattr(self.model, "config", None)
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                "best_score": self.best, "ema": self.ema.state_dict() if self.ema else {}}
+                "best_score": self.best, "ema": self.ema.state_dict() if self.ema else {},
+                "model_config": json.dumps(config, sort_keys=True) if isinstance(config, dict) else ""}
 
     def save_checkpoint(self) -> None:
         if self.rank == 0:
@@ -179,17 +200,53 @@ class Trainer:
             atomic_write(self.ckpt_path, lambda tmp: torch.save(state, tmp))
 
     def load_checkpoint(self) -> bool:
+        """Resume from ``checkpoint.pt`` if there is one. A checkpoint that cannot be read, or that holds
+        another network than this run's, is an error that names the file, the difference and how to start
+        over (:meth:`restart`, ``rdafnet train --restart``); nothing is changed."""
         if not self.ckpt_path.exists():
             return False
-        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        if self.ema is not None and state["ema"]:
-            self.ema.load_state_dict(state["ema"])
+        how = (f"resume with the settings that wrote it, or start over with `rdafnet train ... --restart` "
+               f"(Trainer.restart()), which moves it and the run's logs into {self.out_dir}/previous-*/")
+        try:
+            state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+            missing = {"model", "optimizer", "step"} - set(state)
+            if missing:
+                raise ValueError(f"it lacks {', '.join(sorted(missing))}")
+        except Exception as exc:  # noqa: BLE001 - truncated, damaged or foreign: one message, what to do
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise ValueError(f"cannot resume from {self.ckpt_path}: not a readable training checkpoint ({reason}); "
+                             + how) from None
+        saved, ours = state.get("model_config") or "", getattr(self.model, "config", None)
+        if saved and isinstance(ours, dict):
+            theirs = json.loads(saved)
+            diff = [f"{k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}" for k in sorted(set(theirs) | set(ours))
+                    if k not in ("rdafnet_version",) and theirs.get(k) != ours.get(k)]
+            if diff:
+                raise ValueError(f"{self.ckpt_path} holds another network than this run's ({'; '.join(diff)}); " + how)
+        try:
+            load_strict(self.model, state["model"], source=str(self.ckpt_path))
+            self.opt.load_state_dict(state["optimizer"])
+            if self.ema is not None and state.get("ema"):
+                self.ema.load_state_dict(state["ema"])
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise ValueError(f"cannot resume from {self.ckpt_path}: {str(exc).splitlines()[0][:300]}; " + how) from None
         # checkpoints from before held-out-scene validation kept a PSNR under "best", not a gain: such a
         # run starts its best/ selection afresh rather than compare a gain with a PSNR
         self.step, self.best = int(state["step"]), float(state.get("best_score", -math.inf))
         return True
+
+    def restart(self) -> Path | None:
+        """Start this run over: move its checkpoint and logs (``checkpoint.pt``, ``log.csv``, ``val.csv``,
+        ``config.json``) into ``out_dir/previous-<time>/`` (nothing is deleted); returns that folder."""
+        files = [self.out_dir / n for n in ("checkpoint.pt", "log.csv", "val.csv", "config.json")]
+        files = [f for f in files if f.exists()]
+        if not files or self.rank != 0:
+            return None
+        keep = self.out_dir / time.strftime("previous-%Y%m%d-%H%M%S")
+        keep.mkdir()
+        for f in files:
+            os.replace(f, keep / f.name)
+        return keep
 
     def _log(self, row: dict[str, Any]) -> None:
         if self.rank != 0:
