@@ -144,6 +144,9 @@ def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | 
         info = {"name": name, **{k: v for k, v in entry.items() if k != "sha256"}}
     else:
         path = Path(source)
+        if isinstance(source, Path) and not path.exists() and str(source) in registry.models():
+            raise ValueError(f"{path} does not exist; {str(source)!r} is also a registered model name: pass it as a "
+                             f"string, from_pretrained({str(source)!r}), to load that")
         if path.is_dir():
             model = _load_folder(path, source=str(path))
         elif path.exists():

@@ -36,6 +36,8 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts"
                   ".wmv", ".flv", ".3gp")
 #: Containers written, by output suffix.
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+#: The speed presets of libx264 and libx265 (``--preset``).
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 #: Constant rate factor of the default codecs: 16 is visually lossless for x264 and VP9.
 DEFAULT_CRF = 16
 
@@ -86,6 +88,28 @@ class VideoResult:
 Frame = np.ndarray | None       # an RGB frame, or None where it was not wanted
 
 
+def _mp4_without_index(path: Path) -> bool:
+    """An MP4/MOV file (an ``ftyp`` box first) whose top-level boxes hold no ``moov`` (the index a camera
+    writes when recording stops): a recording cut off, which no decoder can read as it is."""
+    kinds, pos = [], 0
+    try:
+        size_all = path.stat().st_size
+        with open(path, "rb") as f:
+            while pos + 8 <= size_all and len(kinds) < 64:
+                f.seek(pos)
+                head = f.read(16)
+                size, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if size == 1 and len(head) >= 16:
+                    size = int.from_bytes(head[8:16], "big")
+                kinds.append(kind)
+                if size < 8:                 # 0: to the end of the file; anything else smaller is not a box
+                    break
+                pos += size
+    except OSError:
+        return False
+    return bool(kinds) and kinds[0] == b"ftyp" and b"moov" not in kinds
+
+
 class _VideoSource:
     """Frames of a video file: (pts, RGB array) in decode order, 8-bit or 16-bit (deeper sources)."""
 
@@ -95,10 +119,17 @@ class _VideoSource:
         try:
             self.container = av.open(str(path))
         except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+            if _mp4_without_index(path):
+                raise ValueError(f"{path} is an MP4/MOV recording cut off before its index (the 'moov' atom, which "
+                                 "a camera writes when recording stops), so no frame can be located; recover it "
+                                 "with a repair tool (e.g. untrunc, given a healthy clip from the same camera) "
+                                 "and restore the repaired file") from exc
             raise ValueError(f"{path} is not a video file that FFmpeg can read ({exc})") from exc
         if not self.container.streams.video:
+            streams = [f"{st.type} ({st.codec_context.name})" for st in self.container.streams]
             self.container.close()
-            raise ValueError(f"{path} holds no video stream (only {len(self.container.streams)} other streams)")
+            raise ValueError(f"{path} holds no video stream, only {', '.join(streams) or 'no stream at all'}: "
+                             "there is nothing to deblur")
         self.stream = stream = self.container.streams.video[0]
         stream.thread_type = "AUTO"
         first = self._first_frame()
@@ -437,6 +468,8 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
         raise ValueError(f"unknown video codec {codec!r}; try libx264, libx265, libvpx-vp9 or libsvtav1") from exc
     source = open_source(src, fps=fps)
     info = source.info
+    if codec in ("libx264", "libx265") and preset not in X264_PRESETS:
+        raise ValueError(f"unknown {codec} preset {preset!r}; choose one of {', '.join(X264_PRESETS)}")
     pix_fmt = _pix_fmt(codec, info)
     options = {"crf": str(crf), "preset": preset} if codec in ("libx264", "libx265") else \
         {"crf": str(crf), "b": "0"} if codec == "libvpx-vp9" else {"crf": str(crf)}

@@ -52,3 +52,33 @@ def test_devices_that_do_not_exist_are_named():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device is available"):
             resolve_device("cuda:1")
+
+
+def test_a_path_named_like_a_registered_model_says_so(tmp_path, monkeypatch):
+    from pathlib import Path
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="pass it as a string, from_pretrained\\('rdafnet-tiny-gopro-v4'\\)"):
+        rdafnet.from_pretrained(Path("rdafnet-tiny-gopro-v4"))
+
+
+def test_videos_without_frames_are_described(tmp_path):
+    av = pytest.importorskip("av")
+    import numpy as np
+    from rdafnet.video import probe
+    audio = tmp_path / "voice.m4a"
+    with av.open(str(audio), "w") as out:
+        a = out.add_stream("aac", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        out.mux(a.encode(frame))
+        out.mux(a.encode())
+    with pytest.raises(ValueError, match=r"holds no video stream, only audio \(aac\)"):
+        probe(audio)
+    from helpers import make_clip
+    clip = make_clip(tmp_path / "clip.mp4", n=4, audio=False)
+    data = clip.read_bytes()
+    at = data.find(b"moov")
+    assert at > 0
+    (tmp_path / "cut.mp4").write_bytes(data[: at - 4] if at > data.find(b"mdat") else data.replace(b"moov", b"free"))
+    with pytest.raises(ValueError, match="cut off before its index"):
+        probe(tmp_path / "cut.mp4")

@@ -11,7 +11,8 @@ BAD = {
     "deblur": [["--tile", "7"], ["--tile", "x"], ["--overlap", "-1"], ["--batch-size", "0"], ["--max-memory", "0"],
                ["--norm-window", "1"], ["--device", "cdua"], ["--precision", "fp64"], ["--format", "gif"],
                ["--crf", "99"], ["--fps", "0"], ["--segment-frames", "0"], ["--tile", "256", "--overlap", "256"],
-               ["--overlap", "8"], ["--model", "no-such-model"], ["--preset", "medium", "--codec"]],
+               ["--overlap", "8"], ["--model", "no-such-model"], ["--preset", "medium", "--codec"],
+               ["--preset", "mediumm"], ["-o", "x.gif"]],
     "eval": [["--device", "cdua"], ["--sheet-crop", "8"], ["--sheet-max", "0"], ["--sheet", "s.gif"],
              ["--restored", "DIR"], ["--model", "no-such-model"], ["--device", "cuda:7"]],
     "train": [["--steps", "0"], ["--batch-size", "0"], ["--ema", "1"], ["--ema", "-0.5"], ["--ckpt-every", "0"],
@@ -78,3 +79,50 @@ def test_bad_values_are_refused_in_one_line(tmp_path, capsys, command, bad):
     assert rc == 2, (argv, rc, err)
     assert "Traceback" not in err and "error" in err.lower(), err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_run_on_the_same_output_is_refused_with_the_first_ones_pid(tmp_path, capsys):
+    import os
+
+    from rdafnet._lock import exclusive
+    img = tmp_path / "in.png"
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(img)
+    with exclusive(tmp_path / "out", "a test holding the folder"):
+        rc, err = _refuse(["deblur", str(img), "-o", str(tmp_path / "out"), "--precision", "fp32"], capsys)
+        assert rc == 2 and f"is in use by another rdafnet run (PID {os.getpid()}, a test holding the folder" in err
+        assert not (tmp_path / "out" / "in.png").exists()
+        rc, err = _refuse(["eval", "--no-reference", str(img), "--out", str(tmp_path / "out")], capsys)
+        assert rc == 2 and "in use by another rdafnet run" in err
+    assert main(["deblur", str(img), "-o", str(tmp_path / "out"), "--precision", "fp32"]) == 0   # released
+    assert (tmp_path / "out" / "in.png").exists() and not list((tmp_path / "out").glob(".*lock*"))
+
+
+def test_two_trainings_on_one_folder_do_not_share_it(tmp_path):
+    from rdafnet._lock import OutputInUseError, exclusive
+    from test_training import _pairs_folder, _train_cmd
+    _pairs_folder(tmp_path / "pairs", n=2)
+    with exclusive(tmp_path / "run", "the first training"):
+        with pytest.raises(OutputInUseError, match="the first training"):
+            from rdafnet.data import PairedImages, find_pairs
+            from rdafnet.train import TrainConfig, Trainer
+            import rdafnet
+            Trainer(rdafnet.build("tiny", width=8, num_blocks=1), PairedImages(find_pairs(tmp_path / "pairs"), crop=32),
+                    tmp_path / "run", TrainConfig(steps=1, batch_size=1)).fit(progress=False)
+    assert main(_train_cmd(tmp_path, "run", steps=1)[3:]) == 0
+
+
+def test_image_outputs_name_a_folder_and_links_to_nothing_are_named(tmp_path, capsys):
+    from PIL import Image
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "in" / "a.png")
+    (tmp_path / "in" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    rc, err = _refuse(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "x.gif")], capsys)
+    assert rc == 2 and "looks like an image file" in err and not (tmp_path / "x.gif").exists()
+    assert main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "in" / "out"), "--precision", "fp32"]) == 0
+    err = capsys.readouterr().err
+    assert "gone.png is a link to a missing file" in err
+    # a recursive glob that now also matches the earlier results restores the inputs only
+    assert main(["deblur", str(tmp_path / "in" / "**" / "*.png"), "-o", str(tmp_path / "in" / "out"),
+                 "--precision", "fp32", "--overwrite"]) == 0
+    assert "skipping 1 input(s) inside the output folder" in capsys.readouterr().err

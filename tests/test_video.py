@@ -125,9 +125,15 @@ def test_bad_video_inputs_say_what_is_wrong(tmp_path, clip, model, capsys):
     assert (tmp_path / "taken.mp4").read_bytes() == b"x"
 
 
-def test_an_encoder_failure_is_one_line_and_leaves_no_output(tmp_path, clip, capsys):
-    # the encoder thread fails on its first segment (x264 refuses the preset): the command must
-    # neither hang nor print a traceback, and nothing may appear under the output name
+def test_an_encoder_failure_is_one_line_and_leaves_no_output(tmp_path, clip, capsys, monkeypatch):
+    # the encoder thread fails on its first segment (x264 refuses the preset, let through the up-front
+    # check here): the command must neither hang nor print a traceback, and nothing may appear under the
+    # output name
+    import rdafnet.cli.deblur
+    import rdafnet.video
+    presets = (*rdafnet.video.X264_PRESETS, "no-such-preset")
+    monkeypatch.setattr(rdafnet.video, "X264_PRESETS", presets)
+    monkeypatch.setattr(rdafnet.cli.deblur, "X264_PRESETS", presets)
     out = tmp_path / "o.mp4"
     assert main(["deblur", str(clip), "-o", str(out), "--preset", "no-such-preset", "--segment-frames", "4"]) == 2
     err = capsys.readouterr().err           # (the progress bar also writes to stderr)

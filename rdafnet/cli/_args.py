@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,7 +62,11 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            for f in found:
+                if f.is_symlink() and not f.exists():
+                    print(f"skipped: {f} is a link to a missing file ({os.readlink(f)})", file=sys.stderr)
+            files += [f for f in found if f.is_file()]
         elif any(ch in item for ch in "*?["):
             files += sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
         else:

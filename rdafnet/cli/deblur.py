@@ -7,9 +7,12 @@ import argparse
 import errno
 import sys
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
+from .._lock import exclusive
 from ..precision import AUTO, PRECISIONS
+from ..video import X264_PRESETS
 from ._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile, expand_inputs
 
 
@@ -42,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                  "libsvtav1)")
     v.add_argument("--crf", type=bounded(int, 0, 63), default=None,
                    help="constant rate factor: lower is better and larger (default 16, visually lossless)")
-    v.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    v.add_argument("--preset", default="medium", choices=X264_PRESETS, help="x264/x265 speed preset (default medium)")
     v.add_argument("--fps", type=bounded(float, 0.01, 1000), default=None,
                    help="frame rate when a folder of frames becomes a video (default 30)")
     v.add_argument("--frames-out", default=None, metavar="DIR", help="also write the restored frames here as PNG")
@@ -82,7 +85,7 @@ def _run(a: argparse.Namespace) -> int:
 
     from .. import distributed
     from ..inference import deblur
-    from ..io import ImageReadError, plan_outputs, read_image, read_metadata, write_image
+    from ..io import IMAGE_SUFFIXES, ImageReadError, plan_outputs, read_image, read_metadata, write_image
     from ..video import CONTAINERS, is_video
     if a.overlap is not None and a.tile is None:
         raise ValueError("--overlap applies to tiles: pass --tile too")
@@ -94,34 +97,43 @@ def _run(a: argparse.Namespace) -> int:
     out_dir = Path(a.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"-o {out_dir} is a file; -o names the folder the results go to")
+    if not out_dir.exists() and out_dir.suffix.lower() in (*IMAGE_SUFFIXES, ".gif"):
+        raise ValueError(f"-o {out_dir} looks like an image file, but -o names the folder the results go to "
+                         f"(under their own names); pass a folder, e.g. -o {out_dir.parent / 'restored'}")
     files = expand_inputs(a.inputs)
+    globbed = {f.resolve() for i in a.inputs if any(ch in i for ch in "*?[") for f in expand_inputs([i])}
+    inside = [f for f in files if f.resolve() in globbed and out_dir.resolve() in f.resolve().parents]
+    if inside:                                  # a glob that also matches earlier results
+        print(f"skipping {len(inside)} input(s) inside the output folder {out_dir} (earlier results)", file=sys.stderr)
+        files = [f for f in files if f not in inside]
     if not files:
         raise ValueError("no input images found")
     names = [f.name if a.format is None else f"{f.stem}.{a.format}" for f in files]
     sources = plan_outputs(files, [out_dir / n for n in names])
-    model = _load(a)          # all checks above: nothing is loaded for a bad command
-    mine = distributed.shard(list(sources.items()))
-    failed, skipped, done = [], 0, 0
-    for target, f in tqdm(mine, desc="images", unit="img", disable=len(mine) < 2):
-        if target.exists() and not a.overwrite:
-            skipped += 1
-            continue
-        try:
-            image = read_image(f)
-            big = a.tile and max(image.shape[:2]) > 2 * a.tile
-            result = deblur(image[..., 0] if image.shape[2] == 1 else image, model, tile=a.tile,
-                            overlap=a.overlap, batch_size=a.batch_size, progress=bool(big),
-                            max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30))
-            write_image(target, result, overwrite=a.overwrite, metadata=read_metadata(f))
-        except OSError as exc:
-            if exc.errno in _DOOMED:           # no later image could be written either: stop here
-                raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}; {done} restored before this, "
-                                         "nothing partial was left") from exc
-            _report(f, exc, failed)
-        except (ImageReadError, ValueError, RuntimeError) as exc:     # this image only: the batch goes on
-            _report(f, exc, failed)
-        else:
-            done += 1
+    with exclusive(out_dir, "rdafnet deblur"):     # a second run on this folder is refused, not interleaved
+        model = _load(a)          # all checks above: nothing is loaded for a bad command
+        mine = distributed.shard(list(sources.items()))
+        failed, skipped, done = [], 0, 0
+        for target, f in tqdm(mine, desc="images", unit="img", disable=len(mine) < 2):
+            if target.exists() and not a.overwrite:
+                skipped += 1
+                continue
+            try:
+                image = read_image(f)
+                big = a.tile and max(image.shape[:2]) > 2 * a.tile
+                result = deblur(image[..., 0] if image.shape[2] == 1 else image, model, tile=a.tile,
+                                overlap=a.overlap, batch_size=a.batch_size, progress=bool(big),
+                                max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30))
+                write_image(target, result, overwrite=a.overwrite, metadata=read_metadata(f))
+            except OSError as exc:
+                if exc.errno in _DOOMED:           # no later image could be written either: stop here
+                    raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}; {done} restored before this, "
+                                             "nothing partial was left") from exc
+                _report(f, exc, failed)
+            except (ImageReadError, ValueError, RuntimeError) as exc:     # this image only: the batch goes on
+                _report(f, exc, failed)
+            else:
+                done += 1
     print(f"{done} restored, {skipped} skipped (exist; --overwrite replaces), {len(failed)} failed -> {out_dir}")
     return EXIT_PARTIAL if failed else EXIT_OK
 
@@ -153,23 +165,26 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
             raise FileNotFoundError(f"{src} not found")
         if dst.exists() and not a.overwrite:
             raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
-    model = _load(a)
-    status = EXIT_OK
-    warnings.simplefilter("ignore", TruncatedVideoWarning)      # reported below as an error line
-    for src, dst in jobs:
-        result = deblur_video(src, dst, model, codec=a.codec, crf=DEFAULT_CRF if a.crf is None else a.crf,
-                              preset=a.preset, tile=a.tile, overlap=a.overlap,
-                              batch_size=a.batch_size if a.tile else 1,     # whole frames: one per pass
-                              max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30),
-                              fps=a.fps, frames_out=a.frames_out, audio=not a.no_audio, overwrite=a.overwrite,
-                              segment_frames=a.segment_frames, progress=True)
-        if result is None:                      # a torchrun rank other than 0: rank 0 reports
-            continue
-        if result.stopped:
-            print(f"error: {src}: {result.stopped}", file=sys.stderr)
-            status = EXIT_PARTIAL
-        print(f"{result.frames} frames -> {dst} ({result.restored} restored now, "
-              f"{result.restored / max(result.seconds, 1e-9):.2f} frames/s)")
+    with ExitStack() as held:
+        for _, dst in jobs:                     # one writer per output video
+            held.enter_context(exclusive(dst, "rdafnet deblur (video)"))
+        model = _load(a)
+        status = EXIT_OK
+        warnings.simplefilter("ignore", TruncatedVideoWarning)      # reported below as an error line
+        for src, dst in jobs:
+            result = deblur_video(src, dst, model, codec=a.codec, crf=DEFAULT_CRF if a.crf is None else a.crf,
+                                  preset=a.preset, tile=a.tile, overlap=a.overlap,
+                                  batch_size=a.batch_size if a.tile else 1,     # whole frames: one per pass
+                                  max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30),
+                                  fps=a.fps, frames_out=a.frames_out, audio=not a.no_audio, overwrite=a.overwrite,
+                                  segment_frames=a.segment_frames, progress=True)
+            if result is None:                      # a torchrun rank other than 0: rank 0 reports
+                continue
+            if result.stopped:
+                print(f"error: {src}: {result.stopped}", file=sys.stderr)
+                status = EXIT_PARTIAL
+            print(f"{result.frames} frames -> {dst} ({result.restored} restored now, "
+                  f"{result.restored / max(result.seconds, 1e-9):.2f} frames/s)")
     return status
 
 

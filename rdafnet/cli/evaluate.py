@@ -72,6 +72,14 @@ class _Sheet:
         print(f"sheet: {path} ({len(self.rows)} images)")
 
 
+def _writer(out: str | None) -> Any:
+    """The lock of the ``--out`` folder (one run writing it at a time), or nothing without ``--out``."""
+    from contextlib import nullcontext
+
+    from .._lock import exclusive
+    return exclusive(out, "rdafnet eval") if out else nullcontext()
+
+
 def _label(row: dict[str, Any]) -> str:
     if "niqe_input" in row:
         return f"NIQE {row['niqe_input']:.2f} -> {row['niqe_output']:.2f} (lower is better)"
@@ -110,8 +118,9 @@ def _run_pairs(a: argparse.Namespace) -> int:
     sheet = _Sheet(a, len(pairs), ("input", "output", "sharp")) if a.sheet else None
     try:
         model = from_pretrained(a.model, device=distributed.setup(a.device))
-        rows = evaluate(model, pairs, device=next(model.parameters()).device,
-                        out_dir=a.out, overwrite=a.overwrite, shard=True, on_image=sheet)
+        with _writer(a.out):
+            rows = evaluate(model, pairs, device=next(model.parameters()).device,
+                            out_dir=a.out, overwrite=a.overwrite, shard=True, on_image=sheet)
     finally:
         distributed.teardown()
     if rows is None:                 # a torchrun rank other than 0: rank 0 prints the table
@@ -145,8 +154,9 @@ def _run_photos(a: argparse.Namespace) -> int:
         print(f"error: {path}: {exc}", file=sys.stderr)
 
     sheet = _Sheet(a, len(files), ("input", "output")) if a.sheet else None
-    rows = evaluate_no_reference(model, files, restored=a.restored, out_dir=a.out, overwrite=a.overwrite,
-                                 on_error=on_error, on_image=sheet)
+    with _writer(a.out):
+        rows = evaluate_no_reference(model, files, restored=a.restored, out_dir=a.out, overwrite=a.overwrite,
+                                     on_error=on_error, on_image=sheet)
     print(f"{'image':48s} {'NIQE in':>8s} {'NIQE out':>9s} {'change':>7s}   (NIQE: lower is better)")
     for r in rows:
         print(f"{r['image'][:48]:48s} {r['niqe_input']:8.3f} {r['niqe_output']:9.3f} "

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .._atomic import atomic_write
+from .._lock import exclusive
 from ..checkpoint import load_strict
 from ..data.pairs import PairedImages, check_training_scenes, scene_of
 from ..distributed import rank_and_world
@@ -326,7 +327,12 @@ class Trainer:
 
     def fit(self, *, progress: bool = True) -> dict[str, float]:
         """Train to ``config.steps``, or until ``config.max_minutes`` of wall time have passed in this
-        call; either way ``best/`` (with validation pairs), ``final/`` and the checkpoint are written."""
+        call; either way ``best/`` (with validation pairs), ``final/`` and the checkpoint are written.
+        A second run on the same ``out_dir`` while this one trains is refused (its PID is named)."""
+        with exclusive(self.out_dir, "rdafnet training"):
+            return self._fit(progress=progress)
+
+    def _fit(self, *, progress: bool) -> dict[str, float]:
         cfg = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.load_checkpoint()
