@@ -248,6 +248,10 @@ def _model_on(model: torch.nn.Module | None, device: str | torch.device | None) 
         raise TypeError(f"model must be a torch.nn.Module (or None for the bundled model), got "
                         f"{type(model).__name__} {model!r:.60}; to load one by name or path use "
                         "rdafnet.from_pretrained(...)")
+    if any(p.is_meta for p in model.parameters()):
+        raise ValueError("the model's weights are on the 'meta' device (shapes without values): load real "
+                         "weights first (rdafnet.from_pretrained, or model.to_empty(device='cpu') and "
+                         "load_state_dict)")
     if device is not None:
         want, have = resolve_device(device), next(model.parameters()).device
         if want.type != have.type or (want.index is not None and want.index != (have.index or 0)):
@@ -364,6 +368,8 @@ class _eval_mode:
 
 def _prepare_tensor(image: torch.Tensor) -> tuple[torch.Tensor, Finish]:
     """A (3, H, W) or (B, 3, H, W) uint8 or float [0, 1] tensor as float32 (B, 3, H, W) in [0, 1]."""
+    if image.is_meta:
+        raise ValueError("the image is a 'meta' tensor (a shape without values): pass a tensor with data")
     if image.dtype == torch.uint8:
         x = image.float() / 255
     elif image.is_floating_point():

@@ -82,3 +82,13 @@ def test_videos_without_frames_are_described(tmp_path):
     (tmp_path / "cut.mp4").write_bytes(data[: at - 4] if at > data.find(b"mdat") else data.replace(b"moov", b"free"))
     with pytest.raises(ValueError, match="cut off before its index"):
         probe(tmp_path / "cut.mp4")
+
+
+def test_meta_tensors_are_named():
+    model = rdafnet.build("tiny")
+    with pytest.raises(ValueError, match="'meta' tensor"):
+        rdafnet.deblur(torch.empty(1, 3, 8, 8, device="meta"), model)
+    with torch.device("meta"):
+        ghost = rdafnet.build("tiny")
+    with pytest.raises(ValueError, match="weights are on the 'meta' device"):
+        rdafnet.deblur(torch.rand(1, 3, 8, 8), ghost)

@@ -21,7 +21,7 @@ BAD = {
               ["--max-minutes", "-1"], ["--ckpt-minutes", "0"], ["--steps", "two"], ["--seed", "1.5"]],
     "make-pairs": [["--n-min", "0"], ["--per-image", "0"], ["--max-length", "2"], ["--noise-p", "2"],
                    ["--jpeg-p", "-1"], ["--max-speed", "0"], ["--motion", "wobble"], ["--max-side", "8"],
-                   ["--n-min", "9", "--n-max", "7"], ["--motion", "camera", "--noise-p", "0.5"]],
+                   ["--n-min", "9", "--n-max", "7"], ["--motion", "camera", "--noise-p", "0.5"], ["--seed", "x"]],
     "convert": [["MISSING"]],
     "download": [["no-such-release"], ["rdafnet-single-stage-gopro", "--from", "MISSING"],
                  ["rdafnet-tiny-gopro-v4"]],
@@ -57,9 +57,14 @@ def _refuse(argv, capsys):
     return rc, err
 
 
-def test_every_command_is_covered():
+def test_every_command_and_checked_option_is_covered():
     sub = next(a for a in cli_parser()._actions if a.dest == "command")
     assert set(sub.choices) - {"list"} <= set(BAD)
+    for name, command in sub.choices.items():
+        used = {t for bads in BAD.get(name, []) for t in bads if t.startswith("-")}
+        unchecked = [a.option_strings[-1] for a in command._actions if a.option_strings
+                     and (a.type is not None or a.choices) and not set(a.option_strings) & used]
+        assert unchecked == [], f"rdafnet {name}: no bad value tried for {unchecked}"
 
 
 @pytest.mark.parametrize("command, bad", [(c, b) for c, bads in BAD.items() for b in bads],
