@@ -105,16 +105,33 @@ def memory_budget(device: torch.device) -> int:
     return available // 2
 
 
+#: The overlap of automatic tiles (at most tile // 4): enough for the blend, without redoing a quarter of each tile.
+AUTO_OVERLAP = 64
+_AUTO_TILES = (2048, 1024, 768, 512, 384, 256, 128)
+
+
+def auto_overlap(tile: int) -> int:
+    """The overlap the memory guard uses with ``tile``."""
+    return min(AUTO_OVERLAP, tile // 4)
+
+
+def tile_work(h: int, w: int, tile: int, overlap: int) -> float:
+    """Pixels a tile plan computes, as a multiple of one whole h x w frame (1.0: no overlap at all)."""
+    n = len(_axis_starts(h, tile, overlap)) * len(_axis_starts(w, tile, overlap))
+    return n * min(tile, h) * min(tile, w) / (h * w)
+
+
 def auto_tile(model: torch.nn.Module, h: int, w: int, *, batch_size: int, budget: int, frames: int = 1) -> int | None:
-    """``None`` when a whole-frame pass over ``frames`` frames fits ``budget``, else the largest tile
-    (2048 ... 128) whose batch fits."""
+    """``None`` when a whole-frame pass over ``frames`` frames fits ``budget``; else, of the tiles (2048 ...
+    128) whose batch fits, the one that computes the fewest pixels with :func:`auto_overlap` (the larger
+    on a tie), so that tiling costs as little time as the memory allows."""
     need = frame_bytes(model, h, w, frames)
     if need is None or need <= budget:
         return None
-    for tile in (2048, 1024, 768, 512, 384, 256, 128):
-        if tile < max(h, w) and frame_bytes(model, tile, tile, batch_size) <= budget:
-            return tile
-    return 128
+    fitting = [t for t in _AUTO_TILES if t < max(h, w) and frame_bytes(model, t, t, batch_size) <= budget]
+    if not fitting:
+        return _AUTO_TILES[-1]
+    return min(fitting, key=lambda t: (round(tile_work(h, w, t, auto_overlap(t)), 3), -t))
 
 
 def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None = None,
@@ -145,11 +162,12 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
         budget = memory_budget(device) if max_memory is None else int(max_memory)
         tile = auto_tile(model, h, w, batch_size=batch_size, budget=budget, frames=b)
         if tile is not None:
+            overlap = auto_overlap(tile) if overlap is None else overlap
             what = f"a whole {h}x{w} frame" if b == 1 else f"{b} whole {h}x{w} frames"
             warnings.warn(f"{what} needs about {frame_bytes(model, h, w, b) / 2**30:.1f} GiB, over the "
-                          f"{budget / 2**30:.1f} GiB budget: restoring it in {tile} px tiles (pass tile= or "
-                          "max_memory= to choose; tiles differ slightly from a whole-frame pass)", RuntimeWarning,
-                          stacklevel=2)
+                          f"{budget / 2**30:.1f} GiB budget: restoring it in {tile} px tiles, overlap {overlap} "
+                          "(pass tile= or max_memory= to choose; tiles differ slightly from a whole-frame pass)",
+                          RuntimeWarning, stacklevel=2)
     if tile is None or (h <= tile and w <= tile):
         with torch.no_grad():
             return model(x.to(device, dtype)).to(x.device, x.dtype)
@@ -160,7 +178,7 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in [0, tile), got overlap={overlap} for tile={tile}")
     n_tiles = len(_axis_starts(h, tile, overlap)) * len(_axis_starts(w, tile, overlap))
-    work = n_tiles * min(tile, h) * min(tile, w) / (h * w)
+    work = tile_work(h, w, tile, overlap)
     if work > MAX_TILE_WORK:
         raise ValueError(f"tile={tile} with overlap={overlap} plans {n_tiles} tiles, {work:.0f}x the work of one "
                          f"whole-frame pass; use a smaller overlap (default tile // 4) or a larger tile")

@@ -261,7 +261,7 @@ def test_cli_batch_goes_on_past_bad_files_and_stops_when_doomed(model, tmp_path,
 
 
 def test_memory_guard_tiles_automatically_and_bad_tile_plans_are_refused(model):
-    from rdafnet.inference import auto_tile, frame_bytes, memory_budget
+    from rdafnet.inference import auto_overlap, auto_tile, frame_bytes, memory_budget, tile_work
     x = torch.rand(1, 3, 300, 400)
     need = frame_bytes(model, 300, 400)
     assert need == frame_bytes(model, 150, 400) * 2 > 0 and memory_budget(torch.device("cpu")) > 0
@@ -270,7 +270,15 @@ def test_memory_guard_tiles_automatically_and_bad_tile_plans_are_refused(model):
     assert tile == 128 or frame_bytes(model, tile, tile, 4) <= need // 2
     with pytest.warns(RuntimeWarning, match=r"restoring it in \d+ px tiles"):
         guarded = restore_tensor(x, model, max_memory=need // 2)
-    torch.testing.assert_close(guarded, restore_tensor(x, model, tile=tile), rtol=0, atol=0)
+    torch.testing.assert_close(guarded, restore_tensor(x, model, tile=tile, overlap=auto_overlap(tile)), rtol=0, atol=0)
+    # a 12 MP photo where 1024 px tiles fit: the plan with the least work, not the largest tile
+    big = frame_bytes(model, 1024, 1024, 4)
+    chosen = auto_tile(model, 3000, 4000, batch_size=4, budget=big)
+    options = [t for t in (1024, 768, 512, 384, 256, 128) if frame_bytes(model, t, t, 4) <= big]
+    assert all(tile_work(3000, 4000, chosen, auto_overlap(chosen)) <= tile_work(3000, 4000, t, auto_overlap(t))
+               for t in options)
+    assert tile_work(3000, 4000, chosen, auto_overlap(chosen)) < tile_work(3000, 4000, 1024, 256)  # the old plan
+    assert auto_overlap(1024) == 64 and auto_overlap(128) == 32
     assert frame_bytes(torch.nn.Conv2d(3, 3, 1), 10, 10) is None                  # no estimate, no guard
     with pytest.raises(ValueError, match=r"plans \d+ tiles, \d+x the work"):
         restore_tensor(x, model, tile=64, overlap=63)
