@@ -171,6 +171,10 @@ class _VideoSource:
                 pts = frame.pts if frame.pts is not None else (0 if last is None else last + step)
                 last = pts
                 n += 1
+                if (frame.width, frame.height) != (self.info.width, self.info.height):
+                    raise ValueError(f"{self.path}: the frame size changes at frame {n} (from {self.info.width}x"
+                                     f"{self.info.height} to {frame.width}x{frame.height}); a video is written at one "
+                                     "size: split the file where the size changes and restore each part")
                 image = frame.to_ndarray(format=fmt, src_color_range=frame.color_range) if wanted(n - 1) else None
                 yield (pts, frame.duration or step), image
         except av.error.FFmpegError as exc:

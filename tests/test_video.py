@@ -190,3 +190,14 @@ def test_iter_deblur_reports_a_failing_source(model):
 def test_deblur_video_is_exported():
     assert {"deblur_video", "iter_deblur"} <= set(rdafnet.__all__)
     assert rdafnet.video.is_video("a/B.MOV") and not rdafnet.video.is_video("a/b.png")
+
+
+def test_a_frame_size_change_mid_stream_is_named(tmp_path, capsys):
+    # MPEG-TS files concatenate: the second half has another size
+    a = make_clip(tmp_path / "a.ts", w=96, h=64, n=6, audio=False)
+    b = make_clip(tmp_path / "b.ts", w=80, h=48, n=6, audio=False)
+    (tmp_path / "ab.ts").write_bytes(a.read_bytes() + b.read_bytes())
+    out = tmp_path / "ab.mp4"
+    assert main(["deblur", str(tmp_path / "ab.ts"), "-o", str(out), "--precision", "fp32", "--segment-frames", "2"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert err and "the frame size changes at frame 7 (from 96x64 to 80x48)" in err[0] and not out.exists()
