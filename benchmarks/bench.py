@@ -175,6 +175,7 @@ def speed(args: argparse.Namespace) -> None:
         else:
             print(f"{dt} peaks measured now: matrix product {peaks[dt]:.0f} GFLOP/s, 3x3 convolution "
                   f"(128 channels, channels-last) {convs[dt]:.0f} GFLOP/s")
+    results: list[dict] = []
     print("| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of conv peak (own dtype) "
           "| max abs diff vs reference | PSNR vs reference |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -205,6 +206,19 @@ def speed(args: argparse.Namespace) -> None:
                 db = f"{r['psnr_vs_reference']:.1f}" if "psnr_vs_reference" in r else "-"
                 print(f"| {variant} | {size} | {path} | {r['median_s']:.2f} | {ratio} | {r['peak_rss_mb']:.0f} | "
                       f"{gf:.0f} | {share} | {diff} | {db} |", flush=True)
+                results.append({"variant": variant, "size": size, "path": path, "baseline": is_ref,
+                                 **{k: r[k] for k in ("median_s", "peak_rss_mb", "max_abs_diff", "psnr_vs_reference")
+                                    if k in r},
+                                 "speedup": base / r["median_s"] if base else None, "gflops": gf})
+    if args.json:
+        import datetime
+        record = {"kind": "speed", "cpu": cpu_summary(), "torch": torch.__version__,
+                  "threads": torch.get_num_threads(), "date": datetime.date.today().isoformat(),
+                  "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:]),
+                  "conv_peak_gflops": convs, "rows": results}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {args.json}")
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -423,6 +437,7 @@ def main() -> None:
     s.add_argument("--tile", type=int, default=256)
     s.add_argument("--overlap", type=int, default=32)
     s.add_argument("--batch", type=int, default=1, help="tiles per forward pass (1 keeps CPU tensors cache-sized)")
+    s.add_argument("--json", default=None, help="also write the rows as JSON (benchmarks/results/, read by tables.py)")
     s.set_defaults(func=speed)
     s = sub.add_parser("memory")
     s.add_argument("--sizes", nargs="+", default=["720x1280", "1080x1920", "2160x3840"])

@@ -1,0 +1,185 @@
+"""Tables of measured figures, generated from benchmark results: one source for each figure.
+
+    python benchmarks/bench.py speed ... --json benchmarks/results/NAME.json   # a measurement
+    python benchmarks/tables.py            # rewrite every generated table in the pages
+    python benchmarks/tables.py --check    # exit 1 where a page differs from what this would write
+
+A page holds a generated table between ``<!-- table: NAME -->`` and ``<!-- /table -->``; NAME is one of
+:data:`TABLES`. ``tests/test_tables.py`` runs the check, so a figure edited by hand fails the tests.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+#: The speed run the tables quote (one run, one CPU: ratios are only compared within it).
+SPEED = "zen4-2026-12-01-speed.json"
+MARKER = re.compile(r"(<!-- table: ([\w-]+) -->\n)(.*?)([ \t]*<!-- /table -->)", re.S)
+
+
+@cache
+def result(name: str = SPEED) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def row(variant: str, path: str, name: str = SPEED) -> dict:
+    for r in result(name)["rows"]:
+        if r["variant"] == variant and r["path"] == path and r["size"] == "720x1280":
+            return r
+    raise KeyError(f"{name} has no row for {variant} {path} at 720x1280")
+
+
+def _cost(model) -> tuple[str, str]:
+    import rdafnet
+    prof = rdafnet.profile(model, (720, 1280))
+    return f"{prof.params / 1e6:.2f} M", f"{prof.macs / 1e9:,.0f} G"
+
+
+def _seconds(variant: str) -> str:
+    exact, bf16 = row(variant, "optimized-keep")["median_s"], row(variant, "optimized-bf16-keep")["median_s"]
+    return f"{exact:.1f} (exact), {bf16:.1f} (bf16)" if exact >= 10 else f"{exact:.2f} (exact), {bf16:.2f} (bf16)"
+
+
+def zoo() -> str:
+    """README's model zoo: the registry's models, their cost, PSNR on the GoPro dev frame (bundled) or the
+    paper's (the authors'), and CPU seconds per 720p frame from the speed run."""
+    import rdafnet
+    from rdafnet import registry
+    frame = "GOPR0396_11_00-000001.png"
+    lines = ["| name | params | multiply-adds (720x1280) | GoPro dev frame PSNR (blurry 25.11) | CPU s / 720p frame |",
+             "| --- | --- | --- | --- | --- |"]
+    default = registry.default_name()
+    for name, entry in registry.models().items():
+        if entry["source"] == "bundled":
+            params, macs = _cost(rdafnet.from_pretrained(name))
+            label = f"`{name}` (bundled{', default' if name == default else ''})"
+            lines.append(f"| {label} | {params} | {macs} | {entry['metrics'][frame]['psnr']:.2f} | "
+                         f"{_seconds('tiny')} |")
+        elif entry["source"] == "authors":
+            params, macs = _cost(rdafnet.build(entry["variant"]))
+            lines.append(f"| `{name}` (the authors' weights, downloaded on first use) | {params} | {macs} | "
+                         f"paper: {entry['paper']['GoPro']['psnr']:.2f} on GoPro test | {_seconds(entry['variant'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def authors_zoo() -> str:
+    """docs/pretrained.md: the authors' releases, the paper's numbers and CPU seconds from the speed run."""
+    import rdafnet
+    from rdafnet import registry
+    lines = ["| name | network | params | multiply-adds (720x1280) | paper GoPro PSNR / SSIM | paper HIDE PSNR / SSIM | "
+             "CPU s / 720p frame | source | licence |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, e in registry.models().items():
+        if e["source"] != "authors":
+            continue
+        params, macs = _cost(rdafnet.build(e["variant"]))
+        blocks = rdafnet.build(e["variant"]).config["num_blocks"]
+        blocks = "+".join(map(str, blocks)) if isinstance(blocks, list) else blocks
+        go, hide = e["paper"]["GoPro"], e["paper"]["HIDE"]
+        lines.append(f"| `{name}` | {e['variant']}, {blocks} RDAFBs | {params} | {macs} | {go['psnr']:.2f} / "
+                     f"{go['ssim']:.3f} | {hide['psnr']:.2f} / {hide['ssim']:.3f} | {_seconds(e['variant'])} | "
+                     f"Drive folder `{e['drive_folder']}`, `{e['file']}` | {e['license']} |")
+    return "\n".join(lines) + "\n"
+
+
+def winograd() -> str:
+    """docs/performance.md: the paths of one run against the authors' code with the same allocator setting."""
+    labels = {"reference-keep": "authors' code (reference-keep)", "optimized-keep": "exact, direct (optimized-keep)",
+              "optimized-winograd-keep": "exact, Winograd (optimized-winograd-keep)",
+              "optimized-bf16-keep": "bf16 (optimized-bf16-keep)",
+              "optimized-fastest-keep": "fastest here (`precision=\"auto\"`)"}
+    lines = ["| variant | path | s | x vs authors' | peak RSS MB | GFLOP/s | max abs diff vs authors' | "
+             "PSNR vs authors' (dB) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for variant in ("single-stage", "multi-stage", "tiny"):
+        for path, label in labels.items():
+            r = row(variant, path)
+            diff = f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else "-"
+            db = f"{r['psnr_vs_reference']:.1f}" if "psnr_vs_reference" in r else "-"
+            lines.append(f"| {variant} | {label} | {r['median_s']:.2f} | {r['speedup']:.2f} | "
+                         f"{r['peak_rss_mb']:.0f} | {r['gflops']:.0f} | {diff} | {db} |")
+    return "\n".join(lines) + "\n"
+
+
+def winograd_notes() -> str:
+    """The figures under docs/performance.md's Winograd table, from the same run."""
+    t = {(v, p): row(v, p) for v in ("single-stage", "tiny")
+         for p in ("reference-keep", "optimized-keep", "optimized-winograd-keep", "optimized-fastest-keep")}
+    ss, tn = "single-stage", "tiny"
+    gain = t[ss, "optimized-keep"]["median_s"] / t[ss, "optimized-winograd-keep"]["median_s"]
+    w, d = t[ss, "optimized-winograd-keep"], t[ss, "optimized-keep"]
+    return (f"- On this CPU, Winograd makes the exact single-stage path {gain:.2f}x faster than direct convolutions, "
+            "but bf16 is faster still, so `auto` picks bf16. At the bundled model's width (16, so 32 channels in "
+            f"the blocks) Winograd is {'slower' if t[tn, 'optimized-winograd-keep']['median_s'] > t[tn, 'optimized-keep']['median_s'] else 'not faster'} "
+            f"than oneDNN ({t[tn, 'optimized-winograd-keep']['median_s']:.2f} s against "
+            f"{t[tn, 'optimized-keep']['median_s']:.2f} s) and is not picked.\n"
+            f"- Its error: {w['max_abs_diff']:.1e} at most on a whole frame from the authors' float32 output with "
+            f"random weights, {w['psnr_vs_reference']:.1f} dB (the direct path: {d['max_abs_diff']:.1e}, "
+            f"{d['psnr_vs_reference']:.1f} dB); `tests/test_fastconv.py` bounds one convolution at 1e-5 relative to "
+            "float64 and whole networks at 1e-4 from the direct path. The float64 parity tests run the reference "
+            "path, unchanged.\n"
+            f"- Against the authors' code with the same allocator setting, the exact path is {w['speedup']:.2f}x "
+            f"(with Winograd) and the fastest {t[ss, 'optimized-fastest-keep']['speedup']:.2f}x here, short of the 2x "
+            "and 3x aimed for. As released (without the setting) the authors' code takes 109-114 s on this CPU "
+            f"(an earlier run), so these paths are {110 / w['median_s']:.1f}x and "
+            f"{110 / t[ss, 'optimized-fastest-keep']['median_s']:.1f}x faster than what a user runs by default.\n")
+
+
+def speed_summary() -> str:
+    """README's one-line summary of the speed run (single-stage, 720p)."""
+    ss = {p: row("single-stage", p) for p in ("optimized-keep", "optimized-winograd-keep", "optimized-fastest-keep")}
+    exact, wino, fast = (ss[p]["speedup"] for p in ("optimized-keep", "optimized-winograd-keep", "optimized-fastest-keep"))
+    return (f"  Single-stage, 720p, 2-core Zen 4 EPYC, `rdafnet.ops.keep_freed_memory()` on both sides (the CLI calls\n"
+            f"  it), one run: {exact:.2f}x the authors' code exact, {wino:.2f}x with Winograd, {fast:.2f}x with bf16 (what\n"
+            f"  `auto` picks there).\n")
+
+
+def run_facts() -> str:
+    """The machine and command of the speed run, as a sentence under its tables."""
+    r = result()
+    return f"CPU: {r['cpu']}; torch {r['torch']}, {r['threads']} threads; {r['date']}; `{r['command']}`\n"
+
+
+TABLES = {"zoo": zoo, "authors-zoo": authors_zoo, "winograd": winograd, "winograd-notes": winograd_notes,
+          "speed-summary": speed_summary,
+          "speed-run": run_facts}
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def render(text: str) -> str:
+    """``text`` with every generated table written anew."""
+    def fill(m: re.Match) -> str:
+        if m[2] not in TABLES:
+            raise KeyError(f"unknown generated table {m[2]!r}; known: {', '.join(TABLES)}")
+        return m[1] + TABLES[m[2]]() + m[4]
+    return MARKER.sub(fill, text)
+
+
+def stale() -> list[Path]:
+    """Pages whose generated tables differ from what :func:`render` writes."""
+    return [p for p in PAGES if MARKER.search(p.read_text()) and render(p.read_text()) != p.read_text()]
+
+
+def main() -> int:
+    a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    a.add_argument("--check", action="store_true", help="only report pages that differ (exit 1)")
+    args = a.parse_args()
+    if args.check:
+        bad = stale()
+        for p in bad:
+            print(f"{p.relative_to(ROOT)}: a generated table differs; run python benchmarks/tables.py", file=sys.stderr)
+        return 1 if bad else 0
+    for p in PAGES:
+        text = p.read_text()
+        if MARKER.search(text):
+            p.write_text(render(text))
+            print(f"wrote the tables of {p.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
