@@ -138,6 +138,25 @@ def speed_summary() -> str:
             f"  `auto` picks there).\n")
 
 
+def card_speed() -> str:
+    """The bundled default's model card: its seconds per 720p frame on each CPU kind measured (the
+    ``tiny`` architecture rows of every speed result)."""
+    lines = ["| CPU | authors' code (same allocator setting) | exact (fp32) | Winograd (fp32) | fastest (`auto`) |",
+             "| --- | --- | --- | --- | --- |"]
+    for path in sorted(RESULTS.glob("*-speed.json")):
+        name = path.name
+        try:
+            ref, exact, wino, fast = (row("tiny", p, name) for p in ("reference-keep", "optimized-keep",
+                                                                       "optimized-winograd-keep", "optimized-fastest-keep"))
+        except KeyError:
+            continue
+        r = result(name)
+        lines.append(f"| {r['cpu']} ({r['date']}) | {ref['median_s']:.2f} s | {exact['median_s']:.2f} s "
+                     f"({exact['speedup']:.2f}x) | {wino['median_s']:.2f} s ({wino['speedup']:.2f}x) | "
+                     f"{fast['median_s']:.2f} s ({fast['speedup']:.2f}x) |")
+    return "\n".join(lines) + "\n"
+
+
 def run_facts() -> str:
     """The machine and command of the speed run, as a sentence under its tables."""
     r = result()
@@ -145,9 +164,9 @@ def run_facts() -> str:
 
 
 TABLES = {"zoo": zoo, "authors-zoo": authors_zoo, "winograd": winograd, "winograd-notes": winograd_notes,
-          "speed-summary": speed_summary,
+          "speed-summary": speed_summary, "card-speed": card_speed,
           "speed-run": run_facts}
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "rdafnet" / "weights").glob("*/README.md"))]
 
 
 def render(text: str) -> str:
