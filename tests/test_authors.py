@@ -208,7 +208,7 @@ def test_an_unreachable_source_gives_the_paragraph(server, cache):
     with pytest.raises(authors.WeightsUnavailableError) as err:
         rdafnet.download(NAME, mirror=server.url)
     msg = str(err.value)
-    assert "cannot be downloaded now: downloading" in msg and f"--from GoPro.pth" in msg
+    assert "cannot be downloaded now: downloading" in msg and "--from GoPro.pth" in msg
     assert _leftovers(cache) == []
 
 
