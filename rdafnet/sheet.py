@@ -72,10 +72,9 @@ def blurriest_window(image: np.ndarray, size: int, *, reference: np.ndarray | No
 
 
 def _box_mean(g: np.ndarray, r: int) -> np.ndarray:
-    p = np.pad(g, r, mode="edge")
-    s = np.pad(p.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    """The mean over a (2r+1)^2 window around each pixel, borders repeated."""
     n = 2 * r + 1
-    return (s[n:, n:] - s[:-n, n:] - s[n:, :-n] + s[:-n, :-n]) / (n * n)
+    return _box_sum(np.pad(g, r, mode="edge"), n, 1) / (n * n)
 
 
 def _to_rgb8(img: np.ndarray) -> np.ndarray:

@@ -57,14 +57,14 @@ class _Sheet:
         self.keep = set(np.linspace(0, total - 1, min(total, a.sheet_max)).round().astype(int).tolist()) if total else set()
 
     def __call__(self, row: dict[str, Any], images: list[Any]) -> None:
-        from ..sheet import SheetRow, blurriest_window
+        from ..sheet import SheetRow, blurriest_window, crops
         index, self.seen = self.seen, self.seen + 1
         if index not in self.keep:
             return
         ref = images[2] if len(images) > 2 else None
-        y, x = blurriest_window(images[0], self.crop, reference=ref)
-        cut = [im[y:y + self.crop, x:x + self.crop] for im in images]
-        self.rows.append(SheetRow(row["image"], _label(row), cut, self.titles))
+        full = SheetRow(row["image"], _label(row), images, self.titles)
+        corner = blurriest_window(images[0], self.crop, reference=ref)
+        self.rows.append(SheetRow(full.name, full.label, crops(full, self.crop, corner), self.titles))   # crops only
 
     def write(self, path: str, overwrite: bool) -> None:
         from ..sheet import write_sheet
