@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
+from . import authors, registry
 from .checkpoint import (CONFIG_NAME, WEIGHTS_NAME, IntegrityError, load_strict, read_checkpoint, read_config,
                          read_safetensors, safetensors_config, sha256, strip_prefixes, verify_sha256)
-from . import authors, registry
 from .convert import from_official, is_official
 from .models import RDAFNetBase, from_config, verify_cached_blob
 

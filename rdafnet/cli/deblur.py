@@ -100,8 +100,9 @@ def _run(a: argparse.Namespace) -> int:
     if not out_dir.exists() and out_dir.suffix.lower() in (*IMAGE_SUFFIXES, ".gif"):
         raise ValueError(f"-o {out_dir} looks like an image file, but -o names the folder the results go to "
                          f"(under their own names); pass a folder, e.g. -o {out_dir.parent / 'restored'}")
-    files = expand_inputs(a.inputs)
-    globbed = {f.resolve() for i in a.inputs if any(ch in i for ch in "*?[") for f in expand_inputs([i])}
+    per_item = [(item, expand_inputs([item])) for item in a.inputs]
+    files = [f for _, found in per_item for f in found]
+    globbed = {f.resolve() for item, found in per_item if any(ch in item for ch in "*?[") for f in found}
     inside = [f for f in files if f.resolve() in globbed and out_dir.resolve() in f.resolve().parents]
     if inside:                                  # a glob that also matches earlier results
         print(f"skipping {len(inside)} input(s) inside the output folder {out_dir} (earlier results)", file=sys.stderr)

@@ -40,7 +40,8 @@ def run_info(a: argparse.Namespace) -> int:
     from ..hub import from_pretrained, pretrained_info
     from ..models import build
     from ..profile import profile
-    entry = pretrained_info(a.model) if a.model is None or a.model in _registered() else None
+    from ..registry import models as registered
+    entry = pretrained_info(a.model) if a.model is None or a.model in registered() else None
     if entry is not None and entry["source"] == "authors" and not entry["cached"]:
         print(json.dumps({"pretrained": {"name": a.model, **entry}}, indent=2))
         print(f"not cached: `rdafnet download {a.model}` (or --from FILE); cost of the network (any weights):")
@@ -51,8 +52,3 @@ def run_info(a: argparse.Namespace) -> int:
     print(json.dumps({"pretrained": info, "config": model.config}, indent=2))
     print(profile(model, (720, 1280)))
     return 0
-
-
-def _registered() -> dict:
-    from ..registry import models
-    return models()
