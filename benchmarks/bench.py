@@ -221,6 +221,74 @@ def speed(args: argparse.Namespace) -> None:
         print(f"wrote {args.json}")
 
 
+def _conv_shapes(variant: str, h: int, w: int) -> dict[tuple, int]:
+    """The stride-1 convolutions of 3x3 and larger kernels that ``conv="winograd"`` may take, at an
+    (h, w) frame: {(in, out, kernel, padding, height, width): how many layers}, from a forward pass on
+    the meta device (no compute)."""
+    import rdafnet
+    from rdafnet.layers.fastconv import WinogradConv2d
+    model = rdafnet.build(variant).eval()
+    shapes: dict[tuple, int] = {}
+
+    def hook(conv, inputs, _out):
+        x = inputs[0]
+        if WinogradConv2d.replaces(conv):
+            key = (conv.in_channels, conv.out_channels, conv.kernel_size[0], conv.padding[0], *x.shape[-2:])
+        elif isinstance(conv, torch.nn.Conv2d) and conv.padding_mode == "reflect" and conv.kernel_size == (3, 3):
+            # a block's convolution: the fused block pads (reflect) and convolves without padding
+            key = (conv.in_channels, conv.out_channels, 3, 0, x.shape[-2] + 2, x.shape[-1] + 2)
+        else:
+            return
+        shapes[key] = shapes.get(key, 0) + 1
+    for m in model.modules():
+        m.register_forward_hook(hook)
+    model.to("meta").forward_signed(torch.empty(1, 3, h, w, device="meta"))
+    return shapes
+
+
+def convs(args: argparse.Namespace) -> None:
+    """Each convolution shape of a network at a frame size: oneDNN (NCHW, channels-last) against NNPACK."""
+    import torch.nn.functional as F
+
+    from rdafnet.layers import fastconv
+    h, w = map(int, args.size.split("x"))
+    print(f"CPU: {cpu_summary()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| in | out | kernel | input | layers | oneDNN NCHW s | oneDNN channels-last s | NNPACK s | x | kept |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+    g = torch.Generator().manual_seed(0)
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+    for (cin, cout, k, pad, hh, ww), n in sorted(_conv_shapes(args.variant, h, w).items()):
+        x, wt = torch.randn(1, cin, hh, ww, generator=g), torch.randn(cout, cin, k, k, generator=g) * 0.05
+        xc, wc = x.contiguous(memory_format=torch.channels_last), wt.contiguous(memory_format=torch.channels_last)
+        nchw = best(lambda: F.conv2d(x, wt, padding=pad))
+        cl = best(lambda: F.conv2d(xc, wc, padding=pad))
+        nn_s = best(lambda: fastconv.winograd_conv2d(x, wt, None, pad)) if fastconv.winograd_available() else None
+        kept = fastconv.winograd_faster(x, wt, None, pad) if nn_s is not None else False
+        r = {"in": cin, "out": cout, "kernel": k, "input": f"{hh}x{ww}", "layers": n, "onednn_nchw_s": nchw,
+             "onednn_cl_s": cl, "nnpack_s": nn_s, "nnpack_kept": kept}
+        rows.append(r)
+        ratio = f"{nchw / nn_s:.2f}" if nn_s else "-"
+        print(f"| {cin} | {cout} | {k}x{k} | {hh}x{ww} | {n} | {nchw:.3f} | {cl:.3f} | "
+              f"{nn_s if nn_s is None else round(nn_s, 3)} | {ratio} | {'NNPACK' if kept else 'oneDNN'} |", flush=True)
+    if args.json:
+        import datetime
+        record = {"kind": "convs", "cpu": cpu_summary(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "date": datetime.date.today().isoformat(), "variant": args.variant, "size": args.size,
+                  "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:]), "rows": rows}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {args.json}")
+
+
 def memory(args: argparse.Namespace) -> None:
     import rdafnet
     from rdafnet.inference import frame_bytes, memory_budget
@@ -439,6 +507,12 @@ def main() -> None:
     s.add_argument("--batch", type=int, default=1, help="tiles per forward pass (1 keeps CPU tensors cache-sized)")
     s.add_argument("--json", default=None, help="also write the rows as JSON (benchmarks/results/, read by tables.py)")
     s.set_defaults(func=speed)
+    s = sub.add_parser("convs")
+    s.add_argument("--variant", default="single-stage")
+    s.add_argument("--size", default="720x1280")
+    s.add_argument("--repeats", type=int, default=2)
+    s.add_argument("--json", default=None, help="also write the rows as JSON (benchmarks/results/, read by tables.py)")
+    s.set_defaults(func=convs)
     s = sub.add_parser("memory")
     s.add_argument("--sizes", nargs="+", default=["720x1280", "1080x1920", "2160x3840"])
     s.add_argument("--tile", type=int, default=512)

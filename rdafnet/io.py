@@ -70,12 +70,11 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 def _write_16bit(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> Callable[[str], None]:
     """A writer of a 16-bit colour PNG (pypng; the ICC profile and EXIF go in iCCP/eXIf chunks) or
-    TIFF (tifffile; the ICC profile)."""
+    TIFF (:func:`_tiff16`: the ICC profile and EXIF with its sub-IFDs)."""
     icc, exif = metadata.get("icc_profile"), metadata.get("exif")
+    if path.suffix.lower() in (".tif", ".tiff"):
+        return lambda tmp: Path(tmp).write_bytes(_tiff16(path, arr, icc, exif))
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-            return lambda tmp: tifffile.imwrite(tmp, arr, photometric="rgb", iccprofile=icc)
         import png
     except ImportError as exc:
         raise ValueError(f"cannot write 16-bit colour {path}: {_IO16_HINT}") from exc
@@ -93,6 +92,45 @@ def _write_16bit(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> Cal
             data = Path(tmp).read_bytes()
             Path(tmp).write_bytes(data[:33] + extra + data[33:])
     return write
+
+
+#: TIFF tags that describe how the pixels are stored: a TIFF input's EXIF holds its own, never copied
+_TIFF_LAYOUT = frozenset({254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284, 317, 320, 322,
+                          323, 324, 325, 330, 338, 339, 340, 341, 347, 34675})
+
+
+def _tiff16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
+    """An uncompressed little-endian TIFF of a 16-bit RGB(A) image, with the ICC profile and the EXIF tags
+    (camera tags in the image's own directory, the Exif and GPS directories as sub-IFDs, as cameras write
+    them). EXIF that cannot be re-encoded is left out with a warning; the image never is."""
+    from PIL import TiffImagePlugin
+
+    h, w, c = arr.shape
+
+    def directory(with_exif: bool) -> TiffImagePlugin.ImageFileDirectory_v2:
+        ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+        if with_exif:
+            tags = Image.Exif()
+            tags.load(exif)
+            for tag, value in tags.items():
+                if tag not in _TIFF_LAYOUT:
+                    ifd[tag] = tags.get_ifd(tag) if tag in (0x8769, 0x8825) else value   # Exif, GPS: sub-IFDs
+        for tag, value in {256: w, 257: h, 258: (16,) * c, 259: 1, 262: 2, 273: (0,), 277: c, 278: h,
+                           279: (arr.size * 2,), 284: 1, 339: (1,) * c}.items():
+            ifd[tag] = value
+        if c == 4:
+            ifd[338] = (2,)                     # ExtraSamples: unassociated alpha
+        if icc:
+            ifd[34675] = icc
+        return ifd
+
+    try:
+        ifd = directory(bool(exif)).tobytes(8)
+    except Exception as exc:  # noqa: BLE001 - a tag Pillow cannot re-encode: keep the image and the profile
+        warnings.warn(f"{path}: the input's EXIF could not be written to a 16-bit TIFF ({exc}); it is left out",
+                      RuntimeWarning, stacklevel=4)
+        ifd = directory(False).tobytes(8)
+    return b"II*\x00" + struct.pack("<L", 8) + ifd + arr.astype("<u2").tobytes()
 
 
 def _matching_icc(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> dict[str, bytes]:
@@ -173,7 +211,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool =
     """Write ``image`` (H, W[, C]) uint8 or uint16 atomically (temp file + rename).
 
     ``metadata`` (:func:`read_metadata`: ICC profile, EXIF) is written where the format carries it
-    (JPEG, PNG, TIFF, WebP; 16-bit colour PNG both, 16-bit colour TIFF the ICC profile); an ICC profile of
+    (JPEG, PNG, TIFF, WebP, and 16-bit colour PNG and TIFF); an ICC profile of
     another colour space than the output's (a CMYK one on an RGB output) is dropped with a warning.
     16-bit images need PNG or TIFF (colour ones the optional pypng/tifffile packages). WebP is
     written lossless, JPEG with ``quality``. An existing file raises ``FileExistsError`` unless ``overwrite``.

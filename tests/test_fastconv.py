@@ -22,10 +22,41 @@ def test_winograd_conv_matches_float64(layout):
     x = torch.randn(1, 64, 50, 70, generator=g).contiguous(memory_format=layout)
     w, b = torch.randn(64, 64, 3, 3, generator=g) * 0.05, torch.randn(64, generator=g)
     exact = F.conv2d(x.double(), w.double(), b.double())
-    got = fastconv.conv2d(x, w, b, winograd=True)
+    got = fastconv.winograd_conv2d(x, w, b)
     assert got.dtype == torch.float32 and got.shape == exact.shape
     assert ((got.double() - exact).abs().max() / exact.abs().max()).item() < 1e-5
+    assert not torch.equal(got, F.conv2d(x, w, b))                          # another algorithm
     assert torch.equal(fastconv.conv2d(x, w, b), F.conv2d(x, w, b))        # winograd=False: oneDNN itself
+
+
+@needs_nnpack
+@pytest.mark.parametrize("k", [5, 7])
+def test_winograd_larger_kernels_with_padding_match_float64(k):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 16, 40, 52, generator=g)
+    w = torch.randn(8, 16, k, k, generator=g) * 0.05
+    exact = F.conv2d(x.double(), w.double(), padding=k // 2)
+    got = fastconv.winograd_conv2d(x, w, None, k // 2)
+    assert got.shape == exact.shape
+    assert ((got.double() - exact).abs().max() / exact.abs().max()).item() < 1e-5
+
+
+@needs_nnpack
+def test_each_layer_shape_is_timed_once_and_the_faster_algorithm_kept(monkeypatch):
+    monkeypatch.setattr(fastconv, "_FASTER", {})
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(1, 8, 30, 400, generator=g), torch.randn(8, 8, 3, 3, generator=g)
+    fastconv.conv2d(x, w, padding=1, winograd=True)
+    (key, first), = fastconv._FASTER.items()
+    assert key[0] == (1, 8, 30, fastconv.PROBE) and isinstance(first, bool)   # timed on a crop
+    calls = []
+    monkeypatch.setattr(fastconv, "winograd_conv2d", lambda *a: calls.append(a) or F.conv2d(a[0], a[1], a[2], padding=a[3]))
+    fastconv._FASTER[key] = False           # a decision is kept: oneDNN where it was faster ...
+    assert torch.equal(fastconv.conv2d(x, w, padding=1, winograd=True), F.conv2d(x, w, padding=1))
+    assert calls == []
+    fastconv._FASTER[key] = True            # ... NNPACK where it was, for every input of that crop shape
+    fastconv.conv2d(torch.randn(1, 8, 30, 500), w, padding=1, winograd=True)
+    assert len(calls) == 1 and len(fastconv._FASTER) == 1
 
 
 @needs_nnpack
@@ -42,6 +73,24 @@ def test_optimize_winograd_is_the_network_to_float32_rounding(variant):
     k3 = [p for p in fast.parameters() if p.dim() == 4 and p.shape[-1] == 3 and p.shape[1] > 1]
     assert k3 and all(p.is_contiguous() for p in k3)              # NCHW, as NNPACK reads it
     assert (got - direct).abs().max().item() < 1e-4
+
+
+@needs_nnpack
+def test_optimize_winograd_takes_the_stride_one_convolutions_around_the_blocks():
+    torch.manual_seed(0)
+    model = rdafnet.build("single-stage", width=8, num_blocks=2).eval()
+    fast = rdafnet.optimize(model, conv="winograd")
+    kinds = {name: type(m).__name__ for name, m in fast.named_modules()}
+    assert kinds["body.head"] == kinds["body.fuse"] == kinds["tail"] == "WinogradConv2d"
+    assert kinds["body.down"] == "Conv2d"                                   # stride 2: oneDNN
+    assert fast.state_dict().keys() == rdafnet.optimize(model).state_dict().keys()
+    # in a user's own model too, next to its RDAFBs
+    own = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), rdafnet.RDAFB(8), torch.nn.Conv2d(8, 3, 1)).eval()
+    fast_own = rdafnet.optimize(own, conv="winograd")
+    assert [type(m).__name__ for m in fast_own] == ["WinogradConv2d", "FusedRDAFB", "Conv2d"]
+    x = torch.rand(1, 3, 24, 30)
+    with torch.no_grad():
+        assert (fast_own(x) - own(x)).abs().max().item() < 1e-4
 
 
 def test_without_nnpack_winograd_falls_back_to_direct(monkeypatch):

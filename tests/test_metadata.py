@@ -59,11 +59,42 @@ def test_cli_keeps_a_rotated_16bit_photo_upright_with_its_metadata(tmp_path):
     assert exif[0x0112] == 1 and exif[0x010F] == "rdafnet test camera"
 
 
-def test_16bit_tiff_keeps_its_icc_profile(tmp_path):
+def _camera_exif():
+    ex = Image.Exif()
+    ex[0x010F], ex[0x0110], ex[0x0112] = "rdafnet test camera", "model 7", 1        # Make, Model, Orientation
+    ex.get_ifd(0x8769).update({0x829A: 0.004, 0x8827: 800})                          # ExposureTime, ISO
+    return ex.tobytes()
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16bit_tiff_keeps_its_icc_profile_and_exif(tmp_path, channels):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    write_image(tmp_path / "a.tif", _stored(), metadata={"icc_profile": icc})
+    arr = (np.random.default_rng(1).random((6, 10, channels)) * 65535).astype(np.uint16)
+    write_image(tmp_path / "a.tif", arr, metadata={"icc_profile": icc, "exif": _camera_exif()})
+    assert np.array_equal(tifffile.imread(tmp_path / "a.tif"), arr)               # the pixels, as written
     with tifffile.TiffFile(tmp_path / "a.tif") as tif:
-        assert tif.pages[0].tags["InterColorProfile"].value == icc
+        tags = tif.pages[0].tags
+        assert tags["InterColorProfile"].value == icc
+        assert tags["Make"].value == "rdafnet test camera" and tags["Model"].value == "model 7"
+        exif = tags["ExifTag"].value
+        exposure = exif["ExposureTime"]                                           # a rational
+        assert exif["ISOSpeedRatings"] == 800
+        assert (exposure[0] / exposure[1] if isinstance(exposure, tuple) else exposure) == pytest.approx(0.004)
+    assert np.array_equal(read_image(tmp_path / "a.tif"), arr)
+
+
+def test_cli_keeps_a_16bit_tiff_photo_upright_with_its_exif(tmp_path):
+    arr = _stored()
+    # as a camera or raw converter writes it: rotated 90 degrees by its orientation tag, with EXIF
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "p.tif", arr, photometric="rgb",
+                     extratags=[(274, "H", 1, 6, True), (271, "s", 0, "rdafnet test camera", True)])
+    assert main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--precision", "fp32"]) == 0
+    out = read_image(tmp_path / "out" / "p.tif")
+    assert out.dtype == np.uint16 and out.shape == (10, 6, 3)
+    with tifffile.TiffFile(tmp_path / "out" / "p.tif") as tif:
+        tags = tif.pages[0].tags
+        assert tags["Make"].value == "rdafnet test camera" and tags["Orientation"].value == 1
 
 
 def test_an_icc_profile_of_another_colour_space_is_not_copied(tmp_path):

@@ -2,9 +2,9 @@
 
 Same function as the reference blocks, fewer memory passes:
 
-- the attention-fusion 1x1 convolution over ``concat(M_0..M_k)`` is computed as a sum of per-map
-  products; each map's contributions to every later fusion come from one packed 1x1 convolution
-  when the map is made, so no concatenation is ever materialised;
+- the attention-fusion 1x1 convolution over ``concat(M_0..M_k)`` is a sum of per-map matrix
+  products accumulated in place (one ``addmm`` a map), so no concatenation is ever copied and the
+  maps stay contiguous for the gate products;
 - instance norm (+ LeakyReLU) runs in place on the convolution output, or for a single bf16 image in
   two passes of batch norm's kernel (on CUDA, as two Triton kernels when ``triton`` is installed:
   :mod:`rdafnet.layers.triton_norm`);
@@ -46,8 +46,7 @@ class Workspace:
         """A reusable buffer; ``None`` under ``torch.compile``, which plans its own memory."""
         if torch.compiler.is_compiling():
             return None
-        fmt = torch.channels_last if like.is_contiguous(memory_format=torch.channels_last) and shape[1] > 1 \
-            else torch.contiguous_format
+        fmt = _memory_format(like)
         key = (tag, threading.get_ident(), shape, like.dtype, like.device, fmt)
         buf = self._buffers.get(key)
         if buf is None:
@@ -132,16 +131,7 @@ class FusedRDAFB(NormWindow, nn.Module):
         self.convs = copy.deepcopy(block.convs)
         self.attns = copy.deepcopy(block.attns)
         self.dsc = nn.ModuleList(copy.deepcopy(f.dsc) for f in block.fusions)
-        # map j feeds fusions max(0, j-1) .. n-2: pack those weight slices into one 1x1 conv per map
-        self.users: list[list[int]] = []
-        for j in range(n if block.attention == "fusion" else 0):
-            fs = list(range(max(0, j - 1), n - 1))
-            self.users.append(fs)
-            if fs:
-                w = torch.cat([block.fusions[f].reduce.weight[:, j * c:(j + 1) * c] for f in fs])
-                self.register_buffer(f"pack{j}", w.detach().clone())
-        for f, fusion in enumerate(block.fusions):
-            self.register_buffer(f"bias{f}", fusion.reduce.bias.detach().clone())
+        self.reduce = nn.ModuleList(copy.deepcopy(f.reduce) for f in block.fusions)
 
     def train(self, mode: bool = True) -> FusedRDAFB:
         """Inference only: its weights are packed copies, so training it would update nothing the
@@ -154,33 +144,71 @@ class FusedRDAFB(NormWindow, nn.Module):
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = self.num_convs, self.channels
-        acc: dict[int, torch.Tensor] = {}
         h = x
         b, _, hh, ww = x.shape
         ws = self.workspace
         buf = ws.get("pad", (b, c, hh + 2, ww + 2), x)
         scratch = ws.get("sq", tuple(x.shape), x)
+        maps = _AttentionMaps(x, n, ws) if self.attention == "fusion" else None
         for i, conv in enumerate(self.convs):
             gate = None
             if self.attention != "none":
-                a = torch.sigmoid_(F.conv2d(h, self.attns[i].proj.weight, self.attns[i].proj.bias))
-                if self.attention == "layer":
-                    gate = a
+                logits = F.conv2d(h, self.attns[i].proj.weight, self.attns[i].proj.bias)
+                if maps is None:
+                    gate = torch.sigmoid_(logits)
                 else:
-                    if self.users[i]:
-                        contrib = F.conv2d(a, getattr(self, f"pack{i}"))
-                        for k, f in enumerate(self.users[i]):
-                            part = contrib[:, k * c:(k + 1) * c]
-                            if f in acc:
-                                acc[f].add_(part)
-                            else:       # a contiguous accumulator: the DSC conv then needs no copy
-                                bias = getattr(self, f"bias{f}").view(1, -1, 1, 1)
-                                out = ws.get(f"acc{f}", tuple(x.shape), x)
-                                acc[f] = part + bias if out is None else torch.add(part, bias, out=out)
-                    gate = a if i == 0 else self.dsc[i - 1](acc.pop(i - 1))
+                    a = maps.add(logits)
+                    gate = a if i == 0 else self.dsc[i - 1](maps.fuse(self.reduce[i - 1]))
             y = fastconv.conv2d(_gated_reflect_pad(h, gate, buf), conv.weight, conv.bias, winograd=self.winograd)
             h = instance_norm_act_(y, eps=self.eps, slope=self.slope if i < n - 1 else None,
                                    window=self.norm_window, scratch=scratch)
         if self.residual:
             h.add_(x)
         return F.relu_(h)
+
+
+def _memory_format(like: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if like.is_contiguous(memory_format=torch.channels_last) and like.shape[1] > 1 \
+        else torch.contiguous_format
+
+
+class _AttentionMaps:
+    """The attention maps of one block as they are made, and the 1x1 convolutions over their
+    concatenation (the fusions of eq. 3), without copying the concatenation:
+
+    - one NCHW image: the maps are written into the channel slices of one buffer, whose leading
+      slices are then the concatenations, contiguous, for one convolution each;
+    - channels-last: a sum of per-map matrix products (one row a pixel), accumulated in place;
+    - otherwise (and under ``torch.compile``): a concatenation and a convolution.
+    """
+
+    def __init__(self, like: torch.Tensor, count: int, workspace: Workspace) -> None:
+        b, self.channels, hh, ww = like.shape
+        nchw = b == 1 and like.is_contiguous() and not like.is_contiguous(memory_format=torch.channels_last)
+        self.stack = workspace.get("maps", (1, count * self.channels, hh, ww), like) if nchw else None
+        self.out = workspace.get("fused", tuple(like.shape), like)
+        self.maps: list[torch.Tensor] = []
+
+    def add(self, logits: torch.Tensor) -> torch.Tensor:
+        """The map ``sigmoid(logits)`` (in place, or into its slice of the buffer), kept for the fusions."""
+        c, i = self.channels, len(self.maps)
+        a = torch.sigmoid_(logits) if self.stack is None else torch.sigmoid(logits, out=self.stack[:, i * c:(i + 1) * c])
+        self.maps.append(a)
+        return a
+
+    def fuse(self, conv: nn.Conv2d) -> torch.Tensor:
+        """``conv(cat(maps so far))``."""
+        if self.stack is not None:
+            return conv(self.stack[:, :len(self.maps) * self.channels])
+        first, c = self.maps[0], self.channels
+        if not first.is_contiguous(memory_format=torch.channels_last) or torch.compiler.is_compiling():
+            return conv(torch.cat(self.maps, dim=1))
+        b, _, hh, ww = first.shape
+
+        def rows(t: torch.Tensor) -> torch.Tensor:
+            return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+        w = conv.weight.view(conv.out_channels, -1)
+        o = torch.addmm(conv.bias, rows(first), w[:, :c].t(), out=None if self.out is None else rows(self.out))
+        for j in range(1, len(self.maps)):
+            o.addmm_(rows(self.maps[j]), w[:, j * c:(j + 1) * c].t())
+        return o.view(b, hh, ww, -1).permute(0, 3, 1, 2)

@@ -9,7 +9,7 @@ import warnings
 import torch
 from torch import nn
 
-from ..layers.fastconv import winograd_available
+from ..layers.fastconv import WinogradConv2d, winograd_available
 from ..layers.fused import Fusable, FusedRDAFB, Workspace
 from ..models import RDAFNetBase
 from ..precision import AUTO, PRECISIONS, auto_precision
@@ -34,10 +34,12 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
     the measured PSNR against the fp32 path. bf16 pays off on GPUs and on CPUs with native bf16
     (``rdafnet.ops.bf16_native``); elsewhere it is emulated and slower.
 
-    ``conv="winograd"`` (fp32, CPU) computes the blocks' 3x3 convolutions with NNPACK's Winograd
-    kernels, in NCHW (``channels_last`` is then ignored): float32 rounding apart (about 1e-5 relative per
-    convolution; docs/performance.md gives the end-to-end figures) the same function. Where NNPACK is
-    missing it warns and keeps the direct convolutions.
+    ``conv="winograd"`` (fp32, CPU) computes the stride-1 convolutions of 3x3 and larger kernels (the
+    blocks' 3x3 ones, the 5x5 and 7x7 ones around them) with NNPACK's fast-algorithm kernels, in NCHW
+    (``channels_last`` is then ignored), each layer shape only where it was timed faster than the direct
+    convolution on first use: float32 rounding apart (about 1e-5 relative per convolution;
+    docs/performance.md gives the end-to-end figures) the same function. Where NNPACK is missing it warns
+    and keeps the direct convolutions.
 
     ``precision="auto"`` picks the fastest path for this network on the device its weights are on
     (:func:`fastest`): precision and convolution algorithm, never one measured slower than fp32 direct.
@@ -77,12 +79,16 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
         fast = fast.to(memory_format=torch.channels_last)
     workspace = Workspace()
     for module in list(fast.modules()):
+        if isinstance(module, Fusable):         # replaced by its fused form as its parent is visited
+            continue
         for name, child in list(module.named_children()):
             if isinstance(child, Fusable):
                 fused = child.fuse(workspace=workspace)
                 if isinstance(fused, FusedRDAFB):
                     fused.winograd = conv == "winograd"
                 setattr(module, name, fused)
+            elif conv == "winograd" and WinogradConv2d.replaces(child):
+                setattr(module, name, WinogradConv2d.from_conv(child))
     if dtype is not None:
         fast = fast.to(dtype)       # weights stored in bf16/fp16, so autocast casts only the input
     return fast.requires_grad_(False)
