@@ -2,10 +2,16 @@
 training and synthesis."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+
+
+#: how far outside [0, 1] an input may stray (rounding of a resize or colour conversion) before it is refused
+RANGE_SLACK = 1e-3
 
 
 def image_to_batch(image: np.ndarray) -> torch.Tensor:
@@ -36,6 +42,18 @@ def check_image_batch(x: torch.Tensor, *, channels: int = 3, finite: bool = True
         raise ValueError(f"expected a non-empty image batch, got shape {tuple(x.shape)}")
     if finite and not torch.isfinite(x).all():
         raise ValueError("input contains NaN or inf values; clean the image before restoring it")
+    if finite:
+        lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+        if lo < -RANGE_SLACK or hi > 1 + RANGE_SLACK:
+            raise ValueError(f"expected values in [0, 1], got [{lo:.4g}, {hi:.4g}]; divide 8-bit data by 255 "
+                             "(16-bit by 65535), or pass the image array itself to rdafnet.deblur")
+
+
+def check_count(name: str, value: Any, minimum: int) -> int:
+    """``value`` if it is an integer (not a bool or a float) >= ``minimum``; else a ``ValueError`` naming it."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, *, min_size: int = 1) -> torch.Tensor:

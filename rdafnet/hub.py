@@ -124,6 +124,12 @@ def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | 
     Registered files are checked against their sha256. ``local_files_only=True`` (or
     ``HF_HUB_OFFLINE=1``) loads hub models from the local cache without network.
     """
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"from_pretrained takes a registered name, a hub id or a path (str or Path), got "
+                        f"{type(source).__name__}; rdafnet.list_pretrained() lists the names")
+    if isinstance(source, str) and not source.strip():
+        raise ValueError("from_pretrained got an empty name; pass a registered name (rdafnet.list_pretrained()), "
+                         "a hub id owner/name, a path, or nothing for the bundled default")
     hub_kw = dict(cache_dir=cache_dir, local_files_only=local_files_only, force_download=force_download,
                   token=token)
     name = registry.default_name() if source is None else None

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._tensor import batch_to_image, check_image_batch, image_to_batch
+from ._tensor import batch_to_image, check_count, check_image_batch, image_to_batch
 from .io import from_float, read_image, to_float
 
 ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor, Image.Image)
@@ -152,6 +152,11 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
     would do more than :data:`MAX_TILE_WORK` times the work of one whole frame is refused.
     """
     check_image_batch(x)
+    check_count("batch_size", batch_size, 1)
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 16 or tile % 2):
+        raise ValueError(f"tile must be an even number >= 16, got {tile!r}")
+    if overlap is not None:
+        check_count("overlap", overlap, 0)
     device = resolve_device(device) if device is not None else next(model.parameters()).device
     # a model that runs its own autocast (optimize(precision=...)) takes fp32 input and keeps its
     # global residual in fp32; any other model gets its weights' dtype
@@ -172,8 +177,6 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
         with torch.no_grad():
             return model(x.to(device, dtype)).to(x.device, x.dtype)
     tile = int(tile)
-    if tile < 16 or tile % 2:
-        raise ValueError(f"tile must be an even number >= 16, got {tile}")
     overlap = tile // 4 if overlap is None else int(overlap)
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in [0, tile), got overlap={overlap} for tile={tile}")

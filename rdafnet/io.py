@@ -148,6 +148,23 @@ def _matching_icc(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> di
     return {k: v for k, v in metadata.items() if k != "icc_profile"}
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(height, width) of an image file from its header, as :func:`read_image` returns it (EXIF rotations
+    of 90 degrees swap them); ``None`` where the header cannot be read without decoding."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff") and importlib.util.find_spec("tifffile") is not None:
+            import tifffile
+            with tifffile.TiffFile(path) as tif:
+                h, w = tif.pages[0].imagelength, tif.pages[0].imagewidth
+        else:
+            with Image.open(path) as im:
+                w, h = im.size
+    except Exception:  # noqa: BLE001 - unreadable here: read_image will name the problem
+        return None
+    return (w, h) if _orientation(path) in (5, 6, 7, 8) else (h, w)
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as (H, W, C) uint8 or uint16, C in {1, 3, 4}, EXIF orientation applied."""
     path = Path(path)

@@ -15,7 +15,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from ._atomic import atomic_write
-from ._tensor import check_image_batch, pad_to_multiple
+from ._tensor import check_count, check_image_batch, pad_to_multiple
 from .checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
 from .layers import RDAFB, CrossStageFusion, SupervisedAttention
 from .layers.rdafb import ATTENTION_MODES, AttentionMode
@@ -37,10 +37,8 @@ class EncoderDecoder(nn.Module):
     def __init__(self, *, in_channels: int = 3, width: int = 64, num_blocks: int = 16,
                  negative_slope: float = 0.2, **block_kwargs: Any) -> None:
         super().__init__()
-        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
-            raise ValueError(f"width must be an integer >= 1, got {width!r}")
-        if num_blocks < 1:
-            raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
+        check_count("width", width, 1)
+        check_count("num_blocks", num_blocks, 1)
         self.negative_slope = negative_slope
         self.head = nn.Conv2d(in_channels, width, 7, padding=3, bias=False)
         self.down = nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False)
@@ -99,6 +97,8 @@ class RDAFNetBase(nn.Module):
         dtype = self.autocast_dtype       # (no autocast context otherwise: a caller's one stays active)
         if dtype is not None and not torch.compiler.is_compiling():
             warn_if_emulated(x.device, dtype)
+        if dtype is None:                 # an fp16 image into fp32 weights (or the reverse): the weights' dtype
+            xp = xp.to(next(self.parameters()).dtype)
         with torch.autocast(x.device.type, dtype=dtype) if dtype is not None else nullcontext():
             outs = self.forward_signed(xp * 2 - 1)
         outs = tuple(((o[..., :h, :w] + 1) / 2).to(x.dtype) for o in outs)
@@ -315,7 +315,20 @@ def build(variant: str = "single-stage", **overrides: Any) -> RDAFNetBase:
     if unknown:
         raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {variant!r}; "
                          f"allowed: {sorted(allowed)}")
+    wrong = _invalid(entry.cls, overrides)
+    if wrong:
+        raise ValueError(f"build({variant!r}) got invalid hyperparameters: {'; '.join(wrong)}")
     return entry.cls(**{**entry.hparams, **overrides}, variant=variant)
+
+
+def _invalid(cls: type[RDAFNetBase], values: dict[str, Any]) -> list[str]:
+    """What in ``values`` (hyperparameters of ``cls``) breaks :data:`_SCHEMA`, one phrase each."""
+    wrong = [f"{k}={values[k]!r} (must be {what})" for k, (ok, what) in _SCHEMA.items() if k in values and not ok(values[k])]
+    if cls is RDAFNet and isinstance(values.get("num_blocks"), (list, tuple)):
+        wrong.append(f"num_blocks={values['num_blocks']!r} (must be an integer for RDAFNet)")
+    if cls is RDAFNetMultiStage and _is_int(values.get("num_blocks")):
+        wrong.append(f"num_blocks={values['num_blocks']!r} (must be a list of 2 to 8 integers for RDAFNetMultiStage)")
+    return wrong
 
 
 def from_config(config: dict[str, Any]) -> RDAFNetBase:
@@ -328,9 +341,7 @@ def from_config(config: dict[str, Any]) -> RDAFNetBase:
     unknown = sorted(set(config) - params - _DESCRIPTIVE_KEYS)
     if unknown:
         raise ValueError(f"config has unknown key(s) {unknown} for {arch}; allowed: {sorted(params | _DESCRIPTIVE_KEYS)}")
-    wrong = [f"{k}={config[k]!r} (must be {what})" for k, (ok, what) in _SCHEMA.items() if k in config and not ok(config[k])]
-    if cls is RDAFNet and isinstance(config.get("num_blocks"), (list, tuple)):
-        wrong.append(f"num_blocks={config['num_blocks']!r} (must be an integer for RDAFNet)")
+    wrong = _invalid(cls, config)
     if wrong:
         raise ValueError(f"config for {arch} has invalid values: {'; '.join(wrong)}")
     return cls(**{k: v for k, v in config.items() if k in params})

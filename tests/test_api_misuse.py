@@ -1,4 +1,5 @@
 """Misuse of the public API raises TypeError/ValueError naming the argument and what to pass."""
+import numpy as np
 import pytest
 import torch
 
@@ -25,7 +26,7 @@ def test_optimized_models_are_not_optimized_again_nor_trained():
 @pytest.mark.parametrize("make", [lambda: rdafnet.RDAFB(0), lambda: rdafnet.RDAFB(-3),
                                   lambda: rdafnet.build("tiny", width=0), lambda: rdafnet.build("tiny", width=2.5)])
 def test_zero_or_non_integer_sizes_are_refused(make):
-    with pytest.raises(ValueError, match="must be an integer >= 1"):
+    with pytest.raises(ValueError, match="must be an integer (>= 1|from 1 to)"):
         make()
 
 
@@ -92,3 +93,39 @@ def test_meta_tensors_are_named():
         ghost = rdafnet.build("tiny")
     with pytest.raises(ValueError, match="weights are on the 'meta' device"):
         rdafnet.deblur(torch.rand(1, 3, 8, 8), ghost)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: rdafnet.build("single-stage", num_blocks=[2, 2]), "must be an integer for RDAFNet"),
+    (lambda: rdafnet.build("multi-stage", num_blocks=4), "must be a list of 2 to 8 integers"),
+    (lambda: rdafnet.build("tiny", width="16"), "width='16'")])
+def test_hyperparameters_of_the_wrong_kind_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("kw, match", [({"tile": 16.5}, "tile must be an even number >= 16, got 16.5"),
+                                       ({"tile": True}, "tile must be an even number"),
+                                       ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+                                       ({"tile": 32, "overlap": 2.5}, "overlap must be an integer >= 0")])
+def test_deblur_checks_its_numbers_before_any_work(kw, match):
+    img = np.zeros((40, 40, 3), np.uint8)
+    with pytest.raises(ValueError, match=match):
+        rdafnet.deblur(img, rdafnet.from_pretrained(), **kw)
+
+
+def test_inputs_outside_0_1_are_refused_and_other_float_dtypes_run_in_the_weights_dtype():
+    model = rdafnet.from_pretrained()
+    x = torch.rand(1, 3, 16, 20, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"expected values in \[0, 1\], got \[0.0\d*, 25\d"):
+        model(x * 255)
+    with torch.no_grad():
+        half, full = model(x.half()), model(x.half().float())
+    assert half.dtype == torch.float16 and (half.float() - full).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("source, error, match", [("", ValueError, "empty name"),
+                                                  (3, TypeError, "registered name, a hub id or a path")])
+def test_from_pretrained_names_what_it_takes(source, error, match):
+    with pytest.raises(error, match=match):
+        rdafnet.from_pretrained(source)

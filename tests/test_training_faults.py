@@ -64,3 +64,27 @@ def test_an_evaluation_error_names_its_pair(tmp_path):
     from rdafnet.evaluate import evaluate
     with pytest.raises(ValueError, match=r"pair .*blur/a.png / .*sharp/a.png: the images differ"):
         evaluate(rdafnet.build("tiny"), find_pairs(tmp_path / "p"))
+
+
+def test_pairs_smaller_than_the_crop_are_refused_before_the_first_step(tmp_path, pairs, capsys):
+    assert main(_args(tmp_path, crop=64)) == 2                  # the pairs are 48x48
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "is smaller than crop=64" in err and "--crop" in err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists() and not (tmp_path / "run" / "log.csv").exists()
+
+
+def test_an_output_that_is_a_file_is_refused(tmp_path, pairs, capsys):
+    (tmp_path / "run").write_text("notes")
+    assert main(_args(tmp_path)) == 2
+    assert "is a file; the output (-o) is the run's folder" in capsys.readouterr().err
+    assert (tmp_path / "run").read_text() == "notes"
+
+
+def test_a_run_already_past_its_steps_says_so(tmp_path, pairs, capsys):
+    assert main(_args(tmp_path, steps=2)) == 0
+    before = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"]
+    capsys.readouterr()
+    assert main(_args(tmp_path, steps=1)) == 0
+    err = capsys.readouterr().err
+    assert "already at step 2, at or past steps=1: nothing to train" in err and "--restart" in err
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == before

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._tensor import image_to_batch
-from ..io import IMAGE_SUFFIXES, read_image, to_float
+from ..io import IMAGE_SUFFIXES, image_size, read_image, to_float
 
 
 #: The GoPro data set's test sequences (Nah et al. 2017): for evaluation only, never for training.
@@ -111,6 +111,12 @@ def adjust_saturation(x: np.ndarray, factor: float) -> np.ndarray:
     return np.clip(gray + factor * (x - gray), 0, 1)
 
 
+def _check_crop(path: Path, h: int, w: int, crop: int) -> None:
+    if h < crop or w < crop:
+        raise ValueError(f"{path} ({h}x{w}) is smaller than crop={crop}: use a smaller crop (--crop), or leave "
+                         "the pair out")
+
+
 class PairedImages(Dataset):
     """Random (or centre) crops of blurry/sharp pairs as float (3, H, W) tensors in [0, 1].
 
@@ -128,6 +134,11 @@ class PairedImages(Dataset):
         self.crop, self.augment, self.saturation = crop, augment, saturation
         self.seed, self.repeat, self.epoch = seed, repeat, 0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+        if crop:                            # from the files' headers, before any training step
+            for b, _ in self.pairs:
+                size = image_size(b)
+                if size is not None:
+                    _check_crop(b, *size, crop)
 
     @classmethod
     def from_path(cls, root: str | os.PathLike, **kwargs) -> "PairedImages":
@@ -157,8 +168,7 @@ class PairedImages(Dataset):
         h, w = blur.shape[:2]
         if self.crop:
             c = self.crop
-            if h < c or w < c:
-                raise ValueError(f"{self.pairs[i % len(self.pairs)][0]} ({h}x{w}) is smaller than crop={c}")
+            _check_crop(self.pairs[i % len(self.pairs)][0], h, w, c)
             y, x = (rng.integers(0, h - c + 1), rng.integers(0, w - c + 1)) if self.augment else ((h - c) // 2, (w - c) // 2)
             blur, sharp = blur[y:y + c, x:x + c], sharp[y:y + c, x:x + c]
         blur, sharp = to_float(blur), to_float(sharp)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._tensor import check_count
 from .attention import AttentionFusion, PixelAttention
 from .fused import Fusable, FusedRDAFB, Workspace
 from .norm import NormWindow, instance_norm
@@ -37,10 +38,8 @@ class RDAFB(Fusable, NormWindow, nn.Module):
                  residual: bool = True, negative_slope: float = 0.2, eps: float = 1e-5,
                  feature_stride: int = 1) -> None:
         super().__init__()
-        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
-            raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
-        if num_convs < 1:
-            raise ValueError(f"num_convs must be >= 1, got {num_convs}")
+        check_count("channels", channels, 1)
+        check_count("num_convs", num_convs, 1)
         if attention not in ATTENTION_MODES:
             raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {attention!r}")
         self.channels = channels

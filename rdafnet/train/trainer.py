@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -146,6 +147,9 @@ class Trainer:
     def __init__(self, model: nn.Module, train_set: PairedImages, out_dir: str | os.PathLike,
                  config: TrainConfig, *, val_pairs: list[tuple[Path, Path]] | None = None,
                  device: str | torch.device | None = None) -> None:
+        if Path(out_dir).exists() and not Path(out_dir).is_dir():
+            raise ValueError(f"{out_dir} is a file; the output (-o) is the run's folder (checkpoint, logs, best/, "
+                             "final/): name a new or existing folder")
         check_training_scenes(train_set.pairs)
         check_validation_pairs(val_pairs or [])
         self.config = config
@@ -338,6 +342,9 @@ class Trainer:
         resumed = self.load_checkpoint()
         if self.rank == 0 and not resumed:
             (self.out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        if self.rank == 0 and resumed and self.step >= cfg.steps:
+            print(f"{self.ckpt_path} is already at step {self.step}, at or past steps={cfg.steps}: "
+                  "nothing to train (pass a larger --steps to go on, or --restart to start over)", file=sys.stderr)
         bar = None
         if progress and self.rank == 0:
             from tqdm.auto import tqdm
