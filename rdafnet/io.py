@@ -94,7 +94,8 @@ def _write_16bit(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> Cal
     return write
 
 
-#: TIFF tags that describe how the pixels are stored: a TIFF input's EXIF holds its own, never copied
+#: TIFF tags that describe how a file's pixels are stored (size, strips, samples): a TIFF's EXIF, as Pillow
+#: reads it, is its first directory and holds them; they describe that file only and are never copied
 _TIFF_LAYOUT = frozenset({254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284, 317, 320, 322,
                           323, 324, 325, 330, 338, 339, 340, 341, 347, 34675})
 
@@ -112,9 +113,8 @@ def _tiff16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | None) 
         if with_exif:
             tags = Image.Exif()
             tags.load(exif)
-            for tag, value in tags.items():
-                if tag not in _TIFF_LAYOUT:
-                    ifd[tag] = tags.get_ifd(tag) if tag in (0x8769, 0x8825) else value   # Exif, GPS: sub-IFDs
+            for tag, value in tags.items():         # (read_metadata has left out the input's storage tags)
+                ifd[tag] = tags.get_ifd(tag) if tag in (0x8769, 0x8825) else value   # Exif, GPS: sub-IFDs
         for tag, value in {256: w, 257: h, 258: (16,) * c, 259: 1, 262: 2, 273: (0,), 277: c, 278: h,
                            279: (arr.size * 2,), 284: 1, 339: (1,) * c}.items():
             ifd[tag] = value
@@ -215,6 +215,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, bytes]:
         with Image.open(path) as im:
             meta = {"icc_profile": im.info.get("icc_profile")}
             exif = im.getexif()
+            for tag in _TIFF_LAYOUT & set(exif):     # a TIFF's own storage tags (its size, strips): not EXIF
+                del exif[tag]
+            if str(exif.get(0x010E, "")).startswith('{"shape":'):    # tifffile's array shape, not a description
+                del exif[0x010E]
             if exif:
                 exif[0x0112] = 1                     # Orientation: applied by read_image
                 meta["exif"] = exif.tobytes()

@@ -116,3 +116,28 @@ def test_png_chunks_are_well_formed(tmp_path):
         im.load()                                   # Pillow checks every chunk's CRC
         assert im.getexif()[0x0112] == 3
     assert _png_chunk(b"tEXt", b"")[:8] == b"\x00\x00\x00\x00tEXt"
+
+
+@pytest.mark.parametrize("kind", ["rgb8", "gray16", "rgb16"])
+def test_a_rotated_tiff_input_comes_back_with_its_own_pixels_not_its_storage_tags(tmp_path, kind):
+    # a TIFF's EXIF, as Pillow reads it, is its first directory: its width, height and strips described the
+    # input file, and copied onto the (rotated) output they made it read back transposed and scrambled
+    rng = np.random.default_rng(2)
+    arr = {"rgb8": lambda: (rng.random((12, 20, 3)) * 255).astype(np.uint8),
+           "gray16": lambda: (rng.random((12, 20)) * 65535).astype(np.uint16),
+           "rgb16": lambda: (rng.random((12, 20, 3)) * 65535).astype(np.uint16)}[kind]()
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "p.tif", arr, photometric="rgb" if arr.ndim == 3 else "minisblack",
+                     extratags=[(274, "H", 1, 6, True), (271, "s", 0, "rdafnet test camera", True)])
+    assert main(["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--precision", "fp32"]) == 0
+    import rdafnet
+    want = rdafnet.deblur(read_image(tmp_path / "in" / "p.tif"), rdafnet.from_pretrained())
+    got = read_image(tmp_path / "out" / "p.tif")
+    assert got.shape == want.shape == (20, 12, arr.shape[2] if arr.ndim == 3 else 1)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1     # float rounding of the CLI's fused path
+    exif = Image.Exif()
+    exif.load(read_metadata(tmp_path / "out" / "p.tif")["exif"])
+    assert exif[0x010F] == "rdafnet test camera" and exif.get(0x0112, 1) == 1
+    stored = Image.Exif()
+    stored.load(read_metadata(tmp_path / "in" / "p.tif")["exif"])
+    assert not {256, 257, 273, 279} & set(stored)                 # width, height, strips: the input's own
