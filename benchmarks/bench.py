@@ -211,14 +211,18 @@ def speed(args: argparse.Namespace) -> None:
                                     if k in r},
                                  "speedup": base / r["median_s"] if base else None, "gflops": gf})
     if args.json:
-        import datetime
-        record = {"kind": "speed", "cpu": cpu_summary(), "torch": torch.__version__,
-                  "threads": torch.get_num_threads(), "date": datetime.date.today().isoformat(),
-                  "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:]),
-                  "conv_peak_gflops": convs, "rows": results}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
-        print(f"wrote {args.json}")
+        _write_result(args.json, "speed", results, conv_peak_gflops=convs)
+
+
+def _write_result(path: str, kind: str, rows: list[dict], **facts) -> None:
+    """A benchmark result for ``benchmarks/tables.py``: the machine, the command and the rows, as JSON."""
+    import datetime
+    record = {"kind": kind, "cpu": cpu_summary(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "date": datetime.date.today().isoformat(), "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:]),
+              **facts, "rows": rows}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 def _conv_shapes(variant: str, h: int, w: int) -> dict[tuple, int]:
@@ -280,13 +284,7 @@ def convs(args: argparse.Namespace) -> None:
         print(f"| {cin} | {cout} | {k}x{k} | {hh}x{ww} | {n} | {nchw:.3f} | {cl:.3f} | "
               f"{nn_s if nn_s is None else round(nn_s, 3)} | {ratio} | {'NNPACK' if kept else 'oneDNN'} |", flush=True)
     if args.json:
-        import datetime
-        record = {"kind": "convs", "cpu": cpu_summary(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "date": datetime.date.today().isoformat(), "variant": args.variant, "size": args.size,
-                  "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:]), "rows": rows}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
-        print(f"wrote {args.json}")
+        _write_result(args.json, "convs", rows, variant=args.variant, size=args.size)
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -353,6 +351,7 @@ def precision(args: argparse.Namespace) -> None:
     pairs = _real_pairs(Path(args.data))
     print("| model | image | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) | max abs diff (8-bit levels) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
+    rows: list[dict] = []
     for name in args.models:
         model = rdafnet.from_pretrained(None if name == "bundled" else name)
         f32, b16 = rdafnet.optimize(model), rdafnet.optimize(model, precision="bf16")
@@ -363,11 +362,15 @@ def precision(args: argparse.Namespace) -> None:
             d = int(np.abs(y32.astype(int) - y16.astype(int)).max())
             row = [psnr(blur, sharp), psnr(y32, sharp), psnr(y16, sharp), psnr(y16, y32), d]
             acc.append(row)
+            rows.append({"model": Path(name).name, "image": Path(b).stem, "psnr_blurry": row[0], "psnr_fp32": row[1],
+                         "psnr_bf16": row[2], "bf16_vs_fp32_db": row[3], "max_abs_diff_levels": d})
             print(f"| {Path(name).name} | {Path(b).stem[:40]} | " + " | ".join(f"{v:.2f}" for v in row[:4])
                   + f" | {d} |", flush=True)
         m = np.mean(acc, axis=0)
         print(f"| {Path(name).name} | **mean** (min bf16 vs fp32: {min(r[3] for r in acc):.2f}) | "
               + " | ".join(f"**{v:.2f}**" for v in m[:4]) + f" | {max(r[4] for r in acc)} |")
+    if args.json:
+        _write_result(args.json, "precision", rows)
 
 
 def video(args: argparse.Namespace) -> None:
@@ -528,6 +531,7 @@ def main() -> None:
     s = sub.add_parser("precision")
     s.add_argument("--data", default=str(DATA))
     s.add_argument("--models", nargs="+", default=["bundled"], help="'bundled', registered names or paths")
+    s.add_argument("--json", default=None, help="also write the rows as JSON (benchmarks/results/, read by tables.py)")
     s.set_defaults(func=precision)
     s = sub.add_parser("video")
     s.add_argument("--frames", type=int, default=24)

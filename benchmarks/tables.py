@@ -22,7 +22,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 SPEED = "zen4-2026-12-01-speed.json"
 #: The per-layer convolution timings (``bench.py convs``) that docs/performance.md quotes.
 CONVS = "zen4-2026-12-01-convs.json"
-MARKER = re.compile(r"(<!-- table: ([\w-]+) -->\n)(.*?)([ \t]*<!-- /table -->)", re.S)
+#: bf16 against fp32 with the bundled weights on real frames (``bench.py precision``).
+PRECISION = "zen4-2026-12-01-precision.json"
+MARKER = re.compile(r"^([ \t]*)(<!-- table: ([\w-]+) -->\n)(.*?)([ \t]*<!-- /table -->)", re.S | re.M)
 
 
 @cache
@@ -161,9 +163,9 @@ def speed_summary() -> str:
     exact, wino, fast = (row("single-stage", p)["speedup"] for p in paths)
     released = row("single-stage", "reference")["median_s"]
     exact_r, wino_r, fast_r = (released / row("single-stage", p)["median_s"] for p in paths)
-    return (f"  Single-stage, 720p, {result()['cpu']}, `rdafnet.ops.keep_freed_memory()` on both sides\n"
-            f"  (the CLI calls it), one run: {exact:.2f}x the authors' code exact, {wino:.2f}x with Winograd, "
-            f"{fast:.2f}x with\n  `auto` ({_picked('single-stage', SPEED)} there). Against the authors' code as "
+    return (f"Single-stage, 720p, {result()['cpu']}, `rdafnet.ops.keep_freed_memory()` on both sides\n"
+            f"(the CLI calls it), one run: {exact:.2f}x the authors' code exact, {wino:.2f}x with Winograd, "
+            f"{fast:.2f}x with\n`auto` ({_picked('single-stage', SPEED)} there). Against the authors' code as "
             f"released: {exact_r:.1f}x, {wino_r:.1f}x and {fast_r:.1f}x.\n")
 
 
@@ -274,6 +276,51 @@ def winograd_layers() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _bf16() -> tuple[float, float, int]:
+    """Mean and worst PSNR of bf16 against fp32 over the frames of the precision run, and its largest
+    difference in 8-bit levels."""
+    rows = result(PRECISION)["rows"]
+    db = [r["bf16_vs_fp32_db"] for r in rows]
+    return sum(db) / len(db), min(db), max(r["max_abs_diff_levels"] for r in rows)
+
+
+def bf16_accuracy() -> str:
+    """docs/performance.md: bf16 against fp32 with the bundled weights, frame by frame."""
+    r = result(PRECISION)
+    mean, worst, levels = _bf16()
+    lines = [f"CPU: {r['cpu']}; torch {r['torch']}; {r['date']}; `{r['command']}` (8-bit outputs of `deblur`, whole "
+             "frames: the GoPro dev frame and the 11 training pairs of `../shared/data`)", "",
+             "| model | frame | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) | largest difference "
+             "(8-bit levels) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for x in r["rows"]:
+        lines.append(f"| {x['model']} | {x['image']} | {x['psnr_blurry']:.2f} | {x['psnr_fp32']:.2f} | "
+                     f"{x['psnr_bf16']:.2f} | {x['bf16_vs_fp32_db']:.2f} | {x['max_abs_diff_levels']} |")
+    lines.append(f"| | **mean** | | | | **{mean:.2f}** (worst {worst:.2f}) | {levels} |")
+    return "\n".join(lines) + "\n"
+
+
+def bf16_summary() -> str:
+    """One sentence on bf16's distance from fp32 with trained weights (README, the v4 card)."""
+    mean, worst, levels = _bf16()
+    return (f"With the bundled weights bf16 is {mean:.1f} dB from the fp32 output on average over "
+            f"{len(result(PRECISION)['rows'])} real frames ({worst:.1f} dB at worst, at most {levels} grey "
+            f"level{'s' if levels != 1 else ''} apart; docs/performance.md, \"bf16 accuracy\").\n")
+
+
+def random_weights_note() -> str:
+    """docs/performance.md: why the multi-stage rows of the speed run sit far from the authors' output."""
+    ms = {p: row("multi-stage", p) for p in ("optimized-keep", "optimized-winograd-keep", "optimized-bf16-keep")}
+    return (f"(Random weights. With them the multi-stage network is badly conditioned: even its exact fp32 path is "
+            f"{ms['optimized-keep']['max_abs_diff']:.2f} ({ms['optimized-keep']['psnr_vs_reference']:.1f} dB) from the "
+            f"authors' fp32 output, Winograd {ms['optimized-winograd-keep']['psnr_vs_reference']:.1f} dB and bf16 "
+            f"{ms['optimized-bf16-keep']['psnr_vs_reference']:.1f} dB, because float32 rounding is amplified through 32 "
+            "instance-normed blocks and three stages; in float64 every path agrees to 1e-9 (`tests/test_ops.py`). Only "
+            f"trained weights say how close bf16 is: with the bundled model it is {_bf16()[0]:.1f} dB. Until the "
+            "authors' multi-stage weights are measured, use `precision=\"fp32\"` where exact output matters. GFLOP/s "
+            "counts the direct convolution's multiply-adds, so the Winograd rows' GFLOP/s is the rate they appear to "
+            "run at, near or above a lone direct 3x3 convolution's peak here.)\n")
+
+
 def run_facts() -> str:
     """The machine and command of the speed run, as a sentence under its tables."""
     r = result()
@@ -282,17 +329,19 @@ def run_facts() -> str:
 
 TABLES = {"zoo": zoo, "authors-zoo": authors_zoo, "winograd": winograd, "winograd-notes": winograd_notes,
           "speed-summary": speed_summary, "card-speed": card_speed, "which-path": which_path, "winograd-layers": winograd_layers,
-          "faq-speed": faq_speed, "keep-gain": keep_gain, "tiny-seconds": tiny_seconds,
+          "faq-speed": faq_speed, "bf16-accuracy": bf16_accuracy, "bf16-summary": bf16_summary,
+          "random-weights-note": random_weights_note, "keep-gain": keep_gain, "tiny-seconds": tiny_seconds,
           "speed-run": run_facts}
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "rdafnet" / "weights").glob("*/README.md"))]
 
 
 def render(text: str) -> str:
     """``text`` with every generated table written anew."""
-    def fill(m: re.Match) -> str:
-        if m[2] not in TABLES:
-            raise KeyError(f"unknown generated table {m[2]!r}; known: {', '.join(TABLES)}")
-        return m[1] + TABLES[m[2]]() + m[4]
+    def fill(m: re.Match) -> str:       # the table takes the indentation of its marker (a list item's)
+        if m[3] not in TABLES:
+            raise KeyError(f"unknown generated table {m[3]!r}; known: {', '.join(TABLES)}")
+        body = "".join(m[1] + line if line.strip() else line for line in TABLES[m[3]]().splitlines(keepends=True))
+        return m[1] + m[2] + body + m[5]
     return MARKER.sub(fill, text)
 
 
