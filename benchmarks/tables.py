@@ -169,26 +169,35 @@ def speed_summary() -> str:
             f"released: {exact_r:.1f}x, {wino_r:.1f}x and {fast_r:.1f}x.\n")
 
 
+def _per_cpu(variant: str, digits: int, picked_column: bool) -> list[str]:
+    """One row per speed result that measured ``variant``'s paths at 720p: the authors' code (same
+    allocator setting / as released), exact, Winograd and fastest, with their ratios."""
+    lines = []
+    for path in sorted(RESULTS.glob("*-speed.json")):
+        name = path.name
+        try:
+            ref, exact, wino, fast = (row(variant, p, name) for p in ("reference-keep", "optimized-keep",
+                                                                        "optimized-winograd-keep", "optimized-fastest-keep"))
+        except KeyError:
+            continue
+        try:
+            released = f"{row(variant, 'reference', name)['median_s']:.{digits}f} s"
+        except KeyError:
+            released = "not measured"
+        r = result(name)
+        pick = f" | {_picked(variant, name)}" if picked_column else f", {_picked(variant, name)}"
+        lines.append(f"| {r['cpu']} ({r['date']}) | {ref['median_s']:.{digits}f} s / {released} | "
+                     f"{exact['median_s']:.{digits}f} s ({exact['speedup']:.2f}x) | {wino['median_s']:.{digits}f} s "
+                     f"({wino['speedup']:.2f}x) | {fast['median_s']:.{digits}f} s ({fast['speedup']:.2f}x"
+                     + (f"){pick} |" if picked_column else f"{pick}) |"))
+    return lines
+
+
 def card_speed() -> str:
     """The bundled default's model card: its seconds per 720p frame on each CPU kind measured (the
     ``tiny`` architecture rows of every speed result)."""
     lines = ["| CPU | authors' code: same allocator setting / as released | exact (fp32) | Winograd (fp32) | "
-             "fastest (`auto`) |", "| --- | --- | --- | --- | --- |"]
-    for path in sorted(RESULTS.glob("*-speed.json")):
-        name = path.name
-        try:
-            ref, exact, wino, fast = (row("tiny", p, name) for p in ("reference-keep", "optimized-keep",
-                                                                       "optimized-winograd-keep", "optimized-fastest-keep"))
-        except KeyError:
-            continue
-        try:
-            released = f"{row('tiny', 'reference', name)['median_s']:.2f} s"
-        except KeyError:
-            released = "not measured"
-        r = result(name)
-        lines.append(f"| {r['cpu']} ({r['date']}) | {ref['median_s']:.2f} s / {released} | {exact['median_s']:.2f} s "
-                     f"({exact['speedup']:.2f}x) | {wino['median_s']:.2f} s ({wino['speedup']:.2f}x) | "
-                     f"{fast['median_s']:.2f} s ({fast['speedup']:.2f}x, {_picked('tiny', name)}) |")
+             "fastest (`auto`) |", "| --- | --- | --- | --- | --- |", *_per_cpu("tiny", 2, picked_column=False)]
     return "\n".join(lines) + "\n"
 
 
@@ -208,23 +217,8 @@ def _picked(variant: str, name: str) -> str:
 def which_path() -> str:
     """docs/performance.md: the single-stage network at 720p on each CPU kind measured (every speed result)."""
     lines = ["| CPU (run) | authors' code: same allocator setting / as released | exact (`optimize`, fp32) | "
-             "exact, Winograd | fastest (`precision=\"auto\"`) | `auto` picks |", "| --- | --- | --- | --- | --- | --- |"]
-    for path in sorted(RESULTS.glob("*-speed.json")):
-        name = path.name
-        try:
-            ref, exact, wino, fast = (row("single-stage", p, name) for p in ("reference-keep", "optimized-keep",
-                                                                               "optimized-winograd-keep",
-                                                                               "optimized-fastest-keep"))
-        except KeyError:
-            continue
-        try:
-            released = f"{row('single-stage', 'reference', name)['median_s']:.1f} s"
-        except KeyError:
-            released = "not measured"
-        r = result(name)
-        lines.append(f"| {r['cpu']} ({r['date']}) | {ref['median_s']:.1f} s / {released} | {exact['median_s']:.1f} s "
-                     f"({exact['speedup']:.2f}x) | {wino['median_s']:.1f} s ({wino['speedup']:.2f}x) | "
-                     f"{fast['median_s']:.1f} s ({fast['speedup']:.2f}x) | {_picked('single-stage', name)} |")
+             "exact, Winograd | fastest (`precision=\"auto\"`) | `auto` picks |", "| --- | --- | --- | --- | --- | --- |",
+             *_per_cpu("single-stage", 1, picked_column=True)]
     return "\n".join(lines) + "\n"
 
 
