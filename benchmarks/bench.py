@@ -214,6 +214,9 @@ def speed(args: argparse.Namespace) -> None:
         _write_result(args.json, "speed", results, conv_peak_gflops=convs)
 
 
+JSON_HELP = "also write the rows as JSON (benchmarks/results/, read by tables.py)"
+
+
 def _write_result(path: str, kind: str, rows: list[dict], **facts) -> None:
     """A benchmark result for ``benchmarks/tables.py``: the machine, the command and the rows, as JSON."""
     import datetime
@@ -295,6 +298,7 @@ def memory(args: argparse.Namespace) -> None:
     print(f"bundled model, optimized path; peak RSS of the whole process; available RAM {ram / 2**30:.1f} GiB")
     print("| size | megapixels | path | median s | peak RSS MB |")
     print("| --- | --- | --- | --- | --- |")
+    rows: list[dict] = []
     for size in args.sizes:
         h, w = map(int, size.split("x"))
         for label, path in (("whole frame", "optimized"), ("default (memory guard)", "optimized-auto"),
@@ -302,6 +306,7 @@ def memory(args: argparse.Namespace) -> None:
             need = frame_bytes(model, h, w)
             if path == "optimized" and need > 0.8 * ram:       # would be killed, and take the machine with it
                 print(f"| {size} | {h * w / 1e6:.0f} | {label} | not run: needs about {need / 2**30:.0f} GiB | |")
+                rows.append({"size": size, "path": path, "label": label, "skipped_gib": need / 2**30})
                 continue
             extra = ["bundled", str(h), str(w), path, "--pretrained", "--repeats", str(args.repeats),
                      "--tile", str(args.tile), "--overlap", str(args.overlap), "--batch", "4"]
@@ -309,8 +314,12 @@ def memory(args: argparse.Namespace) -> None:
             if "error" in r:
                 print(f"| {size} | {h * w / 1e6:.0f} | {label} | failed: {r['error'][:60]} | |", flush=True)
             else:
+                rows.append({"size": size, "path": path, "label": label, "median_s": r["median_s"],
+                             "peak_rss_mb": r["peak_rss_mb"]})
                 print(f"| {size} | {h * w / 1e6:.0f} | {label} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} |",
                       flush=True)
+    if args.json:
+        _write_result(args.json, "memory", rows, ram_gib=ram / 2**30)
 
 
 def tiling(args: argparse.Namespace) -> None:
@@ -339,6 +348,10 @@ def tiling(args: argparse.Namespace) -> None:
         acc.append(row)
         print(f"| {Path(b).stem[:40]} | " + " | ".join(f"{v:.2f}" for v in row) + " |", flush=True)
     print("| **mean** | " + " | ".join(f"**{v:.2f}**" for v in np.mean(acc, axis=0)) + " |")
+    if args.json:
+        keys = ("blurry", "full", "tiled", "full_local", "tiled_local", "tiled_vs_full", "tiled_local_vs_full_local")
+        _write_result(args.json, "tiling", [{"image": Path(b).stem, **dict(zip(keys, r))} for (b, _), r in zip(pairs, acc)],
+                      tile=t, overlap=o, window=args.window)
 
 
 def precision(args: argparse.Namespace) -> None:
@@ -508,30 +521,32 @@ def main() -> None:
     s.add_argument("--tile", type=int, default=256)
     s.add_argument("--overlap", type=int, default=32)
     s.add_argument("--batch", type=int, default=1, help="tiles per forward pass (1 keeps CPU tensors cache-sized)")
-    s.add_argument("--json", default=None, help="also write the rows as JSON (benchmarks/results/, read by tables.py)")
+    s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=speed)
     s = sub.add_parser("convs")
     s.add_argument("--variant", default="single-stage")
     s.add_argument("--size", default="720x1280")
     s.add_argument("--repeats", type=int, default=2)
-    s.add_argument("--json", default=None, help="also write the rows as JSON (benchmarks/results/, read by tables.py)")
+    s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=convs)
     s = sub.add_parser("memory")
     s.add_argument("--sizes", nargs="+", default=["720x1280", "1080x1920", "2160x3840"])
     s.add_argument("--tile", type=int, default=512)
     s.add_argument("--overlap", type=int, default=64)
     s.add_argument("--repeats", type=int, default=1)
+    s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=memory)
     s = sub.add_parser("tiling")
     s.add_argument("--data", default=str(DATA))
     s.add_argument("--tile", type=int, default=256)
     s.add_argument("--overlap", type=int, default=64)
     s.add_argument("--window", type=int, default=256)
+    s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=tiling)
     s = sub.add_parser("precision")
     s.add_argument("--data", default=str(DATA))
     s.add_argument("--models", nargs="+", default=["bundled"], help="'bundled', registered names or paths")
-    s.add_argument("--json", default=None, help="also write the rows as JSON (benchmarks/results/, read by tables.py)")
+    s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=precision)
     s = sub.add_parser("video")
     s.add_argument("--frames", type=int, default=24)
