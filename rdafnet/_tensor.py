@@ -2,6 +2,7 @@
 training and synthesis."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,8 @@ def batch_to_image(x: torch.Tensor) -> np.ndarray:
     return rearrange(x[0].detach().cpu().numpy(), "c h w -> h w c")
 
 
-def check_image_batch(x: torch.Tensor, *, channels: int = 3, finite: bool = True) -> None:
-    """Raise ``ValueError`` unless ``x`` is a finite float (B, channels, H, W) tensor."""
+def check_image_batch(x: torch.Tensor, *, channels: int = 3) -> None:
+    """Raise ``ValueError`` unless ``x`` is a finite float (B, channels, H, W) tensor with values in [0, 1]."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"expected a torch.Tensor of shape (B, {channels}, H, W), got {type(x).__name__}")
     if x.dim() != 4:
@@ -40,13 +41,12 @@ def check_image_batch(x: torch.Tensor, *, channels: int = 3, finite: bool = True
                          "use x.float() / 255 for 8-bit images")
     if x.numel() == 0:
         raise ValueError(f"expected a non-empty image batch, got shape {tuple(x.shape)}")
-    if finite and not torch.isfinite(x).all():
+    lo, hi = (float(v) for v in torch.aminmax(x.detach()))    # one pass: NaN propagates, inf is a bound
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError("input contains NaN or inf values; clean the image before restoring it")
-    if finite:
-        lo, hi = (float(v) for v in torch.aminmax(x.detach()))
-        if lo < -RANGE_SLACK or hi > 1 + RANGE_SLACK:
-            raise ValueError(f"expected values in [0, 1], got [{lo:.4g}, {hi:.4g}]; divide 8-bit data by 255 "
-                             "(16-bit by 65535), or pass the image array itself to rdafnet.deblur")
+    if lo < -RANGE_SLACK or hi > 1 + RANGE_SLACK:
+        raise ValueError(f"expected values in [0, 1], got [{lo:.4g}, {hi:.4g}]; divide 8-bit data by 255 "
+                         "(16-bit by 65535), or pass the image array itself to rdafnet.deblur")
 
 
 def check_count(name: str, value: Any, minimum: int) -> int:

@@ -134,7 +134,7 @@ class FusedRDAFB(NormWindow, nn.Module):
         self.reduce = nn.ModuleList(copy.deepcopy(f.reduce) for f in block.fusions)
 
     def train(self, mode: bool = True) -> FusedRDAFB:
-        """Inference only: its weights are packed copies, so training it would update nothing the
+        """Inference only: its weights are copies, so training it would update nothing the
         original block holds. Train the original model and optimize it again."""
         if mode:
             raise RuntimeError("an optimized model (rdafnet.optimize) is for inference only: train the original "
