@@ -131,3 +131,12 @@ def test_image_outputs_name_a_folder_and_links_to_nothing_are_named(tmp_path, ca
     assert main(["deblur", str(tmp_path / "in" / "**" / "*.png"), "-o", str(tmp_path / "in" / "out"),
                  "--precision", "fp32", "--overwrite"]) == 0
     assert "skipping 1 input(s) inside the output folder" in capsys.readouterr().err
+
+
+def test_a_video_into_an_image_file_name_is_refused(tmp_path, capsys):
+    pytest.importorskip("av")
+    from helpers import make_clip
+    clip = make_clip(tmp_path / "clip.mp4", n=2, audio=False)
+    rc, err = _refuse(["deblur", str(clip), "-o", str(tmp_path / "x.png")], capsys)
+    assert rc == 2 and "looks like an image file" in err and "a video file" in err
+    assert not (tmp_path / "x.png").exists()                  # it used to become a folder holding clip.mp4

@@ -85,7 +85,7 @@ def _run(a: argparse.Namespace) -> int:
 
     from .. import distributed
     from ..inference import deblur
-    from ..io import IMAGE_SUFFIXES, ImageReadError, plan_outputs, read_image, read_metadata, write_image
+    from ..io import ImageReadError, plan_outputs, read_image, read_metadata, write_image
     from ..video import CONTAINERS, is_video
     if a.overlap is not None and a.tile is None:
         raise ValueError("--overlap applies to tiles: pass --tile too")
@@ -97,9 +97,7 @@ def _run(a: argparse.Namespace) -> int:
     out_dir = Path(a.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"-o {out_dir} is a file; -o names the folder the results go to")
-    if not out_dir.exists() and out_dir.suffix.lower() in (*IMAGE_SUFFIXES, ".gif"):
-        raise ValueError(f"-o {out_dir} looks like an image file, but -o names the folder the results go to "
-                         f"(under their own names); pass a folder, e.g. -o {out_dir.parent / 'restored'}")
+    _refuse_file_name(out_dir, "the folder the results go to (under their own names)")
     per_item = [(item, expand_inputs([item])) for item in a.inputs]
     files = [f for _, found in per_item for f in found]
     globbed = {f.resolve() for item, found in per_item if any(ch in item for ch in "*?[") for f in found}
@@ -139,6 +137,15 @@ def _run(a: argparse.Namespace) -> int:
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
+def _refuse_file_name(out: Path, what: str) -> None:
+    """Refuse an ``-o`` that does not exist and is named like an image file: it would become a folder of
+    that name."""
+    from ..io import IMAGE_SUFFIXES
+    if not out.exists() and out.suffix.lower() in (*IMAGE_SUFFIXES, ".gif"):
+        raise ValueError(f"-o {out} looks like an image file, but -o names {what}; pass a folder, e.g. "
+                         f"-o {out.parent / 'restored'}")
+
+
 def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
     from ..video import CONTAINERS, DEFAULT_CRF, TruncatedVideoWarning, deblur_video, is_video
     out = Path(a.out)
@@ -160,6 +167,7 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
     else:
         if out.exists() and not out.is_dir():
             raise ValueError(f"-o {out} is a file; pass a folder, or a video name ending {' '.join(CONTAINERS)}")
+        _refuse_file_name(out, f"a video file ({' / '.join(CONTAINERS)}) or the folder restored videos go to")
         jobs = [(v, out / (v.name if v.suffix.lower() in CONTAINERS else f"{v.stem}.mp4")) for v in videos]
     for src, dst in jobs:
         if isinstance(src, Path) and not src.exists():
