@@ -141,3 +141,13 @@ def test_a_rotated_tiff_input_comes_back_with_its_own_pixels_not_its_storage_tag
     stored = Image.Exif()
     stored.load(read_metadata(tmp_path / "in" / "p.tif")["exif"])
     assert not {256, 257, 273, 279} & set(stored)                 # width, height, strips: the input's own
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif"])
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_image_size_from_the_header_is_what_read_image_returns(tmp_path, suffix, orientation):
+    from rdafnet.io import image_size
+    path = tmp_path / f"a{suffix}"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(path, exif=_exif(orientation))
+    assert image_size(path) == read_image(path).shape[:2] == ((30, 20) if orientation == 6 else (20, 30))
+    assert image_size(tmp_path / "missing.png") is None
