@@ -140,3 +140,14 @@ def test_a_video_into_an_image_file_name_is_refused(tmp_path, capsys):
     rc, err = _refuse(["deblur", str(clip), "-o", str(tmp_path / "x.png")], capsys)
     assert rc == 2 and "looks like an image file" in err and "a video file" in err
     assert not (tmp_path / "x.png").exists()                  # it used to become a folder holding clip.mp4
+
+
+def test_eval_out_that_is_a_file_is_refused_and_info_describes_an_architecture(tmp_path, capsys):
+    (tmp_path / "pairs" / "blur").mkdir(parents=True)
+    (tmp_path / "pairs" / "sharp").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    rc, err = _refuse(["eval", "--data", str(tmp_path / "pairs"), "--out", str(tmp_path / "notes.txt")], capsys)
+    assert rc == 2 and "is a file; --out names the folder" in err and (tmp_path / "notes.txt").read_text() == "mine"
+    assert main(["info", "tiny"]) == 0                     # an architecture name: described, not "not registered"
+    out = capsys.readouterr().out
+    assert "an architecture, not a pretrained model" in out and "rdafnet.build('tiny')" in out and "M params" in out

@@ -39,6 +39,8 @@ def _check(a: argparse.Namespace) -> None:
         raise ValueError("--restored scores existing restorations of real photos: use it with --no-reference")
     if a.restored is not None and a.out is not None:
         raise ValueError("--out writes restorations, --restored reads existing ones: pass one of them")
+    if a.out is not None and Path(a.out).exists() and not Path(a.out).is_dir():
+        raise ValueError(f"--out {a.out} is a file; --out names the folder the restored images are written to")
     if a.sheet is not None and Path(a.sheet).suffix.lower() not in _SHEET_SUFFIXES:
         raise ValueError(f"--sheet {a.sheet}: unsupported format; use {', '.join(_SHEET_SUFFIXES)}")
     for opt, path in (("--csv", a.csv), ("--sheet", a.sheet)):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +42,12 @@ def run_info(a: argparse.Namespace) -> int:
     from ..models import build
     from ..profile import profile
     from ..registry import models as registered
+    from ..models import VARIANTS, describe_model
+    if a.model in VARIANTS and a.model not in registered() and not Path(a.model).exists():
+        print(f"{a.model}: an architecture, not a pretrained model ({describe_model(a.model)}); "
+              f"rdafnet.build({a.model!r}) makes it with random weights. Its cost:")
+        print(profile(build(a.model), (720, 1280)))
+        return 0
     entry = pretrained_info(a.model) if a.model is None or a.model in registered() else None
     if entry is not None and entry["source"] == "authors" and not entry["cached"]:
         print(json.dumps({"pretrained": {"name": a.model, **entry}}, indent=2))
