@@ -151,3 +151,8 @@ def test_eval_out_that_is_a_file_is_refused_and_info_describes_an_architecture(t
     assert main(["info", "tiny"]) == 0                     # an architecture name: described, not "not registered"
     out = capsys.readouterr().out
     assert "an architecture, not a pretrained model" in out and "rdafnet.build('tiny')" in out and "M params" in out
+
+
+def test_export_onnx_to_another_suffix_is_refused(tmp_path, capsys):
+    rc, err = _refuse(["export-onnx", str(tmp_path / "model.txt")], capsys)
+    assert rc == 2 and "the .onnx suffix" in err and not (tmp_path / "model.txt").exists()

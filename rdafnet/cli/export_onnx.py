@@ -18,6 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> int:
     from ..export import export_onnx
     from ..hub import from_pretrained
+    if not a.out.lower().endswith(".onnx"):
+        raise ValueError(f"{a.out}: name the ONNX file with the .onnx suffix (runtimes and viewers go by it)")
     model = from_pretrained(a.model)
     path = export_onnx(model, a.out, opset=a.opset, overwrite=a.overwrite)
     print(f"exported {a.model or (model.pretrained or {}).get('name')} -> {path} "
