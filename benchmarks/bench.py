@@ -91,7 +91,7 @@ def _case(args: argparse.Namespace) -> None:
     import numpy as np
 
     import rdafnet
-    from rdafnet.inference import restore_tensor
+    from rdafnet.inference.tiling import restore_tensor
     torch.set_grad_enabled(False)
     if "keep" in args.path.split("-"):
         rdafnet.ops.keep_freed_memory()
@@ -292,7 +292,7 @@ def convs(args: argparse.Namespace) -> None:
 
 def memory(args: argparse.Namespace) -> None:
     import rdafnet
-    from rdafnet.inference import frame_bytes, memory_budget
+    from rdafnet.inference.tiling import frame_bytes, memory_budget
     model = rdafnet.from_pretrained()
     ram = memory_budget(torch.device("cpu")) * 2
     print(f"bundled model, optimized path; peak RSS of the whole process; available RAM {ram / 2**30:.1f} GiB")
@@ -326,8 +326,8 @@ def tiling(args: argparse.Namespace) -> None:
     import numpy as np
 
     import rdafnet
-    from rdafnet.io import read_image
-    from rdafnet.metrics import psnr
+    from rdafnet.io.image import read_image
+    from rdafnet.evaluation.metrics import psnr
     pairs = _real_pairs(Path(args.data))
     model = rdafnet.optimize(rdafnet.from_pretrained())
     t, o = args.tile, args.overlap
@@ -359,8 +359,8 @@ def precision(args: argparse.Namespace) -> None:
     import numpy as np
 
     import rdafnet
-    from rdafnet.io import read_image
-    from rdafnet.metrics import psnr
+    from rdafnet.io.image import read_image
+    from rdafnet.evaluation.metrics import psnr
     pairs = _real_pairs(Path(args.data))
     print("| model | image | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) | max abs diff (8-bit levels) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -393,7 +393,7 @@ def video(args: argparse.Namespace) -> None:
     import numpy as np
 
     import rdafnet
-    from rdafnet.io import read_image
+    from rdafnet.io.image import read_image
     h, w = map(int, args.size.split("x"))
     tmp = Path(tempfile.mkdtemp())
     sample = read_image(rdafnet.SAMPLE_IMAGE)

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import rdafnet
-from rdafnet.io import read_image, write_image
+from rdafnet.io.image import read_image, write_image
 
 GOPRO_CROP = (300, 560, 256, 384)           # y, x, h, w in GOPR0396_11_00-000001
 LAI = ["boat1.jpg", "book1.jpg", "bird.jpg"]   # centre crops

@@ -160,7 +160,7 @@ def speed_table(device, *, variants, size, tile, repeats, budget_s, compile_path
     import torch
 
     import rdafnet
-    from rdafnet.inference import restore_tensor
+    from rdafnet.inference.tiling import restore_tensor
     h, w = size
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
     makers = {"reference": lambda m: m,

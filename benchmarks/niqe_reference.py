@@ -33,7 +33,7 @@ def reference_images(data: Path | None) -> dict[str, np.ndarray]:
     blur of one, and (where ../shared/data is present) real blurry photos of Lai et al."""
     import skimage.data
 
-    from rdafnet.io import read_image
+    from rdafnet.io.image import read_image
     images = {"sample:gopro_blurry.png": read_image(ROOT / "rdafnet" / "samples" / "gopro_blurry.png")}
     for name in ("astronaut", "coffee", "chelsea", "camera", "rocket"):
         images[f"skimage:{name}"] = getattr(skimage.data, name)()
@@ -76,11 +76,11 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--out", type=Path, default=ROOT / "tests" / "data" / "niqe_reference.json")
     a = p.parse_args()
-    from rdafnet.niqe import niqe as ours
-    from rdafnet.niqe import to_gray255
+    from rdafnet.evaluation.niqe import niqe as ours
+    from rdafnet.evaluation.niqe import to_gray255
     ref = load_basicsr_niqe(a.basicsr)
     params = np.load(a.basicsr / "basicsr" / "metrics" / "niqe_pris_params.npz")
-    from rdafnet.niqe import imresize_half
+    from rdafnet.evaluation.niqe import imresize_half
     released = ref.imresize
     rows: dict[str, dict[str, float]] = {"basicsr": {}, "basicsr_float64_resize": {}}
     print(f"{'image':32s} {'BasicSR':>10s} {'f64 resize':>10s} {'rdafnet':>10s} {'diff':>9s} {'diff f64':>9s}")

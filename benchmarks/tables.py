@@ -56,7 +56,7 @@ def zoo() -> str:
     """README's model zoo: the registry's models, their cost, PSNR on the GoPro dev frame (bundled) or the
     paper's (the authors'), and CPU seconds per 720p frame from the speed run."""
     import rdafnet
-    from rdafnet import registry
+    from rdafnet.weights import registry
     frame = "GOPR0396_11_00-000001.png"
     lines = ["| name | params | multiply-adds (720x1280) | GoPro dev frame PSNR (blurry 25.11) | CPU s / 720p frame |",
              "| --- | --- | --- | --- | --- |"]
@@ -77,7 +77,7 @@ def zoo() -> str:
 def authors_zoo() -> str:
     """docs/pretrained.md: the authors' releases, the paper's numbers and CPU seconds from the speed run."""
     import rdafnet
-    from rdafnet import registry
+    from rdafnet.weights import registry
     lines = ["| name | network | params | multiply-adds (720x1280) | paper GoPro PSNR / SSIM | paper HIDE PSNR / SSIM | "
              "CPU s / 720p frame | source | licence |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, e in registry.models().items():

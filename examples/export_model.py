@@ -26,9 +26,9 @@ import torch
 
 import rdafnet
 from rdafnet.data import find_pairs
-from rdafnet.hub import sha256
+from rdafnet.weights.hub import sha256
 from rdafnet.ops import bf16_native
-from rdafnet.evaluate import evaluate
+from rdafnet.evaluation.evaluate import evaluate
 
 
 def cpu_seconds(model: torch.nn.Module, size: tuple[int, int] = (720, 1280), repeats: int = 3) -> dict[str, float]:

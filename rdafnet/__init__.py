@@ -1,18 +1,29 @@
 """rdafnet: dynamic-scene motion deblurring with continuous cross-layer attention transmission."""
 from pathlib import Path as _Path
 
-from ._version import __version__
-from .convert import convert_official, load_official
-from .authors import download
-from .export import export_onnx
-from .hub import from_pretrained, list_pretrained
-from .inference import deblur, iter_deblur
-from .ops import optimize, set_norm_window
-from .layers import (RDAFB, AttentionFusion, CrossStageFusion, DepthwiseSeparableConv, PixelAttention,
-                     SupervisedAttention)
-from .models import EncoderDecoder, RDAFNet, RDAFNetBase, RDAFNetMultiStage, build, describe_model, list_models
-from .profile import Profile, profile
-from .video import deblur_video
+from rdafnet._version import __version__
+from rdafnet.inference import deblur, deblur_video, iter_deblur
+from rdafnet.layers import (
+    RDAFB,
+    AttentionFusion,
+    CrossStageFusion,
+    DepthwiseSeparableConv,
+    PixelAttention,
+    SupervisedAttention,
+)
+from rdafnet.models import (
+    EncoderDecoder,
+    Profile,
+    RDAFNet,
+    RDAFNetBase,
+    RDAFNetMultiStage,
+    build,
+    describe_model,
+    list_models,
+    profile,
+)
+from rdafnet.ops import export_onnx, optimize, set_norm_window
+from rdafnet.weights import convert_official, download, from_pretrained, list_pretrained, load_official
 
 #: The bundled sample: a blurry 1280x720 frame of the GoPro test set (Nah et al. 2017, CC BY 4.0).
 SAMPLE_IMAGE = _Path(__file__).parent / "samples" / "gopro_blurry.png"

@@ -36,7 +36,7 @@ def make_clip(path: Path, *, w: int = 96, h: int = 64, n: int = 20, fps: int = 2
     import av
 
     import rdafnet
-    from rdafnet.io import read_image
+    from rdafnet.io.image import read_image
     base = read_image(rdafnet.SAMPLE_IMAGE)[300:300 + h + n, 500:500 + w + 2 * n]
     deep = "10" in pix_fmt
     with av.open(str(path), "w") as out:

@@ -47,7 +47,7 @@ def test_export_refuses_an_opset_it_would_not_write(tmp_path):
 
 
 def test_devices_that_do_not_exist_are_named():
-    from rdafnet.inference import resolve_device
+    from rdafnet.utils.device import resolve_device
     with pytest.raises(ValueError, match="'cdua' is not a device"):
         resolve_device("cdua")
     if not torch.cuda.is_available():
@@ -65,7 +65,7 @@ def test_a_path_named_like_a_registered_model_says_so(tmp_path, monkeypatch):
 def test_videos_without_frames_are_described(tmp_path):
     av = pytest.importorskip("av")
     import numpy as np
-    from rdafnet.video import probe
+    from rdafnet.io.video import probe
     audio = tmp_path / "voice.m4a"
     with av.open(str(audio), "w") as out:
         a = out.add_stream("aac", rate=16000, layout="mono")

@@ -47,9 +47,64 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
+#: Each package's level: a module may import only from packages of a lower level (and from its own
+#: package). docs/architecture.md draws the same picture.
+LEVELS = {
+    "rdafnet._version": 0, "rdafnet.utils": 0,
+    "rdafnet.layers": 1, "rdafnet.io": 1,
+    "rdafnet.models": 2,
+    "rdafnet.weights": 3, "rdafnet.ops": 3,
+    "rdafnet.inference": 4,
+    "rdafnet.data": 5,
+    "rdafnet.evaluation": 6,
+    "rdafnet.train": 7,
+    "rdafnet.cli": 8,
+}
+
+
+def _package(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_the_top_level_holds_only_packages_and_the_version():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert top == ["__init__.py", "_version.py"], top
+    packages = sorted(f"rdafnet.{p.parent.name}" for p in PACKAGE.glob("*/__init__.py"))
+    assert packages == sorted(k for k in LEVELS if k != "rdafnet._version"), packages
+    longest = max(PACKAGE.rglob("*.py"), key=lambda p: len(p.read_text().splitlines()))
+    assert len(longest.read_text().splitlines()) <= 450, longest
+
+
+def test_imports_go_one_way():
+    graph = import_graph()
+    assert "rdafnet.weights.hub" in graph["rdafnet.cli.deblur"]          # it sees imports
+    assert "rdafnet.models.networks" in graph["rdafnet.weights.convert"]
+    upward = []
+    for module, deps in graph.items():
+        if module == "rdafnet":
+            continue
+        level = LEVELS[_package(module)]
+        for dep in deps:
+            if dep != "rdafnet" and _package(dep) != _package(module) and LEVELS[_package(dep)] >= level:
+                upward.append(f"{module} -> {dep}")
+        assert "rdafnet" not in deps, f"{module} imports the top-level package"
+    assert not upward, upward
+
+
+def test_the_direction_test_catches_an_upward_import(tmp_path, monkeypatch):
+    # the check above, run on a copy of the package with one upward import planted in the layers
+    import shutil
+    copy = tmp_path / "rdafnet"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("*.safetensors", "samples", "assets", "__pycache__"))
+    (copy / "layers" / "norm.py").write_text((copy / "layers" / "norm.py").read_text()
+                                             + "\nfrom rdafnet.models.networks import build\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", copy)
+    with pytest.raises(AssertionError, match=r"rdafnet.layers.norm -> rdafnet.models.networks"):
+        test_imports_go_one_way()
+
+
 def test_no_import_cycle_among_modules():
     graph = import_graph()
-    assert "rdafnet.hub" in graph["rdafnet.cli.deblur"] and "rdafnet.models" in graph["rdafnet.convert"]  # it sees imports
     state: dict[str, int] = {}
     cycles = []
 
@@ -65,12 +120,6 @@ def test_no_import_cycle_among_modules():
         if m not in state:
             visit(m, [m])
     assert not cycles, cycles
-
-
-def test_low_level_modules_import_no_model():
-    graph = import_graph()
-    for low in ("rdafnet.checkpoint", "rdafnet.precision", "rdafnet.layers.rdafb", "rdafnet.layers.fused"):
-        assert not graph[low] & {"rdafnet.models", "rdafnet.hub", "rdafnet.convert", "rdafnet.ops"}, low
 
 
 def test_import_rdafnet_in_a_fresh_interpreter():

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import rdafnet
-from rdafnet import authors
-from rdafnet.checkpoint import IntegrityError
+from rdafnet.weights import authors
+from rdafnet.utils.checkpoint import IntegrityError
 from rdafnet.cli import main as cli
 from helpers import recipe_state_dict
 
@@ -101,7 +101,7 @@ def test_registry_lists_the_authors_releases():
     assert {"rdafnet-single-stage-gopro", "rdafnet-multi-stage-gopro"} <= set(names)
     for name, variant, params, gopro in (("rdafnet-single-stage-gopro", "single-stage", 14_195_072, 32.24),
                                          ("rdafnet-multi-stage-gopro", "multi-stage", 28_967_302, 33.06)):
-        info = rdafnet.hub.pretrained_info(name)
+        info = rdafnet.weights.hub.pretrained_info(name)
         assert info["variant"] == variant and info["license"] == "MIT" and info["file"] == "GoPro.pth"
         assert info["paper"]["GoPro"]["psnr"] == gopro and "HIDE" in info["paper"]
         assert info["cached"] is False and info["cache_path"].endswith(name)
@@ -128,8 +128,8 @@ def test_from_file_registers_and_loads_offline(gopro_pth, cache, capsys):
     cached = rdafnet.from_pretrained(NAME, local_files_only=True)
     assert cached.pretrained["name"] == NAME and not cached.training
     assert _same(cached, rdafnet.from_pretrained(gopro_pth))
-    info = rdafnet.hub.pretrained_info(NAME)
-    assert info["cached"] and info["file_sha256"] == rdafnet.hub.sha256(gopro_pth)
+    info = rdafnet.weights.hub.pretrained_info(NAME)
+    assert info["cached"] and info["file_sha256"] == rdafnet.weights.hub.sha256(gopro_pth)
     assert {p.name for p in (cache / "models" / NAME).iterdir()} == {"config.json", "model.safetensors",
                                                                        "README.md", "source.json"}
     card = (cache / "models" / NAME / "README.md").read_text()
@@ -156,7 +156,7 @@ def test_a_flipped_byte_in_the_cache_entry_is_refused(gopro_pth, cache):
 def test_download_from_a_loopback_server(server, gopro_pth, cache):
     folder = rdafnet.download(NAME, mirror=server.url)
     assert server.requests == [f"/{NAME}/GoPro.pth"] and folder == cache / "models" / NAME
-    assert authors.cache_status(NAME)["file_sha256"] == rdafnet.hub.sha256(gopro_pth)
+    assert authors.cache_status(NAME)["file_sha256"] == rdafnet.weights.hub.sha256(gopro_pth)
     model = rdafnet.from_pretrained(NAME)            # cached: no second request
     assert server.requests == [f"/{NAME}/GoPro.pth"]
     assert _same(model, rdafnet.from_pretrained(gopro_pth))
@@ -190,7 +190,7 @@ def test_a_truncated_or_corrupted_file_is_refused(server, cache, damage):
 
 def test_a_file_whose_sha256_changed_after_first_use_is_refused(server, gopro_pth, tmp_path):
     rdafnet.download(NAME, mirror=server.url)
-    first = rdafnet.hub.sha256(gopro_pth)
+    first = rdafnet.weights.hub.sha256(gopro_pth)
     server.files[f"/{NAME}/GoPro.pth"] = _authors_file(tmp_path / "other.pth", scale=0.5).read_bytes()
     with pytest.raises(IntegrityError, match=f"had {first}: the file changed since first use.*--trust-new-file"):
         rdafnet.download(NAME, mirror=server.url, force=True)
@@ -199,7 +199,7 @@ def test_a_file_whose_sha256_changed_after_first_use_is_refused(server, gopro_pt
     kept = rdafnet.from_pretrained(NAME, local_files_only=True)      # the entry is untouched
     assert _same(kept, rdafnet.from_pretrained(gopro_pth))
     rdafnet.download(NAME, mirror=server.url, force=True, trust_new_file=True)
-    assert authors.cache_status(NAME)["file_sha256"] == rdafnet.hub.sha256(tmp_path / "other.pth")
+    assert authors.cache_status(NAME)["file_sha256"] == rdafnet.weights.hub.sha256(tmp_path / "other.pth")
     assert _same(rdafnet.from_pretrained(NAME), rdafnet.from_pretrained(tmp_path / "other.pth"))
 
 
@@ -232,4 +232,4 @@ def test_the_derain_checkpoint_layout_loads_by_file(tmp_path):
     spad = _authors_file(tmp_path / "SPAD.pth", "multi-stage")
     model = rdafnet.from_pretrained(spad)
     assert model.variant == "multi-stage" and sum(p.numel() for p in model.parameters()) == 28_967_302
-    assert _same(model, rdafnet.convert.from_official(recipe_state_dict("multi-stage"), source="recipe").eval())
+    assert _same(model, rdafnet.weights.convert.from_official(recipe_state_dict("multi-stage"), source="recipe").eval())

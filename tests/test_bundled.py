@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import rdafnet
-from rdafnet import hub
-from rdafnet.io import read_image
+from rdafnet.weights import hub
+from rdafnet.io.image import read_image
 
 
 def test_bundled_default_loads_offline_and_is_registered():
@@ -48,7 +48,7 @@ def test_bundled_model_reproduces_its_registered_metrics(data_dir, name):
     # the PSNRs in the registry (and model card) are re-measured on the real frames they name
     # (PSNR only: the SSIMs of the card would triple the time of this test)
     from rdafnet.data import find_pairs
-    from rdafnet.metrics import psnr
+    from rdafnet.evaluation.metrics import psnr
     entry = hub.pretrained_info(name)
     pairs = {b.name: (b, s) for d in ("gopro_dev", "gopro_train_pairs", "gopro_train_GOPR0372_07_00")
              for b, s in find_pairs(data_dir / d)}

@@ -89,7 +89,7 @@ def test_bad_values_are_refused_in_one_line(tmp_path, capsys, command, bad):
 def test_a_second_run_on_the_same_output_is_refused_with_the_first_ones_pid(tmp_path, capsys):
     import os
 
-    from rdafnet._lock import exclusive
+    from rdafnet.utils.lock import exclusive
     img = tmp_path / "in.png"
     from PIL import Image
     Image.new("RGB", (8, 8)).save(img)
@@ -104,7 +104,7 @@ def test_a_second_run_on_the_same_output_is_refused_with_the_first_ones_pid(tmp_
 
 
 def test_two_trainings_on_one_folder_do_not_share_it(tmp_path):
-    from rdafnet._lock import OutputInUseError, exclusive
+    from rdafnet.utils.lock import OutputInUseError, exclusive
     from test_training import _pairs_folder, _train_cmd
     _pairs_folder(tmp_path / "pairs", n=2)
     with exclusive(tmp_path / "run", "the first training"):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import rdafnet
 from helpers import recipe_state_dict
-from rdafnet.inference import restore_tensor
+from rdafnet.inference.tiling import restore_tensor
 
 pytestmark = pytest.mark.cuda
 DEV = "cuda"

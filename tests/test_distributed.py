@@ -12,7 +12,7 @@ import pytest
 
 import rdafnet
 from helpers import decode_frames, make_clip
-from rdafnet.io import read_image, write_image
+from rdafnet.io.image import read_image, write_image
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT
-from rdafnet.io import write_image
+from rdafnet.io.image import write_image
 
 EXAMPLES = ROOT / "examples"
 
@@ -48,7 +48,7 @@ def test_export_model_script(tmp_path, monkeypatch, capsys):
     import json
 
     import rdafnet
-    from rdafnet.hub import sha256
+    from rdafnet.weights.hub import sha256
     _tiny_pairs(tmp_path / "pairs")
     monkeypatch.setattr(sys, "argv", ["finetune.py", str(tmp_path / "pairs"), str(tmp_path / "run"), "--steps", "2",
                                       "--crop", "32", "--val", str(tmp_path / "pairs")])

@@ -27,7 +27,7 @@ def bundled_onnx(tmp_path_factory):
 
 
 def _sample_crop() -> torch.Tensor:
-    from rdafnet.io import read_image, to_float
+    from rdafnet.io.image import read_image, to_float
     img = read_image(ROOT / "rdafnet" / "samples" / "gopro_blurry.png")[200:455, 300:631]   # 255 x 331, odd
     return torch.from_numpy(np.ascontiguousarray(to_float(img))).permute(2, 0, 1)[None]
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 import rdafnet
 from rdafnet.layers import FusedRDAFB, fastconv
-from rdafnet.precision import auto_precision
+from rdafnet.ops.auto import auto_precision
 
 opt = importlib.import_module("rdafnet.ops.optimize")      # the module (rdafnet.ops.optimize is the function)
 

@@ -9,7 +9,7 @@ import pytest
 
 import rdafnet
 from helpers import ROOT
-from rdafnet.io import read_image, write_image
+from rdafnet.io.image import read_image, write_image
 
 SCRIPT = ROOT / "benchmarks" / "gpu_run.py"
 

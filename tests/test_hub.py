@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import rdafnet
-from rdafnet import hub
+from rdafnet.weights import hub
 from rdafnet.cli import main as cli
 from helpers import ROOT, recipe_state_dict
 

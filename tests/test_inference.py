@@ -6,9 +6,9 @@ from PIL import Image
 
 import rdafnet
 from rdafnet.cli import main as cli
-from rdafnet.inference import restore_tensor
-from rdafnet.io import read_image, write_image
-from rdafnet.metrics import psnr
+from rdafnet.inference.tiling import restore_tensor
+from rdafnet.io.image import read_image, write_image
+from rdafnet.evaluation.metrics import psnr
 from rdafnet.layers.norm import instance_norm
 
 
@@ -253,7 +253,7 @@ def test_cli_batch_goes_on_past_bad_files_and_stops_when_doomed(model, tmp_path,
     def full(path, *a, **k):
         calls.append(path)
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr("rdafnet.io.write_image", full)
+    monkeypatch.setattr("rdafnet.io.image.write_image", full)
     assert cli(["deblur", str(src), *common]) == 2
     err = capsys.readouterr().err
     assert len(calls) == 1 and err.count("error: ") == 1 and "No space left" in err and "Traceback" not in err
@@ -261,7 +261,7 @@ def test_cli_batch_goes_on_past_bad_files_and_stops_when_doomed(model, tmp_path,
 
 
 def test_memory_guard_tiles_automatically_and_bad_tile_plans_are_refused(model):
-    from rdafnet.inference import auto_overlap, auto_tile, frame_bytes, memory_budget, tile_work
+    from rdafnet.inference.tiling import auto_overlap, auto_tile, frame_bytes, memory_budget, tile_work
     x = torch.rand(1, 3, 300, 400)
     need = frame_bytes(model, 300, 400)
     assert need == frame_bytes(model, 150, 400) * 2 > 0 and memory_budget(torch.device("cpu")) > 0

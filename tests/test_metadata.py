@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from rdafnet.cli import main
-from rdafnet.io import _ORIENT, _png_chunk, read_image, read_metadata, write_image
+from rdafnet.io.image import _ORIENT, _png_chunk, read_image, read_metadata, write_image
 
 pytest.importorskip("png")
 tifffile = pytest.importorskip("tifffile")
@@ -146,7 +146,7 @@ def test_a_rotated_tiff_input_comes_back_with_its_own_pixels_not_its_storage_tag
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif"])
 @pytest.mark.parametrize("orientation", [1, 6])
 def test_image_size_from_the_header_is_what_read_image_returns(tmp_path, suffix, orientation):
-    from rdafnet.io import image_size
+    from rdafnet.io.image import image_size
     path = tmp_path / f"a{suffix}"
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(path, exif=_exif(orientation))
     assert image_size(path) == read_image(path).shape[:2] == ((30, 20) if orientation == 6 else (20, 30))

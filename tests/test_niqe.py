@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rdafnet.niqe import imresize_half, niqe, to_gray255
+from rdafnet.evaluation.niqe import imresize_half, niqe, to_gray255
 from helpers import DATA, ROOT
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "niqe_reference.json").read_text())

@@ -9,9 +9,9 @@ from PIL import Image
 
 import rdafnet
 from rdafnet.cli import main as cli
-from rdafnet.evaluate import evaluate_no_reference
-from rdafnet.niqe import niqe
-from rdafnet.sheet import SheetRow, blurriest_window, write_sheet
+from rdafnet.evaluation.evaluate import evaluate_no_reference
+from rdafnet.evaluation.niqe import niqe
+from rdafnet.evaluation.sheet import SheetRow, blurriest_window, write_sheet
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_paired_eval_writes_csv_and_a_three_column_sheet(tmp_path, capsys):
     assert cli(["eval", "--data", str(tmp_path / "pairs"), "--csv", str(tmp_path / "p.csv"),
                 "--sheet", str(tmp_path / "p.html"), "--sheet-crop", "64"]) == 0
     row = _csv(tmp_path / "p.csv")[0]
-    assert row["image"] == "cat.png" and float(row["psnr_blur"]) == pytest.approx(rdafnet.metrics.psnr(blur, sharp))
+    assert row["image"] == "cat.png" and float(row["psnr_blur"]) == pytest.approx(rdafnet.evaluation.psnr(blur, sharp))
     page = (tmp_path / "p.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "cat.png" in page and "<th>sharp</th>" in page
 

@@ -91,7 +91,7 @@ def test_reduced_precision_instance_norm_keeps_fp32_statistics(dtype, size):
 @pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
 def test_reduced_precision_warns_where_emulated(precision, dtype):
     import warnings
-    from rdafnet.precision import native_precision
+    from rdafnet.utils.device import native_precision
     x = torch.rand(1, 3, 16, 16)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -106,7 +106,7 @@ def test_optimize_bf16_on_the_bundled_model_and_sample():
     # the bundled model on its real GoPro sample: bf16 stays within 45 dB of the fp32 path
     # (docs/performance.md lists the measured figures on real frames)
     import numpy as np
-    from rdafnet.io import read_image, to_float
+    from rdafnet.io.image import read_image, to_float
     img = read_image(Path(rdafnet.__file__).parent / "samples" / "gopro_blurry.png")
     x = torch.from_numpy(to_float(img).transpose(2, 0, 1).copy())[None][..., :256, :384]
     model = rdafnet.from_pretrained()
@@ -142,7 +142,8 @@ def test_optimized_model_compiles_without_graph_breaks():
 
 
 def test_auto_precision_never_picks_a_slower_one_and_caches_its_measurement(tmp_path, monkeypatch):
-    from rdafnet.precision import auto_precision, native_precision
+    from rdafnet.ops.auto import auto_precision
+    from rdafnet.utils.device import native_precision
     monkeypatch.setenv("RDAFNET_CACHE", str(tmp_path))
     native = native_precision("cpu", torch.bfloat16)
     timed = []

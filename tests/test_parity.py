@@ -39,7 +39,7 @@ def test_mismatched_checkpoint_names_keys(reference_dir):
     sd.pop("body.blocks.3.convs.0.weight")
     sd["body.extra.weight"] = torch.zeros(1)
     model = rdafnet.build("single-stage")
-    from rdafnet.convert import load_strict
+    from rdafnet.weights.convert import load_strict
     with pytest.raises(ValueError, match=r"missing keys: body\.blocks\.3\.convs\.0\.weight.*unexpected keys: body\.extra"):
         load_strict(model, sd, source="test")
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 import rdafnet
 from rdafnet.data import GOPRO_TEST_SEQUENCES, PairedImages, check_training_scenes, find_pairs, scene_of
-from rdafnet.io import IMAGE_SUFFIXES, read_image, write_image
+from rdafnet.io.image import IMAGE_SUFFIXES, read_image, write_image
 from rdafnet.train import TrainConfig, Trainer
 
 LOSSLESS = (".png", ".bmp", ".tif", ".webp", ".ppm", ".tga", ".qoi", ".sgi")

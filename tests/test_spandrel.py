@@ -16,14 +16,14 @@ def _same(a, b, size=(18, 26)):
 
 
 def test_install_without_spandrel_says_what_to_install(monkeypatch):
-    import rdafnet.spandrel
+    import rdafnet.weights.spandrel
     monkeypatch.setitem(sys.modules, "spandrel", None)
     with pytest.raises(ImportError, match=r'pip install "rdafnet\[spandrel\]"'):
-        rdafnet.spandrel.install()
+        rdafnet.weights.spandrel.install()
 
 
 def test_infer_config_recovers_every_variant():
-    from rdafnet.convert import infer_config
+    from rdafnet.weights.convert import infer_config
     for variant in rdafnet.list_models():
         model = rdafnet.build(variant)
         want = {k: model.config[k] for k in ("architecture", "width", "num_blocks", "attention", "num_convs")}
@@ -33,9 +33,9 @@ def test_infer_config_recovers_every_variant():
 @pytest.fixture
 def spandrel():
     sp = pytest.importorskip("spandrel", reason="spandrel (and the torchvision it imports) is not installed")
-    import rdafnet.spandrel
-    rdafnet.spandrel.install()
-    rdafnet.spandrel.install()                       # twice is harmless
+    import rdafnet.weights.spandrel
+    rdafnet.weights.spandrel.install()
+    rdafnet.weights.spandrel.install()                       # twice is harmless
     return sp
 
 

@@ -11,10 +11,9 @@ import torch
 from safetensors.torch import load_file
 
 import rdafnet
-from rdafnet.data import (PairedImages, average_frames, camera_motion_blur, find_pairs, pair_names,
-                          shake_trajectory, synthetic_blur, trajectory_psf)
-from rdafnet.io import read_image, write_image
-from rdafnet.metrics import psnr, psnr_torch, ssim, ssim_torch
+from rdafnet.data import PairedImages, average_frames, camera_motion_blur, find_pairs, pair_names, shake_trajectory, synthetic_blur, trajectory_psf
+from rdafnet.io.image import read_image, write_image
+from rdafnet.evaluation.metrics import psnr, psnr_torch, ssim, ssim_torch
 from rdafnet.train import TrainConfig, Trainer, deblur_loss, frequency_l1, paper_lr
 
 skimage_metrics = pytest.importorskip("skimage.metrics")

@@ -7,7 +7,7 @@ import torch
 
 import rdafnet
 from rdafnet.cli import main
-from rdafnet.io import write_image
+from rdafnet.io.image import write_image
 from test_training import _pairs_folder, _train_cmd
 
 
@@ -61,7 +61,7 @@ def test_an_evaluation_error_names_its_pair(tmp_path):
     write_image(tmp_path / "p" / "blur" / "a.png", np.zeros((16, 16, 3), np.uint8))
     write_image(tmp_path / "p" / "sharp" / "a.png", np.zeros((16, 20, 3), np.uint8))
     from rdafnet.data import find_pairs
-    from rdafnet.evaluate import evaluate
+    from rdafnet.evaluation.evaluate import evaluate
     with pytest.raises(ValueError, match=r"pair .*blur/a.png / .*sharp/a.png: the images differ"):
         evaluate(rdafnet.build("tiny"), find_pairs(tmp_path / "p"))
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import rdafnet
 from helpers import decode_frames, make_clip
 from rdafnet.cli import main
-from rdafnet.metrics import psnr
+from rdafnet.evaluation.metrics import psnr
 
 av = pytest.importorskip("av", reason="video needs PyAV: pip install 'rdafnet[video]'")
 
@@ -57,12 +58,12 @@ def test_rotation_vfr_10bit_and_odd_sizes_are_kept(tmp_path, model):
         src = make_clip(tmp_path / f"{name}.mp4", audio=False, **{"n": 6, **kw})
         result = rdafnet.deblur_video(src, tmp_path / f"{name}_out.mkv" if name == "vfr" else tmp_path / f"{name}_out.mp4",
                                       model)
-        info_in, info_out = rdafnet.video.probe(src), rdafnet.video.probe(result.path)
+        info_in, info_out = rdafnet.io.probe(src), rdafnet.io.probe(result.path)
         assert (info_out.width, info_out.height, info_out.rotation, info_out.bit_depth) == \
             (info_in.width, info_in.height, info_in.rotation, info_in.bit_depth), name
         assert decode_frames(result.path)[1] == pytest.approx(decode_frames(src)[1], abs=1e-3), name  # mkv: ms
-    assert rdafnet.video.probe(tmp_path / "rot_out.mp4").rotation == 90
-    assert rdafnet.video.probe(tmp_path / "deep_out.mp4").pix_fmt == "yuv420p10le"
+    assert rdafnet.io.probe(tmp_path / "rot_out.mp4").rotation == 90
+    assert rdafnet.io.probe(tmp_path / "deep_out.mp4").pix_fmt == "yuv420p10le"
     frames, _, _ = decode_frames(tmp_path / "deep_out.mp4")
     assert frames[0].dtype == np.uint16
 
@@ -97,7 +98,7 @@ def test_frames_out_and_a_folder_of_frames_in(tmp_path, clip, model):
     exact = rdafnet.deblur(decode_frames(clip)[0][3], model)
     assert np.array_equal(rdafnet.io.read_image(frames[3]), exact)
     assert main(["deblur", str(tmp_path / "frames"), "-o", str(tmp_path / "from_frames.mkv"), "--fps", "12.5"]) == 0
-    info = rdafnet.video.probe(tmp_path / "from_frames.mkv")
+    info = rdafnet.io.probe(tmp_path / "from_frames.mkv")
     assert (info.frames or len(decode_frames(tmp_path / "from_frames.mkv")[0])) == 20
     assert float(info.rate) == 12.5
     with pytest.raises(FileExistsError, match="already holds images"):
@@ -130,9 +131,10 @@ def test_an_encoder_failure_is_one_line_and_leaves_no_output(tmp_path, clip, cap
     # check here): the command must neither hang nor print a traceback, and nothing may appear under the
     # output name
     import rdafnet.cli.deblur
-    import rdafnet.video
-    presets = (*rdafnet.video.X264_PRESETS, "no-such-preset")
-    monkeypatch.setattr(rdafnet.video, "X264_PRESETS", presets)
+    import rdafnet.inference.video
+    import rdafnet.io.video
+    presets = (*rdafnet.io.video.X264_PRESETS, "no-such-preset")
+    monkeypatch.setattr(rdafnet.inference.video, "X264_PRESETS", presets)
     monkeypatch.setattr(rdafnet.cli.deblur, "X264_PRESETS", presets)
     out = tmp_path / "o.mp4"
     assert main(["deblur", str(clip), "-o", str(out), "--preset", "no-such-preset", "--segment-frames", "4"]) == 2
@@ -172,7 +174,7 @@ def test_iter_deblur_streams_frames_in_order_with_bounded_read_ahead(model):
     for f, y in zip(frames, out):
         ref = rdafnet.deblur(f, model)
         assert y.shape == f.shape and np.abs(y.astype(int) - ref).max() <= 1      # batched: rounding only
-    pil = rdafnet.iter_deblur([rdafnet.io.Image.fromarray(frames[0]), torch.from_numpy(frames[1]).permute(2, 0, 1)],
+    pil = rdafnet.iter_deblur([Image.fromarray(frames[0]), torch.from_numpy(frames[1]).permute(2, 0, 1)],
                               model)
     a, b = list(pil)
     assert a.mode == "RGB" and b.dtype == torch.uint8 and b.shape == (3, 40, 56)
@@ -189,7 +191,7 @@ def test_iter_deblur_reports_a_failing_source(model):
 
 def test_deblur_video_is_exported():
     assert {"deblur_video", "iter_deblur"} <= set(rdafnet.__all__)
-    assert rdafnet.video.is_video("a/B.MOV") and not rdafnet.video.is_video("a/b.png")
+    assert rdafnet.io.is_video("a/B.MOV") and not rdafnet.io.is_video("a/b.png")
 
 
 def test_a_frame_size_change_mid_stream_is_named(tmp_path, capsys):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._version import __version__
-from . import convert, deblur, download, evaluate, export_onnx, info, make_pairs, train
-from ._args import EXIT_INTERRUPTED, EXIT_REFUSED
+from rdafnet._version import __version__
+from rdafnet.cli import convert, deblur, download, evaluate, export_onnx, info, make_pairs, train
+from rdafnet.cli._args import EXIT_INTERRUPTED, EXIT_REFUSED
 
 COMMANDS = (make_pairs, train, evaluate, deblur, convert, download, export_onnx, info)
 

@@ -1,6 +1,6 @@
 """``python -m rdafnet.cli`` (used under ``torchrun``)."""
 import sys
 
-from . import main
+from rdafnet.cli import main
 
 sys.exit(main())

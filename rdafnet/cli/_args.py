@@ -37,7 +37,7 @@ def bounded(kind: type, lo: float, hi: float | None = None, what: str = "") -> C
 
 def device(text: str) -> str:
     """An argparse type for ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` that exists here."""
-    from ..inference import resolve_device
+    from rdafnet.utils.device import resolve_device
     try:
         resolve_device(text)
     except ValueError as exc:
@@ -57,7 +57,7 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     """Files, folders (their images, sorted) and globs, in the order given."""
     import glob
 
-    from ..io import IMAGE_SUFFIXES
+    from rdafnet.io.image import IMAGE_SUFFIXES
     files: list[Path] = []
     for item in inputs:
         p = Path(item)

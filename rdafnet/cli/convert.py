@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from ..convert import load_official
+    from rdafnet.weights.convert import load_official
     out = Path(a.out)
     if (out / "model.safetensors").exists() and not a.overwrite:
         raise FileExistsError(f"{out} already holds a model; pass --overwrite to replace it")

@@ -10,10 +10,11 @@ import warnings
 from contextlib import ExitStack
 from pathlib import Path
 
-from .._lock import exclusive
-from ..precision import AUTO, PRECISIONS
-from ..video import X264_PRESETS
-from ._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile, expand_inputs
+from rdafnet.utils.lock import exclusive
+from rdafnet.ops.auto import AUTO
+from rdafnet.utils.device import PRECISIONS
+from rdafnet.io.video import X264_PRESETS
+from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile, expand_inputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,10 +57,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(a: argparse.Namespace):
-    from .. import distributed
-    from ..hub import from_pretrained
-    from ..inference import resolve_device
-    from ..ops import fastest, keep_freed_memory, optimize, set_norm_window
+    from rdafnet.utils import distributed
+    from rdafnet.weights.hub import from_pretrained
+    from rdafnet.utils.device import resolve_device
+    from rdafnet.ops import fastest, keep_freed_memory, optimize, set_norm_window
     keep_freed_memory()                        # no page faults on large frames (rdafnet/ops/allocator.py)
     device = resolve_device(distributed.setup(a.device))
     model = from_pretrained(a.model, device=device)
@@ -73,7 +74,7 @@ def _load(a: argparse.Namespace):
 
 
 def run(a: argparse.Namespace) -> int:
-    from .. import distributed
+    from rdafnet.utils import distributed
     try:
         return _run(a)
     finally:
@@ -83,10 +84,10 @@ def run(a: argparse.Namespace) -> int:
 def _run(a: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from .. import distributed
-    from ..inference import deblur
-    from ..io import ImageReadError, plan_outputs, read_image, read_metadata, write_image
-    from ..video import CONTAINERS, is_video
+    from rdafnet.utils import distributed
+    from rdafnet.inference.deblur import deblur
+    from rdafnet.io.image import ImageReadError, plan_outputs, read_image, read_metadata, write_image
+    from rdafnet.io.video import CONTAINERS, is_video
     if a.overlap is not None and a.tile is None:
         raise ValueError("--overlap applies to tiles: pass --tile too")
     if a.tile is not None and a.overlap is not None and a.overlap >= a.tile:
@@ -140,14 +141,15 @@ def _run(a: argparse.Namespace) -> int:
 def _refuse_file_name(out: Path, what: str) -> None:
     """Refuse an ``-o`` that does not exist and is named like an image file: it would become a folder of
     that name."""
-    from ..io import IMAGE_SUFFIXES
+    from rdafnet.io.image import IMAGE_SUFFIXES
     if not out.exists() and out.suffix.lower() in (*IMAGE_SUFFIXES, ".gif"):
         raise ValueError(f"-o {out} looks like an image file, but -o names {what}; pass a folder, e.g. "
                          f"-o {out.parent / 'restored'}")
 
 
 def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
-    from ..video import CONTAINERS, DEFAULT_CRF, TruncatedVideoWarning, deblur_video, is_video
+    from rdafnet.io.video import CONTAINERS, DEFAULT_CRF, TruncatedVideoWarning, is_video
+    from rdafnet.inference.video import deblur_video
     out = Path(a.out)
     if is_video(out) and out.suffix.lower() not in CONTAINERS:
         raise ValueError(f"cannot write {out.suffix} video; name the output {' / '.join(CONTAINERS)}")

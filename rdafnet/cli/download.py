@@ -5,7 +5,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..authors import authors_names
+    from rdafnet.weights.authors import authors_names
     s = sub.add_parser("download", help="fetch an authors' release into the cache, or register a copy (--from)")
     s.add_argument("name", choices=authors_names(), help="an authors' release (see `rdafnet list`)")
     s.add_argument("--from", dest="file", metavar="FILE",
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from ..authors import cache_status, download
+    from rdafnet.weights.authors import cache_status, download
     folder = download(a.name, a.file, force=a.force, trust_new_file=a.trust_new_file, mirror=a.mirror)
     status = cache_status(a.name)
     print(f"{a.name}: cached in {folder} (sha256 of the authors' file {status.get('file_sha256')}); "

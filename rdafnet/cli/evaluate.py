@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._args import EXIT_OK, EXIT_PARTIAL, bounded, device, expand_inputs
+from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, device, expand_inputs
 
 _SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
 
@@ -59,7 +59,7 @@ class _Sheet:
         self.keep = set(np.linspace(0, total - 1, min(total, a.sheet_max)).round().astype(int).tolist()) if total else set()
 
     def __call__(self, row: dict[str, Any], images: list[Any]) -> None:
-        from ..sheet import SheetRow, blurriest_window, crops
+        from rdafnet.evaluation.sheet import SheetRow, blurriest_window, crops
         index, self.seen = self.seen, self.seen + 1
         if index not in self.keep:
             return
@@ -69,7 +69,7 @@ class _Sheet:
         self.rows.append(SheetRow(full.name, full.label, crops(full, self.crop, corner), self.titles))   # crops only
 
     def write(self, path: str, overwrite: bool) -> None:
-        from ..sheet import write_sheet
+        from rdafnet.evaluation.sheet import write_sheet
         write_sheet(path, self.rows, crop=self.crop, corners=[(0, 0)] * len(self.rows), overwrite=overwrite)
         print(f"sheet: {path} ({len(self.rows)} images)")
 
@@ -78,7 +78,7 @@ def _writer(out: str | None) -> Any:
     """The lock of the ``--out`` folder (one run writing it at a time), or nothing without ``--out``."""
     from contextlib import nullcontext
 
-    from .._lock import exclusive
+    from rdafnet.utils.lock import exclusive
     return exclusive(out, "rdafnet eval") if out else nullcontext()
 
 
@@ -93,7 +93,7 @@ def _write_csv(path: str, rows: list[dict[str, Any]], overwrite: bool) -> None:
     import csv
     import io
 
-    from .._atomic import atomic_write
+    from rdafnet.utils.atomic import atomic_write
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["image"], lineterminator="\n")
     writer.writeheader()
@@ -104,7 +104,7 @@ def _write_csv(path: str, rows: list[dict[str, Any]], overwrite: bool) -> None:
 
 def run(a: argparse.Namespace) -> int:
     _check(a)
-    from ..ops import keep_freed_memory
+    from rdafnet.ops import keep_freed_memory
     keep_freed_memory()
     return _run_photos(a) if a.photos is not None else _run_pairs(a)
 
@@ -112,10 +112,10 @@ def run(a: argparse.Namespace) -> int:
 def _run_pairs(a: argparse.Namespace) -> int:
     import numpy as np
 
-    from .. import distributed
-    from ..data.pairs import find_pairs
-    from ..evaluate import evaluate
-    from ..hub import from_pretrained
+    from rdafnet.utils import distributed
+    from rdafnet.data.pairs import find_pairs
+    from rdafnet.evaluation.evaluate import evaluate
+    from rdafnet.weights.hub import from_pretrained
     pairs = find_pairs(a.data)
     sheet = _Sheet(a, len(pairs), ("input", "output", "sharp")) if a.sheet else None
     try:
@@ -142,9 +142,9 @@ def _run_pairs(a: argparse.Namespace) -> int:
 def _run_photos(a: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..evaluate import evaluate_no_reference
-    from ..hub import from_pretrained
-    from ..inference import resolve_device
+    from rdafnet.evaluation.evaluate import evaluate_no_reference
+    from rdafnet.weights.hub import from_pretrained
+    from rdafnet.utils.device import resolve_device
     files = expand_inputs(a.photos)
     if not files:
         raise ValueError(f"no images found in {' '.join(a.photos)}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._args import bounded
+from rdafnet.cli._args import bounded
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from ..export import export_onnx
-    from ..hub import from_pretrained
+    from rdafnet.ops.export import export_onnx
+    from rdafnet.weights.hub import from_pretrained
     if not a.out.lower().endswith(".onnx"):
         raise ValueError(f"{a.out}: name the ONNX file with the .onnx suffix (runtimes and viewers go by it)")
     model = from_pretrained(a.model)

@@ -15,8 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(a: argparse.Namespace) -> int:
-    from ..hub import list_pretrained, pretrained_info
-    from ..models import describe_model, list_models
+    from rdafnet.weights.hub import list_pretrained, pretrained_info
+    from rdafnet.models.networks import describe_model, list_models
     entries = {name: pretrained_info(name) for name in list_pretrained()}
     print("bundled models (rdafnet.from_pretrained(NAME), no network):")
     for name, e in entries.items():
@@ -38,11 +38,11 @@ def run_list(a: argparse.Namespace) -> int:
 def run_info(a: argparse.Namespace) -> int:
     import json
 
-    from ..hub import from_pretrained, pretrained_info
-    from ..models import build
-    from ..profile import profile
-    from ..registry import models as registered
-    from ..models import VARIANTS, describe_model
+    from rdafnet.weights.hub import from_pretrained, pretrained_info
+    from rdafnet.models.networks import build
+    from rdafnet.models.profile import profile
+    from rdafnet.weights.registry import models as registered
+    from rdafnet.models.networks import VARIANTS, describe_model
     if a.model in VARIANTS and a.model not in registered() and not Path(a.model).exists():
         print(f"{a.model}: an architecture, not a pretrained model ({describe_model(a.model)}); "
               f"rdafnet.build({a.model!r}) makes it with random weights. Its cost:")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..data.synth import MAX_SHAKE
-from ._args import bounded
+from rdafnet.data.synth import MAX_SHAKE
+from rdafnet.cli._args import bounded
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from ..data.make import pairs_from_frames, pairs_from_sharp, write_pairs
+    from rdafnet.data.make import pairs_from_frames, pairs_from_sharp, write_pairs
     if a.n_min > a.n_max:
         raise ValueError(f"--n-min ({a.n_min}) is larger than --n-max ({a.n_max})")
     if a.frames:

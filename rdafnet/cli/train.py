@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from ..models import VARIANTS
-from ._args import bounded, device, positive_float
+from rdafnet.models.networks import VARIANTS
+from rdafnet.cli._args import bounded, device, positive_float
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,9 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> int:
     import torch
 
-    from .. import distributed
-    from ..data.pairs import PairedImages, find_pairs
-    from ..train.trainer import TrainConfig, Trainer
+    from rdafnet.utils import distributed
+    from rdafnet.data.pairs import PairedImages, find_pairs
+    from rdafnet.train.trainer import TrainConfig, Trainer
     cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, grad_clip=a.grad_clip or None,
                       ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, ckpt_minutes=a.ckpt_minutes,
                       max_minutes=a.max_minutes, num_workers=a.workers, seed=a.seed, amp=not a.fp32,
@@ -60,10 +60,10 @@ def run(a: argparse.Namespace) -> int:
     val = [p for d in (a.val or []) for p in find_pairs(d)]
     torch.manual_seed(a.seed)          # the initial weights are part of a reproducible run
     if a.from_model:
-        from ..hub import from_pretrained
+        from rdafnet.weights.hub import from_pretrained
         model = from_pretrained(a.from_model)
     else:
-        from ..models import build
+        from rdafnet.models.networks import build
         model = build(a.variant, **({"width": a.width} if a.width else {}),
                       **({"num_blocks": a.blocks} if a.blocks else {}))
     if a.threads:

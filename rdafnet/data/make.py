@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import IMAGE_SUFFIXES, read_image, write_image
-from .synth import camera_motion_blur, gopro_pair, synthetic_blur
+from rdafnet.io.image import IMAGE_SUFFIXES, read_image, write_image
+from rdafnet.data.synth import camera_motion_blur, gopro_pair, synthetic_blur
 
 MOTIONS = {"shake": synthetic_blur, "camera": camera_motion_blur}
 

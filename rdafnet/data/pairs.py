@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._tensor import image_to_batch
-from ..io import IMAGE_SUFFIXES, image_size, read_image, to_float
+from rdafnet.utils.tensor import image_to_batch
+from rdafnet.io.image import IMAGE_SUFFIXES, image_size, read_image, to_float
 
 
 #: The GoPro data set's test sequences (Nah et al. 2017): for evaluation only, never for training.

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .._tensor import batch_to_image, image_to_batch
-from ..io import from_float, to_float
+from rdafnet.utils.tensor import batch_to_image, image_to_batch
+from rdafnet.io.image import from_float, to_float
 
 GAMMA = 2.2
 

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import fastconv, triton_norm
-from .norm import NormWindow, instance_norm
+from rdafnet.layers import fastconv, triton_norm
+from rdafnet.layers.norm import NormWindow, instance_norm
 
 
 class Fusable:

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._tensor import check_count
-from .attention import AttentionFusion, PixelAttention
-from .fused import Fusable, FusedRDAFB, Workspace
-from .norm import NormWindow, instance_norm
+from rdafnet.utils.tensor import check_count
+from rdafnet.layers.attention import AttentionFusion, PixelAttention
+from rdafnet.layers.fused import Fusable, FusedRDAFB, Workspace
+from rdafnet.layers.norm import NormWindow, instance_norm
 
 AttentionMode = Literal["fusion", "layer", "none"]
 ATTENTION_MODES: tuple[str, ...] = ("fusion", "layer", "none")

@@ -9,10 +9,11 @@ import warnings
 import torch
 from torch import nn
 
-from ..layers.fastconv import WinogradConv2d, winograd_available
-from ..layers.fused import Fusable, FusedRDAFB, Workspace
-from ..models import RDAFNetBase
-from ..precision import AUTO, PRECISIONS, auto_precision
+from rdafnet.layers.fastconv import WinogradConv2d, winograd_available
+from rdafnet.layers.fused import Fusable, FusedRDAFB, Workspace
+from rdafnet.models.networks import RDAFNetBase
+from rdafnet.ops.auto import AUTO, auto_precision
+from rdafnet.utils.device import PRECISIONS
 
 #: ``optimize(conv=...)``: oneDNN's direct convolutions, or NNPACK's Winograd kernels for the blocks' 3x3 ones.
 CONVS = ("direct", "winograd")
@@ -97,7 +98,7 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
 def fastest(model: nn.Module, *, channels_last: bool = True) -> dict[str, str]:
     """What ``precision="auto"`` resolves to for ``model`` on its device, as ``optimize`` keywords
     (``{"precision": ..., "conv": ...}``): fp32 with direct convolutions unless another path is measured
-    faster (:func:`rdafnet.precision.auto_precision`): bf16 where it is native, Winograd where NNPACK is
+    faster (:func:`rdafnet.ops.auto.auto_precision`): bf16 where it is native, Winograd where NNPACK is
     built in (CPUs); only RDAFNet networks are measured."""
     if not isinstance(model, RDAFNetBase):
         return {"precision": "fp32", "conv": "direct"}

@@ -19,15 +19,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .._atomic import atomic_write
-from .._lock import exclusive
-from ..checkpoint import load_strict
-from ..data.pairs import PairedImages, check_training_scenes, scene_of
-from ..distributed import rank_and_world
-from ..evaluate import evaluate
-from ..precision import bf16_native
-from .losses import deblur_loss
-from .schedule import paper_lr
+from rdafnet.utils.atomic import atomic_write
+from rdafnet.utils.lock import exclusive
+from rdafnet.utils.checkpoint import load_strict
+from rdafnet.data.pairs import PairedImages, check_training_scenes, scene_of
+from rdafnet.utils.distributed import rank_and_world
+from rdafnet.evaluation.evaluate import evaluate
+from rdafnet.utils.device import bf16_native
+from rdafnet.train.losses import deblur_loss
+from rdafnet.train.schedule import paper_lr
 
 
 @dataclass
@@ -92,7 +92,7 @@ class TrainConfig:
 def check_validation_pairs(pairs: list[tuple[Path, Path]]) -> None:
     """Validation pairs must be readable RGB(A) images of one size each: checked before the first step,
     not found out at the first validation."""
-    from ..io import read_image
+    from rdafnet.io.image import read_image
     for blur, sharp in pairs:
         try:
             b, s = read_image(blur), read_image(sharp)

@@ -10,12 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import distributed
-from ._tensor import batch_to_image, image_to_batch
-from .data.pairs import pair_names, scene_of
-from .io import from_float, plan_outputs, read_image, to_float, write_image
-from .metrics import psnr, ssim
-from .niqe import niqe
+from rdafnet.utils import distributed
+from rdafnet.utils.tensor import batch_to_image, image_to_batch
+from rdafnet.data.pairs import pair_names, scene_of
+from rdafnet.io.image import from_float, plan_outputs, read_image, to_float, write_image
+from rdafnet.evaluation.metrics import psnr, ssim
+from rdafnet.evaluation.niqe import niqe
 
 #: ``on_image(row, images)``: called with each row and its images (input, output[, sharp]), e.g. for a sheet
 OnImage = Callable[[dict[str, Any], list[Any]], None]
@@ -40,7 +40,7 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
     """PSNR/SSIM of the restored blurry images against the sharp ones, per pair, on uint8 outputs.
 
     ``shard=True`` under ``torchrun``: each rank evaluates its share of the pairs
-    (:func:`rdafnet.distributed.shard`) and rank 0 returns every row in input order; other ranks
+    (:func:`rdafnet.utils.distributed.shard`) and rank 0 returns every row in input order; other ranks
     return ``None``. Outside ``torchrun`` it changes nothing.
 
     Rows are named by :func:`~rdafnet.data.pairs.pair_names`; ``out_dir`` receives the restored
@@ -78,14 +78,14 @@ def evaluate_no_reference(model: nn.Module | None, images: Sequence[str | os.Pat
                           restored: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
                           overwrite: bool = False, on_error: Callable[[Path, Exception], None] | None = None,
                           on_image: OnImage | None = None, **deblur_kwargs: Any) -> list[dict[str, Any]]:
-    """NIQE (MATLAB's, :func:`rdafnet.niqe.niqe`; lower is better) of each photo and of its restoration.
+    """NIQE (MATLAB's, :func:`rdafnet.evaluation.niqe.niqe`; lower is better) of each photo and of its restoration.
 
     The restoration is ``rdafnet.deblur(photo, model, **deblur_kwargs)``, or with ``restored=DIR`` the
     file of the same name (any image suffix) already in DIR. ``out_dir`` also receives the restored
     images. A photo that cannot be read, restored or scored (smaller than 96x96, say) is passed to
     ``on_error(path, exc)`` and left out (without ``on_error`` the error is raised).
     """
-    from .inference import deblur
+    from rdafnet.inference.deblur import deblur
     paths = [Path(p) for p in images]
     names = [p.name for p in paths]
     _plan(out_dir, paths, names, overwrite)
@@ -121,7 +121,7 @@ def evaluate_no_reference(model: nn.Module | None, images: Sequence[str | os.Pat
 
 
 def _by_stem(folder: Path) -> dict[str, Path]:
-    from .io import IMAGE_SUFFIXES
+    from rdafnet.io.image import IMAGE_SUFFIXES
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder of restored images")
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ._cache import cache_dir
+from rdafnet.utils.cache import cache_dir
 
 
 class OutputInUseError(OSError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ._atomic import atomic_write
+from rdafnet.utils.atomic import atomic_write
 
 #: Files read as images: PNG, JPEG, TIFF, BMP, WebP, and the lossless PPM/PGM/PNM, TGA, QOI and SGI.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm", ".pnm", ".tga", ".qoi",

@@ -1,12 +1,12 @@
 """PSNR and SSIM with the deblurring papers' convention (RGB, data range 255, Gaussian 11x11, sigma 1.5);
-NIQE for photos without a reference (:mod:`rdafnet.niqe`)."""
+NIQE for photos without a reference (:mod:`rdafnet.evaluation.niqe`)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .niqe import niqe  # noqa: F401 - the no-reference score, re-exported beside PSNR/SSIM
+from rdafnet.evaluation.niqe import niqe  # noqa: F401 - the no-reference score, re-exported beside PSNR/SSIM
 
 
 def _as_255(x: np.ndarray) -> np.ndarray:

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from .checkpoint import load_strict, read_checkpoint, strip_prefixes
-from .models import ARCHITECTURES, VARIANTS, RDAFNet, RDAFNetBase, build
+from rdafnet.utils.checkpoint import load_strict, read_checkpoint, strip_prefixes
+from rdafnet.models.networks import ARCHITECTURES, VARIANTS, RDAFNet, RDAFNetBase, build
 
 # RDAFB internals: authors' sub-key -> ours (i is 1-based in their names)
 _BLOCK_RULES = [

@@ -1,11 +1,11 @@
-"""spandrel support: after ``rdafnet.spandrel.install()``, ``spandrel.ModelLoader`` (the loader behind
+"""spandrel support: after ``rdafnet.weights.spandrel.install()``, ``spandrel.ModelLoader`` (the loader behind
 chaiNNer and ComfyUI) detects and loads RDAFNet weights, the authors' ``GoPro.pth`` or this library's
 ``model.safetensors``, as an image-restoration descriptor (``pip install "rdafnet[spandrel]"``)."""
 from __future__ import annotations
 
 from typing import Any
 
-from .convert import from_state_dict, is_official
+from rdafnet.weights.convert import from_state_dict, is_official
 
 ARCH_ID = "RDAFNet"
 

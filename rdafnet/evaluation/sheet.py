@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ._atomic import atomic_write
+from rdafnet.utils.atomic import atomic_write
 
 _LABEL_H, _GAP = 18, 6
 

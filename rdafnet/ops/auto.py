@@ -1,54 +1,15 @@
-"""Precisions: the ones the library runs, and where reduced precision is native (and pays off)."""
+"""``precision="auto"``: the fastest path for a model on a device, measured once per machine and cached."""
 from __future__ import annotations
 
-import functools
 import json
 import platform
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from ._cache import cache_dir
-
-#: The precisions ``optimize(precision=...)``, ``deblur`` and the CLI accept, and their compute dtype.
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def native_precision(device: torch.device | str, dtype: torch.dtype) -> bool:
-    """Whether ``dtype`` (bf16 or fp16) arithmetic is native on ``device``: any CUDA GPU; a CPU with
-    AVX512-BF16 (bf16) or AMX-FP16 (fp16). Elsewhere oneDNN emulates it, much slower than fp32."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return True
-    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    return _cpu_native(dtype)
-
-
-@functools.cache
-def _cpu_native(dtype: torch.dtype) -> bool:
-    probe = {torch.bfloat16: "_is_avx512_bf16_supported", torch.float16: "_is_amx_fp16_supported"}.get(dtype)
-    native = getattr(torch.cpu, probe, None) if probe else None
-    return bool(native and native())
-
-
-def bf16_native(device: torch.device | str) -> bool:
-    """Whether bf16 arithmetic is native on ``device``: any CUDA GPU, or a CPU with AVX512-BF16
-    (and AMX), where oneDNN runs bf16 convolutions faster than fp32. Elsewhere bf16 is
-    emulated and slower, so callers keep fp32."""
-    return native_precision(device, torch.bfloat16)
-
-
-def warn_if_emulated(device: torch.device | str, dtype: torch.dtype) -> None:
-    """Warn (once per call site) that ``dtype`` is emulated on ``device`` and so much slower than fp32."""
-    if not native_precision(device, dtype):
-        name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
-        warnings.warn(f"{name} is emulated on this {torch.device(device).type} (no native {name} "
-                      f"instructions), so it is slower than fp32 here (docs/performance.md has the figures); "
-                      f"use precision='fp32' (or 'auto', the CLI's default, which picks fp32 here) on this machine",
-                      RuntimeWarning, stacklevel=2)
+from rdafnet.utils.cache import cache_dir
+from rdafnet.utils.device import native_precision
 
 
 
@@ -91,7 +52,7 @@ def auto_precision(device: torch.device | str, *, key: str, measure: Callable[[s
     choice = best if times["fp32"] / times[best] >= AUTO_MARGIN else "fp32"
     table[entry] = {"choice": choice, "candidates": candidates, **{f"{c}_s": round(t, 5) for c, t in times.items()}}
     try:
-        from ._atomic import atomic_write
+        from rdafnet.utils.atomic import atomic_write
         atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(table, indent=1)))
     except OSError:                 # a read-only home: measure again next time
         pass

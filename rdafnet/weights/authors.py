@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import registry
-from ._atomic import atomic_write
-from ._cache import cache_dir
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, IntegrityError, read_checkpoint, read_config, sha256
-from .convert import from_official
-from .models import VARIANTS, RDAFNetBase
+from rdafnet.weights import registry
+from rdafnet.utils.atomic import atomic_write
+from rdafnet.utils.cache import cache_dir
+from rdafnet.utils.checkpoint import CONFIG_NAME, WEIGHTS_NAME, IntegrityError, read_checkpoint, read_config, sha256
+from rdafnet.weights.convert import from_official
+from rdafnet.models.networks import VARIANTS, RDAFNetBase
 
 __all__ = ["WeightsUnavailableError", "download", "entry_dir", "cache_status", "authors_names"]
 SOURCE_NAME = "source.json"

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._atomic import atomic_write
-from .layers import FusedRDAFB, NormWindow
-from .models import RDAFNetBase
+from rdafnet.utils.atomic import atomic_write
+from rdafnet.layers import FusedRDAFB, NormWindow
+from rdafnet.models.networks import RDAFNetBase
 
 
 class _OnnxGraph(nn.Module):

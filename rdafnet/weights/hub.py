@@ -11,11 +11,10 @@ from typing import Any
 
 import torch
 
-from . import authors, registry
-from .checkpoint import (CONFIG_NAME, WEIGHTS_NAME, IntegrityError, load_strict, read_checkpoint, read_config,
-                         read_safetensors, safetensors_config, sha256, strip_prefixes, verify_sha256)
-from .convert import from_official, is_official
-from .models import RDAFNetBase, from_config, verify_cached_blob
+from rdafnet.weights import authors, registry
+from rdafnet.utils.checkpoint import CONFIG_NAME, WEIGHTS_NAME, IntegrityError, load_strict, read_checkpoint, read_config, read_safetensors, safetensors_config, sha256, strip_prefixes, verify_sha256
+from rdafnet.weights.convert import from_official, is_official
+from rdafnet.models.networks import RDAFNetBase, from_config, verify_cached_blob
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "IntegrityError", "bundled_dir", "from_pretrained", "list_pretrained",
            "pretrained_info", "sha256", "verify_sha256"]

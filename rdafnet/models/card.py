@@ -6,7 +6,7 @@ from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from .profile import profile
+from rdafnet.models.profile import profile
 
 _TEMPLATE = """---
 {{ card_data }}

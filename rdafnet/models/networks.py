@@ -14,12 +14,12 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from ._atomic import atomic_write
-from ._tensor import check_count, check_image_batch, pad_to_multiple
-from .checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
-from .layers import RDAFB, CrossStageFusion, SupervisedAttention
-from .layers.rdafb import ATTENTION_MODES, AttentionMode
-from .precision import PRECISIONS, warn_if_emulated
+from rdafnet.utils.atomic import atomic_write
+from rdafnet.utils.tensor import check_count, check_image_batch, pad_to_multiple
+from rdafnet.utils.checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
+from rdafnet.layers import RDAFB, CrossStageFusion, SupervisedAttention
+from rdafnet.layers.rdafb import ATTENTION_MODES, AttentionMode
+from rdafnet.utils.device import PRECISIONS, warn_if_emulated
 
 _HUB = dict(library_name="rdafnet", license="mit", pipeline_tag="image-to-image",
             tags=["image-deblurring", "motion-deblurring", "rdafnet", "pytorch"],
@@ -115,7 +115,7 @@ class RDAFNetBase(nn.Module):
     @property
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this network (saved as ``config.json``)."""
-        from ._version import __version__
+        from rdafnet._version import __version__
         hp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in (self._hub_mixin_config or {}).items()}
         return {"architecture": type(self).__name__, **hp, "input_range": [0.0, 1.0],
                 "size_multiple": self.size_multiple, "rdafnet_version": __version__}
@@ -140,7 +140,7 @@ class RDAFNetBase(nn.Module):
         atomic_write(save_directory / "config.json", lambda tmp: Path(tmp).write_text(text))
 
     def generate_model_card(self, *args: Any, **kwargs: Any):
-        from .modelcard import model_card
+        from rdafnet.models.card import model_card
         return model_card(self, **kwargs)
 
     @classmethod

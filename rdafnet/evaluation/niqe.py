@@ -160,7 +160,7 @@ def niqe(image: np.ndarray | str | os.PathLike, *, crop_border: int = 0) -> floa
     ``niqe(imread(path))`` gives it: RGB goes to grey as ``rgb2gray`` does, at least 96x96 pixels.
     Lower is better."""
     if isinstance(image, (str, os.PathLike)):
-        from .io import read_image
+        from rdafnet.io.image import read_image
         image = read_image(image)
     gray = to_gray255(image)
     if crop_border:
