@@ -1,4 +1,5 @@
 """torch.hub entry points: ``torch.hub.load("rdafnet/rdafnet", "rdafnet", pretrained=True)``."""
+
 dependencies = ["torch", "huggingface_hub", "safetensors", "einops", "numpy", "PIL"]
 
 
@@ -6,6 +7,7 @@ def rdafnet(pretrained: bool = True, variant: str | None = None, name: str | Non
     """The bundled pretrained deblurrer (``pretrained=True``), a registered pretrained ``name``,
     or a randomly initialised ``variant`` (``pretrained=False``) with hyperparameter overrides."""
     import rdafnet as _r
+
     if pretrained:
         return _r.from_pretrained(name)
     return _r.build(variant or "single-stage", **overrides)

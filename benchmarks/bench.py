@@ -11,6 +11,7 @@ agreement of tiled and full-frame output on real frames.
 Each measurement runs in a fresh subprocess so that its peak resident memory is its own.
 Times are medians of ``--repeats`` runs after a warm-up on a small input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ def _matmul_peak_gflops(n: int = 2048, dtype: torch.dtype = torch.float32) -> fl
     t = time.perf_counter()
     for _ in range(5):
         a @ b
-    return 2 * n ** 3 * 5 / (time.perf_counter() - t) / 1e9
+    return 2 * n**3 * 5 / (time.perf_counter() - t) / 1e9
 
 
 def _conv_peak_gflops(dtype: torch.dtype = torch.float32, c: int = 128, h: int = 180, w: int = 320) -> float:
@@ -64,8 +65,17 @@ def cpu_summary() -> str:
                     flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    have = [name for flag, name in (("amx_bf16", "AMX-BF16"), ("amx_fp16", "AMX-FP16"), ("avx512_bf16", "AVX512-BF16"),
-                                    ("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags]
+    have = [
+        name
+        for flag, name in (
+            ("amx_bf16", "AMX-BF16"),
+            ("amx_fp16", "AMX-FP16"),
+            ("avx512_bf16", "AVX512-BF16"),
+            ("avx512f", "AVX-512"),
+            ("avx2", "AVX2"),
+        )
+        if flag in flags
+    ]
     return f"{model}; {', '.join(have) or 'no AVX2'}; {os.cpu_count()} cores"
 
 
@@ -75,11 +85,13 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def _real_pairs(data: Path) -> list:
     """The GoPro test frame and the 11 GoPro training pairs of ``../shared/data``."""
     from rdafnet.data import find_pairs
+
     return find_pairs(data / "gopro_dev") + find_pairs(data / "gopro_train_pairs")
 
 
 def _model(variant: str, pretrained: bool):
     import rdafnet
+
     if pretrained:
         return rdafnet.from_pretrained()
     torch.manual_seed(0)
@@ -92,6 +104,7 @@ def _case(args: argparse.Namespace) -> None:
 
     import rdafnet
     from rdafnet.inference.tiling import restore_tensor
+
     torch.set_grad_enabled(False)
     if "keep" in args.path.split("-"):
         rdafnet.ops.keep_freed_memory()
@@ -103,14 +116,22 @@ def _case(args: argparse.Namespace) -> None:
     # -fastest (precision="auto": the path rdafnet picks here) and -compiled (optimized only), -tiled,
     # -keep (rdafnet.ops.keep_freed_memory() first, as the CLI does)
     kind, *flags = args.path.split("-")
-    if kind not in ("reference", "optimized", "compiled", "onnx") or set(flags) - {"bf16", "winograd", "fastest", "compiled",
-                                                                                  "tiled", "auto", "keep"}:
+    if kind not in ("reference", "optimized", "compiled", "onnx") or set(flags) - {
+        "bf16",
+        "winograd",
+        "fastest",
+        "compiled",
+        "tiled",
+        "auto",
+        "keep",
+    }:
         raise SystemExit(f"unknown path {args.path}")
     if kind != "optimized" and {"bf16", "winograd", "fastest", "compiled"} & set(flags):
         raise SystemExit(f"-bf16, -winograd, -fastest and -compiled apply to the optimized path only, not {kind}")
     tile = args.tile if "tiled" in flags else None
     if kind == "onnx":
         import onnxruntime as ort
+
         if tile:
             raise SystemExit("the onnx path runs whole frames only")
         onnx_file = rdafnet.export_onnx(model, Path(tempfile.mkdtemp()) / "model.onnx")
@@ -128,9 +149,15 @@ def _case(args: argparse.Namespace) -> None:
         run = lambda t=x: run_model(t)  # noqa: E731
     else:
         # "-auto": the memory guard decides (the library's default); otherwise whole frames are forced
-        budget = None if "auto" in flags else 2 ** 62
-        run = lambda t=x: restore_tensor(t, run_model, tile=tile, overlap=args.overlap,  # noqa: E731
-                                         batch_size=args.batch, max_memory=budget)
+        budget = None if "auto" in flags else 2**62
+        run = lambda t=x: restore_tensor(
+            t,
+            run_model,
+            tile=tile,
+            overlap=args.overlap,  # noqa: E731
+            batch_size=args.batch,
+            max_memory=budget,
+        )
     t_warm = time.perf_counter()
     side = 64 if tile is None else 2 * tile
     run(x[..., : min(h, side), : min(w, side)])
@@ -141,8 +168,13 @@ def _case(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         y = run()
         times.append(time.perf_counter() - t)
-    out = {"median_s": statistics.median(times), "peak_rss_mb": _rss_mb(), "rss_before_mb": base,
-           "warmup_s": warm, "n": args.repeats}
+    out = {
+        "median_s": statistics.median(times),
+        "peak_rss_mb": _rss_mb(),
+        "rss_before_mb": base,
+        "warmup_s": warm,
+        "n": args.repeats,
+    }
     if args.save:
         np.save(args.save, y.numpy())
     if args.compare and Path(args.compare).exists():
@@ -164,6 +196,7 @@ def _run_case(extra: list[str]) -> dict:
 def speed(args: argparse.Namespace) -> None:
     import rdafnet
     from rdafnet.ops import bf16_native
+
     # emulated bf16 has no meaningful peak (and six 2048^3 products take over a minute): no % for its rows
     native = bf16_native("cpu")
     peaks = {"fp32": _matmul_peak_gflops(), "bf16": _matmul_peak_gflops(dtype=torch.bfloat16) if native else None}
@@ -173,11 +206,15 @@ def speed(args: argparse.Namespace) -> None:
         if peaks[dt] is None:
             print(f"{dt}: emulated (no native bf16): no peak measured")
         else:
-            print(f"{dt} peaks measured now: matrix product {peaks[dt]:.0f} GFLOP/s, 3x3 convolution "
-                  f"(128 channels, channels-last) {convs[dt]:.0f} GFLOP/s")
+            print(
+                f"{dt} peaks measured now: matrix product {peaks[dt]:.0f} GFLOP/s, 3x3 convolution "
+                f"(128 channels, channels-last) {convs[dt]:.0f} GFLOP/s"
+            )
     results: list[dict] = []
-    print("| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of conv peak (own dtype) "
-          "| max abs diff vs reference | PSNR vs reference |")
+    print(
+        "| variant | size | path | median s | x vs reference | peak RSS MB | GFLOP/s | % of conv peak (own dtype) "
+        "| max abs diff vs reference | PSNR vs reference |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     tmp = tempfile.mkdtemp()
     for variant in args.variants:
@@ -188,9 +225,21 @@ def speed(args: argparse.Namespace) -> None:
             base = None
             for path in args.paths:
                 rep = args.repeats if h * w <= 256 * 256 or variant in ("tiny", "small") else args.big_repeats
-                extra = [variant, str(h), str(w), path, "--repeats", str(rep), "--tile", str(args.tile),
-                         "--overlap", str(args.overlap), "--batch", str(args.batch)]
-                is_ref = base is None and path.split("-")[0] == "reference"    # the first reference path is the baseline
+                extra = [
+                    variant,
+                    str(h),
+                    str(w),
+                    path,
+                    "--repeats",
+                    str(rep),
+                    "--tile",
+                    str(args.tile),
+                    "--overlap",
+                    str(args.overlap),
+                    "--batch",
+                    str(args.batch),
+                ]
+                is_ref = base is None and path.split("-")[0] == "reference"  # the first reference path is the baseline
                 extra += ["--save", ref_file] if is_ref else ["--compare", ref_file]
                 r = _run_case(extra)
                 if "error" in r:
@@ -204,12 +253,22 @@ def speed(args: argparse.Namespace) -> None:
                 ratio = f"{base / r['median_s']:.2f}" if base else "-"
                 diff = f"{r['max_abs_diff']:.2e}" if "max_abs_diff" in r else "-"
                 db = f"{r['psnr_vs_reference']:.1f}" if "psnr_vs_reference" in r else "-"
-                print(f"| {variant} | {size} | {path} | {r['median_s']:.2f} | {ratio} | {r['peak_rss_mb']:.0f} | "
-                      f"{gf:.0f} | {share} | {diff} | {db} |", flush=True)
-                results.append({"variant": variant, "size": size, "path": path, "baseline": is_ref,
-                                 **{k: r[k] for k in ("median_s", "peak_rss_mb", "max_abs_diff", "psnr_vs_reference")
-                                    if k in r},
-                                 "speedup": base / r["median_s"] if base else None, "gflops": gf})
+                print(
+                    f"| {variant} | {size} | {path} | {r['median_s']:.2f} | {ratio} | {r['peak_rss_mb']:.0f} | "
+                    f"{gf:.0f} | {share} | {diff} | {db} |",
+                    flush=True,
+                )
+                results.append(
+                    {
+                        "variant": variant,
+                        "size": size,
+                        "path": path,
+                        "baseline": is_ref,
+                        **{k: r[k] for k in ("median_s", "peak_rss_mb", "max_abs_diff", "psnr_vs_reference") if k in r},
+                        "speedup": base / r["median_s"] if base else None,
+                        "gflops": gf,
+                    }
+                )
     if args.json:
         _write_result(args.json, "speed", results, conv_peak_gflops=convs)
 
@@ -220,9 +279,17 @@ JSON_HELP = "also write the rows as JSON (benchmarks/results/, read by tables.py
 def _write_result(path: str, kind: str, rows: list[dict], **facts) -> None:
     """A benchmark result for ``benchmarks/tables.py``: the machine, the command and the rows, as JSON."""
     import datetime
-    record = {"kind": kind, "cpu": cpu_summary(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "date": datetime.date.today().isoformat(), "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:]),
-              **facts, "rows": rows}
+
+    record = {
+        "kind": kind,
+        "cpu": cpu_summary(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "date": datetime.date.today().isoformat(),
+        "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:]),
+        **facts,
+        "rows": rows,
+    }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {path}")
@@ -234,6 +301,7 @@ def _conv_shapes(variant: str, h: int, w: int) -> dict[tuple, int]:
     the meta device (no compute)."""
     import rdafnet
     from rdafnet.layers.fastconv import WinogradConv2d
+
     model = rdafnet.build(variant).eval()
     shapes: dict[tuple, int] = {}
 
@@ -247,6 +315,7 @@ def _conv_shapes(variant: str, h: int, w: int) -> dict[tuple, int]:
         else:
             return
         shapes[key] = shapes.get(key, 0) + 1
+
     for m in model.modules():
         m.register_forward_hook(hook)
     model.to("meta").forward_signed(torch.empty(1, 3, h, w, device="meta"))
@@ -258,6 +327,7 @@ def convs(args: argparse.Namespace) -> None:
     import torch.nn.functional as F
 
     from rdafnet.layers import fastconv
+
     h, w = map(int, args.size.split("x"))
     print(f"CPU: {cpu_summary()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| in | out | kernel | input | layers | oneDNN NCHW s | oneDNN channels-last s | NNPACK s | x | kept |")
@@ -273,6 +343,7 @@ def convs(args: argparse.Namespace) -> None:
             fn()
             times.append(time.perf_counter() - t)
         return min(times)
+
     for (cin, cout, k, pad, hh, ww), n in sorted(_conv_shapes(args.variant, h, w).items()):
         x, wt = torch.randn(1, cin, hh, ww, generator=g), torch.randn(cout, cin, k, k, generator=g) * 0.05
         xc, wc = x.contiguous(memory_format=torch.channels_last), wt.contiguous(memory_format=torch.channels_last)
@@ -280,12 +351,24 @@ def convs(args: argparse.Namespace) -> None:
         cl = best(lambda: F.conv2d(xc, wc, padding=pad))
         nn_s = best(lambda: fastconv.winograd_conv2d(x, wt, None, pad)) if fastconv.winograd_available() else None
         kept = fastconv.winograd_faster(x, wt, None, pad) if nn_s is not None else False
-        r = {"in": cin, "out": cout, "kernel": k, "input": f"{hh}x{ww}", "layers": n, "onednn_nchw_s": nchw,
-             "onednn_cl_s": cl, "nnpack_s": nn_s, "nnpack_kept": kept}
+        r = {
+            "in": cin,
+            "out": cout,
+            "kernel": k,
+            "input": f"{hh}x{ww}",
+            "layers": n,
+            "onednn_nchw_s": nchw,
+            "onednn_cl_s": cl,
+            "nnpack_s": nn_s,
+            "nnpack_kept": kept,
+        }
         rows.append(r)
         ratio = f"{nchw / nn_s:.2f}" if nn_s else "-"
-        print(f"| {cin} | {cout} | {k}x{k} | {hh}x{ww} | {n} | {nchw:.3f} | {cl:.3f} | "
-              f"{nn_s if nn_s is None else round(nn_s, 3)} | {ratio} | {'NNPACK' if kept else 'oneDNN'} |", flush=True)
+        print(
+            f"| {cin} | {cout} | {k}x{k} | {hh}x{ww} | {n} | {nchw:.3f} | {cl:.3f} | "
+            f"{nn_s if nn_s is None else round(nn_s, 3)} | {ratio} | {'NNPACK' if kept else 'oneDNN'} |",
+            flush=True,
+        )
     if args.json:
         _write_result(args.json, "convs", rows, variant=args.variant, size=args.size)
 
@@ -293,6 +376,7 @@ def convs(args: argparse.Namespace) -> None:
 def memory(args: argparse.Namespace) -> None:
     import rdafnet
     from rdafnet.inference.tiling import frame_bytes, memory_budget
+
     model = rdafnet.from_pretrained()
     ram = memory_budget(torch.device("cpu")) * 2
     print(f"bundled model, optimized path; peak RSS of the whole process; available RAM {ram / 2**30:.1f} GiB")
@@ -301,23 +385,48 @@ def memory(args: argparse.Namespace) -> None:
     rows: list[dict] = []
     for size in args.sizes:
         h, w = map(int, size.split("x"))
-        for label, path in (("whole frame", "optimized"), ("default (memory guard)", "optimized-auto"),
-                            (f"tile {args.tile}, overlap {args.overlap}", "optimized-tiled")):
+        for label, path in (
+            ("whole frame", "optimized"),
+            ("default (memory guard)", "optimized-auto"),
+            (f"tile {args.tile}, overlap {args.overlap}", "optimized-tiled"),
+        ):
             need = frame_bytes(model, h, w)
-            if path == "optimized" and need > 0.8 * ram:       # would be killed, and take the machine with it
+            if path == "optimized" and need > 0.8 * ram:  # would be killed, and take the machine with it
                 print(f"| {size} | {h * w / 1e6:.0f} | {label} | not run: needs about {need / 2**30:.0f} GiB | |")
                 rows.append({"size": size, "path": path, "label": label, "skipped_gib": need / 2**30})
                 continue
-            extra = ["bundled", str(h), str(w), path, "--pretrained", "--repeats", str(args.repeats),
-                     "--tile", str(args.tile), "--overlap", str(args.overlap), "--batch", "4"]
+            extra = [
+                "bundled",
+                str(h),
+                str(w),
+                path,
+                "--pretrained",
+                "--repeats",
+                str(args.repeats),
+                "--tile",
+                str(args.tile),
+                "--overlap",
+                str(args.overlap),
+                "--batch",
+                "4",
+            ]
             r = _run_case(extra)
             if "error" in r:
                 print(f"| {size} | {h * w / 1e6:.0f} | {label} | failed: {r['error'][:60]} | |", flush=True)
             else:
-                rows.append({"size": size, "path": path, "label": label, "median_s": r["median_s"],
-                             "peak_rss_mb": r["peak_rss_mb"]})
-                print(f"| {size} | {h * w / 1e6:.0f} | {label} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} |",
-                      flush=True)
+                rows.append(
+                    {
+                        "size": size,
+                        "path": path,
+                        "label": label,
+                        "median_s": r["median_s"],
+                        "peak_rss_mb": r["peak_rss_mb"],
+                    }
+                )
+                print(
+                    f"| {size} | {h * w / 1e6:.0f} | {label} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} |",
+                    flush=True,
+                )
     if args.json:
         _write_result(args.json, "memory", rows, ram_gib=ram / 2**30)
 
@@ -328,6 +437,7 @@ def tiling(args: argparse.Namespace) -> None:
     import rdafnet
     from rdafnet.io.image import read_image
     from rdafnet.evaluation.metrics import psnr
+
     pairs = _real_pairs(Path(args.data))
     model = rdafnet.optimize(rdafnet.from_pretrained())
     t, o = args.tile, args.overlap
@@ -343,15 +453,28 @@ def tiling(args: argparse.Namespace) -> None:
         rdafnet.set_norm_window(model, args.window)
         full_l = rdafnet.deblur(blur, model)
         tiled_l = rdafnet.deblur(blur, model, tile=t, overlap=o)
-        row = [psnr(blur, sharp), psnr(full, sharp), psnr(tiled, sharp), psnr(full_l, sharp), psnr(tiled_l, sharp),
-               psnr(tiled, full), psnr(tiled_l, full_l)]
+        row = [
+            psnr(blur, sharp),
+            psnr(full, sharp),
+            psnr(tiled, sharp),
+            psnr(full_l, sharp),
+            psnr(tiled_l, sharp),
+            psnr(tiled, full),
+            psnr(tiled_l, full_l),
+        ]
         acc.append(row)
         print(f"| {Path(b).stem[:40]} | " + " | ".join(f"{v:.2f}" for v in row) + " |", flush=True)
     print("| **mean** | " + " | ".join(f"**{v:.2f}**" for v in np.mean(acc, axis=0)) + " |")
     if args.json:
         keys = ("blurry", "full", "tiled", "full_local", "tiled_local", "tiled_vs_full", "tiled_local_vs_full_local")
-        _write_result(args.json, "tiling", [{"image": Path(b).stem, **dict(zip(keys, r))} for (b, _), r in zip(pairs, acc)],
-                      tile=t, overlap=o, window=args.window)
+        _write_result(
+            args.json,
+            "tiling",
+            [{"image": Path(b).stem, **dict(zip(keys, r))} for (b, _), r in zip(pairs, acc)],
+            tile=t,
+            overlap=o,
+            window=args.window,
+        )
 
 
 def precision(args: argparse.Namespace) -> None:
@@ -361,8 +484,11 @@ def precision(args: argparse.Namespace) -> None:
     import rdafnet
     from rdafnet.io.image import read_image
     from rdafnet.evaluation.metrics import psnr
+
     pairs = _real_pairs(Path(args.data))
-    print("| model | image | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) | max abs diff (8-bit levels) |")
+    print(
+        "| model | image | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) | max abs diff (8-bit levels) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     rows: list[dict] = []
     for name in args.models:
@@ -375,13 +501,27 @@ def precision(args: argparse.Namespace) -> None:
             d = int(np.abs(y32.astype(int) - y16.astype(int)).max())
             row = [psnr(blur, sharp), psnr(y32, sharp), psnr(y16, sharp), psnr(y16, y32), d]
             acc.append(row)
-            rows.append({"model": Path(name).name, "image": Path(b).stem, "psnr_blurry": row[0], "psnr_fp32": row[1],
-                         "psnr_bf16": row[2], "bf16_vs_fp32_db": row[3], "max_abs_diff_levels": d})
-            print(f"| {Path(name).name} | {Path(b).stem[:40]} | " + " | ".join(f"{v:.2f}" for v in row[:4])
-                  + f" | {d} |", flush=True)
+            rows.append(
+                {
+                    "model": Path(name).name,
+                    "image": Path(b).stem,
+                    "psnr_blurry": row[0],
+                    "psnr_fp32": row[1],
+                    "psnr_bf16": row[2],
+                    "bf16_vs_fp32_db": row[3],
+                    "max_abs_diff_levels": d,
+                }
+            )
+            print(
+                f"| {Path(name).name} | {Path(b).stem[:40]} | " + " | ".join(f"{v:.2f}" for v in row[:4]) + f" | {d} |",
+                flush=True,
+            )
         m = np.mean(acc, axis=0)
-        print(f"| {Path(name).name} | **mean** (min bf16 vs fp32: {min(r[3] for r in acc):.2f}) | "
-              + " | ".join(f"**{v:.2f}**" for v in m[:4]) + f" | {max(r[4] for r in acc)} |")
+        print(
+            f"| {Path(name).name} | **mean** (min bf16 vs fp32: {min(r[3] for r in acc):.2f}) | "
+            + " | ".join(f"**{v:.2f}**" for v in m[:4])
+            + f" | {max(r[4] for r in acc)} |"
+        )
     if args.json:
         _write_result(args.json, "precision", rows)
 
@@ -394,25 +534,29 @@ def video(args: argparse.Namespace) -> None:
 
     import rdafnet
     from rdafnet.io.image import read_image
+
     h, w = map(int, args.size.split("x"))
     tmp = Path(tempfile.mkdtemp())
     sample = read_image(rdafnet.SAMPLE_IMAGE)
-    sample = np.pad(sample, ((0, max(0, h - sample.shape[0])), (0, max(0, w - sample.shape[1]) + 2 * args.frames),
-                             (0, 0)), mode="reflect")
+    sample = np.pad(
+        sample,
+        ((0, max(0, h - sample.shape[0])), (0, max(0, w - sample.shape[1]) + 2 * args.frames), (0, 0)),
+        mode="reflect",
+    )
     clip = tmp / "clip.mp4"
-    with av.open(str(clip), "w") as out:             # a pan over the sample frame, crf 18
+    with av.open(str(clip), "w") as out:  # a pan over the sample frame, crf 18
         v = out.add_stream("libx264", rate=30, options={"crf": "18"})
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         for i in range(args.frames):
-            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(sample[:h, 2 * i:2 * i + w]), format="rgb24")
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(sample[:h, 2 * i : 2 * i + w]), format="rgb24")
             f.pts = i
             out.mux(v.encode(f))
         out.mux(v.encode())
-    rdafnet.ops.keep_freed_memory()                   # as `rdafnet deblur` does
+    rdafnet.ops.keep_freed_memory()  # as `rdafnet deblur` does
     model = rdafnet.optimize(rdafnet.from_pretrained(), precision=args.precision)
     with av.open(str(clip)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    rdafnet.deblur(frames[0], model)                  # warm-up
+    rdafnet.deblur(frames[0], model)  # warm-up
     t = time.perf_counter()
     for f in frames:
         rdafnet.deblur(f, model)
@@ -421,36 +565,64 @@ def video(args: argparse.Namespace) -> None:
     rdafnet.deblur_video(clip, tmp / "out.mp4", model)
     end_to_end = time.perf_counter() - t
     chosen = "bf16" if getattr(model, "autocast_dtype", None) is not None else "fp32"
-    print(f"CPU: {cpu_summary()}; bundled default, precision {args.precision} ({chosen}), keep_freed_memory, "
-          f"{args.frames} frames of {w}x{h}, threads {torch.get_num_threads()}")
+    print(
+        f"CPU: {cpu_summary()}; bundled default, precision {args.precision} ({chosen}), keep_freed_memory, "
+        f"{args.frames} frames of {w}x{h}, threads {torch.get_num_threads()}"
+    )
     print("| path | seconds | frames/s | vs restore alone |")
     print("| --- | --- | --- | --- |")
     print(f"| restore alone (decoded frames in memory) | {alone:.1f} | {args.frames / alone:.2f} | 1.00 |")
-    print(f"| deblur_video (decode, restore, encode, join) | {end_to_end:.1f} | {args.frames / end_to_end:.2f} | "
-          f"{alone / end_to_end:.2f} |")
+    print(
+        f"| deblur_video (decode, restore, encode, join) | {end_to_end:.1f} | {args.frames / end_to_end:.2f} | "
+        f"{alone / end_to_end:.2f} |"
+    )
 
 
 #: torch.profiler op names -> what they do in these networks
 OP_CATEGORIES = {
     "convolution": ("mkldnn_convolution", "convolution", "_convolution", "conv2d", "addmm", "mm"),
-    "instance norm": ("native_batch_norm", "batch_norm", "instance_norm", "_batch_norm_impl_index", "sum", "sub_",
-                      "var_mean", "rsqrt_", "div_", "mul_", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training"),
+    "instance norm": (
+        "native_batch_norm",
+        "batch_norm",
+        "instance_norm",
+        "_batch_norm_impl_index",
+        "sum",
+        "sub_",
+        "var_mean",
+        "rsqrt_",
+        "div_",
+        "mul_",
+        "_native_batch_norm_legit",
+        "_native_batch_norm_legit_no_training",
+    ),
     "attention (sigmoid)": ("sigmoid", "sigmoid_"),
     "activations": ("leaky_relu", "leaky_relu_", "relu", "relu_", "clamp_min", "clamp_min_", "tanh", "clamp"),
     "gate products, fusion and residual adds": ("mul", "add", "add_"),
     "dtype conversions": ("_to_copy", "to"),
-    "copies and padding": ("cat", "copy_", "reflection_pad2d", "pad", "fill_", "slice", "select", "narrow", "contiguous",
-                           "clone"),
+    "copies and padding": (
+        "cat",
+        "copy_",
+        "reflection_pad2d",
+        "pad",
+        "fill_",
+        "slice",
+        "select",
+        "narrow",
+        "contiguous",
+        "clone",
+    ),
 }
 
 
 def _optimized(model: torch.nn.Module, flags: list[str]) -> torch.nn.Module:
     """The optimized path that a path name's flags describe."""
     import rdafnet
+
     if "fastest" in flags:
         return rdafnet.optimize(model, precision="auto")
-    return rdafnet.optimize(model, precision="bf16" if "bf16" in flags else "fp32",
-                            conv="winograd" if "winograd" in flags else "direct")
+    return rdafnet.optimize(
+        model, precision="bf16" if "bf16" in flags else "fp32", conv="winograd" if "winograd" in flags else "direct"
+    )
 
 
 def _profile_case(args: argparse.Namespace) -> None:
@@ -458,6 +630,7 @@ def _profile_case(args: argparse.Namespace) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     import rdafnet
+
     torch.set_grad_enabled(False)
     kind, *flags = args.path.split("-")
     if "keep" in flags:
@@ -483,11 +656,21 @@ def _profile_case(args: argparse.Namespace) -> None:
 def profile_paths(args: argparse.Namespace) -> None:
     """Where the time goes: self CPU time per kind of op, one profiled pass per path (fresh process)."""
     h, w = map(int, args.size.split("x"))
-    print(f"CPU: {cpu_summary()}; torch {torch.__version__}; {args.variant} at {w}x{h}, "
-          f"keep_freed_memory: {args.keep_memory}")
+    print(
+        f"CPU: {cpu_summary()}; torch {torch.__version__}; {args.variant} at {w}x{h}, "
+        f"keep_freed_memory: {args.keep_memory}"
+    )
     rows = {}
     for path in args.paths:
-        cmd = [sys.executable, __file__, "_profile", args.variant, str(h), str(w), path + ("-keep" if args.keep_memory else "")]
+        cmd = [
+            sys.executable,
+            __file__,
+            "_profile",
+            args.variant,
+            str(h),
+            str(w),
+            path + ("-keep" if args.keep_memory else ""),
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             print(f"{path}: failed: {res.stderr.strip().splitlines()[-1:]}")
@@ -512,10 +695,21 @@ def main() -> None:
     s = sub.add_parser("speed")
     s.add_argument("--variants", nargs="+", default=["single-stage", "multi-stage", "tiny"])
     s.add_argument("--sizes", nargs="+", default=["256x256", "720x1280"])
-    s.add_argument("--paths", nargs="+", default=["reference", "optimized", "reference-tiled", "optimized-tiled",
-                                                  "compiled-tiled", "optimized-bf16", "optimized-bf16-tiled"],
-                   help="reference | optimized | compiled | onnx, with optional -bf16, -compiled (optimized "
-                        "only), -tiled (not onnx) and -keep (rdafnet.ops.keep_freed_memory(), as the CLI) suffixes")
+    s.add_argument(
+        "--paths",
+        nargs="+",
+        default=[
+            "reference",
+            "optimized",
+            "reference-tiled",
+            "optimized-tiled",
+            "compiled-tiled",
+            "optimized-bf16",
+            "optimized-bf16-tiled",
+        ],
+        help="reference | optimized | compiled | onnx, with optional -bf16, -compiled (optimized "
+        "only), -tiled (not onnx) and -keep (rdafnet.ops.keep_freed_memory(), as the CLI) suffixes",
+    )
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--big-repeats", type=int, default=1, help="repeats for the paper-sized nets at full frames")
     s.add_argument("--tile", type=int, default=256)
@@ -559,7 +753,7 @@ def main() -> None:
     s.add_argument("--paths", nargs="+", default=["reference", "optimized", "optimized-bf16"])
     s.add_argument("--keep-memory", action="store_true", help="rdafnet.ops.keep_freed_memory() first (as the CLI)")
     s.set_defaults(func=profile_paths)
-    for name, func in (("_profile", _profile_case), ("_case", _case)):      # one measurement, in a fresh process
+    for name, func in (("_profile", _profile_case), ("_case", _case)):  # one measurement, in a fresh process
         s = sub.add_parser(name)
         s.add_argument("variant")
         s.add_argument("h", type=int)

@@ -6,6 +6,7 @@ Writes ``before_after.png`` (GoPro test frame: blurry | restored | sharp) and ``
 (real blurry photographs of Lai et al. 2016, no ground truth: blurry | restored), each crop
 shown at 1:1 so that the pixels are the model's own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,8 @@ from PIL import Image, ImageDraw
 import rdafnet
 from rdafnet.io.image import read_image, write_image
 
-GOPRO_CROP = (300, 560, 256, 384)           # y, x, h, w in GOPR0396_11_00-000001
-LAI = ["boat1.jpg", "book1.jpg", "bird.jpg"]   # centre crops
+GOPRO_CROP = (300, 560, 256, 384)  # y, x, h, w in GOPR0396_11_00-000001
+LAI = ["boat1.jpg", "book1.jpg", "bird.jpg"]  # centre crops
 LAI_CROP = 224
 
 
@@ -34,8 +35,10 @@ def _row(tiles: list[np.ndarray], gap: int = 4) -> np.ndarray:
     h = max(t.shape[0] for t in tiles)
     parts = []
     for t in tiles:
-        parts += [np.pad(t, ((0, h - t.shape[0]), (0, 0), (0, 0)), constant_values=255),
-                  np.full((h, gap, 3), 255, np.uint8)]
+        parts += [
+            np.pad(t, ((0, h - t.shape[0]), (0, 0), (0, 0)), constant_values=255),
+            np.full((h, gap, 3), 255, np.uint8),
+        ]
     return np.concatenate(parts[:-1], axis=1)
 
 
@@ -43,8 +46,10 @@ def _stack(rows: list[np.ndarray], gap: int = 4) -> np.ndarray:
     w = max(r.shape[1] for r in rows)
     parts = []
     for r in rows:
-        parts += [np.pad(r, ((0, 0), (0, w - r.shape[1]), (0, 0)), constant_values=255),
-                  np.full((gap, w, 3), 255, np.uint8)]
+        parts += [
+            np.pad(r, ((0, 0), (0, w - r.shape[1]), (0, 0)), constant_values=255),
+            np.full((gap, w, 3), 255, np.uint8),
+        ]
     return np.concatenate(parts[:-1], axis=0)
 
 
@@ -60,8 +65,8 @@ def main() -> None:
     name = "GOPR0396_11_00-000001.png"
     blur = read_image(a.data / "gopro_dev" / "blur" / name)
     sharp = read_image(a.data / "gopro_dev" / "sharp" / name)
-    out = rdafnet.deblur(blur, model)             # the whole frame, then the crop
-    crop = lambda im: im[y:y + h, x:x + w, :3]    # noqa: E731
+    out = rdafnet.deblur(blur, model)  # the whole frame, then the crop
+    crop = lambda im: im[y : y + h, x : x + w, :3]  # noqa: E731
     fig = _row([_label(crop(blur), "blurry"), _label(crop(out), "restored"), _label(crop(sharp), "sharp")])
     write_image(a.out / "before_after.png", fig, overwrite=True)
 
@@ -70,7 +75,7 @@ def main() -> None:
         img = read_image(a.data / "lai_real_blurry" / fname)[..., :3]
         res = rdafnet.deblur(img, model)
         cy, cx = (img.shape[0] - LAI_CROP) // 2, (img.shape[1] - LAI_CROP) // 2
-        c = lambda im: im[cy:cy + LAI_CROP, cx:cx + LAI_CROP]   # noqa: E731
+        c = lambda im: im[cy : cy + LAI_CROP, cx : cx + LAI_CROP]  # noqa: E731
         rows.append(_row([_label(c(img), f"{fname} blurry"), _label(c(res), "restored")]))
     write_image(a.out / "lai_real.png", _stack(rows), overwrite=True)
     print(f"wrote {a.out / 'before_after.png'} and {a.out / 'lai_real.png'}")

@@ -12,6 +12,7 @@ writes at most five files into ``--out``: ``gpu_run.log``, ``pytest.log``, ``<de
 ``val.csv``), the tar rewritten every minute while training runs. ``--tiny`` runs every step on the
 CPU with tiny models, frames and budgets, so that a typo cannot waste the real run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,12 +35,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT))          # the CUDA machine runs the checkout as it is, uninstalled
+sys.path.insert(0, str(ROOT))  # the CUDA machine runs the checkout as it is, uninstalled
 
 #: The split (docs/training.md): validation frames come from scenes the training data does not hold
 #: (GOPR0384_11_02, and the GoPro test frame GOPR0396_11_00), plus one unseen frame of a seen scene.
 VAL_FRAMES = ("GOPR0384_11_02_st_frame-698", "GOPR0374_11_00_st_frame-802")
-LAST_TRAIN_FRAME_0372 = 104       # GOPR0372_07_00 frames 000047-000104 train; 000112-000129 are kept out
+LAST_TRAIN_FRAME_0372 = 104  # GOPR0372_07_00 frames 000047-000104 train; 000112-000129 are kept out
 
 
 def log(msg: str) -> None:
@@ -50,16 +51,19 @@ def log(msg: str) -> None:
 def split_pairs(data: Path) -> tuple[list, list]:
     """(train, val) pairs of ``../shared/data`` for the split above."""
     from rdafnet.data import find_pairs
+
     train, val = [], find_pairs(data / "gopro_dev")
     for b, s in find_pairs(data / "gopro_train_pairs"):
         (val if b.name.startswith(VAL_FRAMES) else train).append((b, s))
-    train += [(b, s) for b, s in find_pairs(data / "gopro_train_GOPR0372_07_00")
-              if int(b.stem) <= LAST_TRAIN_FRAME_0372]
+    train += [
+        (b, s) for b, s in find_pairs(data / "gopro_train_GOPR0372_07_00") if int(b.stem) <= LAST_TRAIN_FRAME_0372
+    ]
     return train, val
 
 
 def _webp(path: Path) -> bytes:
     from PIL import Image
+
     buf = io.BytesIO()
     with Image.open(path) as im:
         im.convert("RGB").save(buf, format="WEBP", lossless=True, quality=100, method=4)
@@ -68,12 +72,13 @@ def _webp(path: Path) -> bytes:
 
 def pack(args: argparse.Namespace) -> None:
     from rdafnet.data import check_training_scenes, scene_of
+
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"{out} is not empty; remove it first")
     train, val = split_pairs(Path(args.data))
     check_training_scenes(train)
-    budget = args.max_mib * 2 ** 20
+    budget = args.max_mib * 2**20
     manifest, used = [], 0
     # validation first, then the training pairs spread evenly over the list until the budget is used
     order = [("val", p) for p in val] + [("train", train[i]) for i in _spread(len(train))]
@@ -87,17 +92,18 @@ def pack(args: argparse.Namespace) -> None:
             dst = out / part / scene_of(b) / kind / (Path(src).stem + ".webp")
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_bytes(blob)
-            manifest.append({"file": str(dst.relative_to(out)), "source": str(src),
-                             "sha256": hashlib.sha256(blob).hexdigest()})
+            manifest.append(
+                {"file": str(dst.relative_to(out)), "source": str(src), "sha256": hashlib.sha256(blob).hexdigest()}
+            )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     n = {part: sum(1 for m in manifest if m["file"].startswith(part)) // 2 for part in ("train", "val")}
-    log(f"packed {n['train']} training and {n['val']} validation pairs, {used / 2 ** 20:.1f} MiB, into {out}")
+    log(f"packed {n['train']} training and {n['val']} validation pairs, {used / 2**20:.1f} MiB, into {out}")
 
 
 def _spread(n: int) -> list[int]:
     """0..n-1 ordered so that every prefix is spread evenly over the range (bit-reversal order)."""
     bits = max(1, (n - 1).bit_length())
-    rev = sorted(range(2 ** bits), key=lambda i: int(f"{i:0{bits}b}"[::-1], 2))
+    rev = sorted(range(2**bits), key=lambda i: int(f"{i:0{bits}b}"[::-1], 2))
     return [i for i in rev if i < n]
 
 
@@ -107,19 +113,33 @@ def device_facts(device) -> dict:
     import PIL
     import safetensors
     import torch
-    facts = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-             "numpy": numpy.__version__, "pillow": PIL.__version__, "safetensors": safetensors.__version__,
-             "device": str(device), "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+
+    facts = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+        "safetensors": safetensors.__version__,
+        "device": str(device),
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+    }
     try:
         import triton
+
         facts["triton"] = triton.__version__
     except ImportError:
         facts["triton"] = None
     if device.type == "cuda":
         p = torch.cuda.get_device_properties(device)
-        facts.update(gpu=p.name, gpu_memory_gib=round(p.total_memory / 2 ** 30, 1),
-                     capability=f"{p.major}.{p.minor}", tf32_conv=torch.backends.cudnn.allow_tf32,
-                     tf32_matmul=torch.backends.cuda.matmul.allow_tf32)
+        facts.update(
+            gpu=p.name,
+            gpu_memory_gib=round(p.total_memory / 2**30, 1),
+            capability=f"{p.major}.{p.minor}",
+            tf32_conv=torch.backends.cudnn.allow_tf32,
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+        )
     return facts
 
 
@@ -127,20 +147,24 @@ def run_tests(out: Path, timeout: float) -> dict:
     cmd = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", "tests"]
     t = time.time()
     try:
-        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        res = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
         text, code = res.stdout + res.stderr, res.returncode
     except subprocess.TimeoutExpired as exc:
         text, code = f"{exc.stdout or ''}{exc.stderr or ''}\ntimed out after {timeout:.0f} s", "timeout"
         text = text if isinstance(text, str) else text.decode(errors="replace")
     (out / "pytest.log").write_text(text)
-    summary = next((line for line in reversed(text.splitlines()) if re.search(r"passed|failed|skipped|error", line)), "")
+    summary = next(
+        (line for line in reversed(text.splitlines()) if re.search(r"passed|failed|skipped|error", line)), ""
+    )
     log(f"tests ({time.time() - t:.0f} s, exit {code}): {summary}")
     return {"exit": code, "summary": summary, "seconds": round(time.time() - t, 1)}
 
 
 def _timed(fn, x, repeats: int, device) -> tuple[float, object]:
     import torch
+
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times, y = [], None
     for _ in range(repeats):
@@ -161,19 +185,24 @@ def speed_table(device, *, variants, size, tile, repeats, budget_s, compile_path
 
     import rdafnet
     from rdafnet.inference.tiling import restore_tensor
+
     h, w = size
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
-    makers = {"reference": lambda m: m,
-              "optimized": lambda m: rdafnet.optimize(m),
-              "optimized-bf16": lambda m: rdafnet.optimize(m, precision="bf16"),
-              "optimized-fp16": lambda m: rdafnet.optimize(m, precision="fp16"),
-              f"optimized-tiled{tile}": lambda m: rdafnet.optimize(m)}
+    makers = {
+        "reference": lambda m: m,
+        "optimized": lambda m: rdafnet.optimize(m),
+        "optimized-bf16": lambda m: rdafnet.optimize(m, precision="bf16"),
+        "optimized-fp16": lambda m: rdafnet.optimize(m, precision="fp16"),
+        f"optimized-tiled{tile}": lambda m: rdafnet.optimize(m),
+    }
     if compile_paths:
         makers["optimized-compiled"] = lambda m: torch.compile(rdafnet.optimize(m), dynamic=False)
-        makers["optimized-bf16-compiled"] = lambda m: torch.compile(rdafnet.optimize(m, precision="bf16"),
-                                                                    dynamic=False)
-    jobs = ([(v, n) for v in variants for n in makers if "compiled" not in n]
-            + [(v, n) for v in variants for n in makers if "compiled" in n])
+        makers["optimized-bf16-compiled"] = lambda m: torch.compile(
+            rdafnet.optimize(m, precision="bf16"), dynamic=False
+        )
+    jobs = [(v, n) for v in variants for n in makers if "compiled" not in n] + [
+        (v, n) for v in variants for n in makers if "compiled" in n
+    ]
     rows, refs, t_end = [], {}, time.time() + budget_s
     for variant, name in jobs:
         key = variant["variant"]
@@ -188,16 +217,24 @@ def speed_table(device, *, variants, size, tile, repeats, budget_s, compile_path
                 torch.cuda.reset_peak_memory_stats(device)
             t = time.perf_counter()
             net = makers[name](model)
-            run = ((lambda t_, net=net: restore_tensor(t_, net, tile=tile, overlap=tile // 4, batch_size=4))
-                   if "tiled" in name else net)
+            run = (
+                (lambda t_, net=net: restore_tensor(t_, net, tile=tile, overlap=tile // 4, batch_size=4))
+                if "tiled" in name
+                else net
+            )
             with torch.no_grad():
-                run(x)                                # warm-up (and compilation) on the full frame
+                run(x)  # warm-up (and compilation) on the full frame
                 warm = time.perf_counter() - t
                 sec, y = _timed(run, x, repeats, device)
-            row = {"variant": key, "path": name, "median_s": round(sec, 4), "warmup_s": round(warm, 1),
-                   "gflop_s": round(2 * rdafnet.profile(model, (h, w)).macs / sec / 1e9)}
+            row = {
+                "variant": key,
+                "path": name,
+                "median_s": round(sec, 4),
+                "warmup_s": round(warm, 1),
+                "gflop_s": round(2 * rdafnet.profile(model, (h, w)).macs / sec / 1e9),
+            }
             if device.type == "cuda":
-                row["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 2)
+                row["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
             if name == "reference":
                 refs[key] = (y.float(), sec)
             elif key in refs:
@@ -214,14 +251,18 @@ def speed_table(device, *, variants, size, tile, repeats, budget_s, compile_path
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| variant | path | median s | x vs reference | peak GiB | GFLOP/s | PSNR vs reference |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| variant | path | median s | x vs reference | peak GiB | GFLOP/s | PSNR vs reference |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         if "median_s" not in r:
             lines.append(f"| {r['variant']} | {r['path']} | {r.get('error') or r.get('skipped')} | | | | |")
             continue
-        lines.append(f"| {r['variant']} | {r['path']} | {r['median_s']:.3f} | {r.get('x_vs_reference', '-')} | "
-                     f"{r.get('peak_mem_gib', '-')} | {r['gflop_s']} | {r.get('psnr_vs_reference', '-')} |")
+        lines.append(
+            f"| {r['variant']} | {r['path']} | {r['median_s']:.3f} | {r.get('x_vs_reference', '-')} | "
+            f"{r.get('peak_mem_gib', '-')} | {r['gflop_s']} | {r.get('psnr_vs_reference', '-')} |"
+        )
     return "\n".join(lines)
 
 
@@ -242,38 +283,59 @@ def train(out: Path, data: Path, work: Path, *, minutes: float, tiny: bool, devi
     import rdafnet
     from rdafnet.data import PairedImages, find_pairs
     from rdafnet.train import TrainConfig, Trainer
+
     variant = {"variant": "tiny", "width": 8, "num_blocks": 1} if tiny else {"variant": "small"}
     batch, crop = (2, 32) if tiny else (16, 256)
     workers = 0 if tiny else min(8, os.cpu_count() or 1)
     pairs, val = find_pairs(data / "train"), find_pairs(data / "val")
     # calibration: steps 9-24 of the same configuration (after the first image decodes), for the
     # number of steps that fits the budget
-    calib = Trainer(rdafnet.build(**variant), PairedImages(pairs, crop=crop, seed=0), work / "calibrate",
-                    TrainConfig(steps=24, batch_size=batch, lr=1e-4, num_workers=workers, log_every=1,
-                                ckpt_every=10 ** 9, ckpt_minutes=None), device=device)
+    calib = Trainer(
+        rdafnet.build(**variant),
+        PairedImages(pairs, crop=crop, seed=0),
+        work / "calibrate",
+        TrainConfig(
+            steps=24, batch_size=batch, lr=1e-4, num_workers=workers, log_every=1, ckpt_every=10**9, ckpt_minutes=None
+        ),
+        device=device,
+    )
     calib.fit(progress=False)
     seconds = {int(r["step"]): float(r["seconds"]) for r in csv.DictReader((work / "calibrate" / "log.csv").open())}
     step_s = (seconds[24] - seconds[8]) / 16
     steps = max(4, int(minutes * 60 / step_s * 0.9))
-    val_every = max(2, int(60 / step_s))          # about once a minute
-    cfg = TrainConfig(steps=steps, batch_size=batch, lr=5e-4, grad_clip=1.0, ema=0.999, val_every=val_every,
-                      ckpt_every=10 ** 9, ckpt_minutes=1.0, max_minutes=minutes, num_workers=workers, seed=0,
-                      extra={"command": f"benchmarks/gpu_run.py run (calibrated {step_s:.3f} s/step)",
-                             "device": str(device)})
-    log(f"training {variant['variant']}: {step_s:.3f} s/step in calibration -> {steps} steps, "
-        f"validation every {val_every}, {minutes:.1f} min at most")
+    val_every = max(2, int(60 / step_s))  # about once a minute
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch,
+        lr=5e-4,
+        grad_clip=1.0,
+        ema=0.999,
+        val_every=val_every,
+        ckpt_every=10**9,
+        ckpt_minutes=1.0,
+        max_minutes=minutes,
+        num_workers=workers,
+        seed=0,
+        extra={"command": f"benchmarks/gpu_run.py run (calibrated {step_s:.3f} s/step)", "device": str(device)},
+    )
+    log(
+        f"training {variant['variant']}: {step_s:.3f} s/step in calibration -> {steps} steps, "
+        f"validation every {val_every}, {minutes:.1f} min at most"
+    )
     run_dir = work / "train"
     torch.manual_seed(0)
-    trainer = Trainer(rdafnet.build(**variant), PairedImages(pairs, crop=crop, seed=0), run_dir, cfg,
-                      val_pairs=val, device=device)
+    trainer = Trainer(
+        rdafnet.build(**variant), PairedImages(pairs, crop=crop, seed=0), run_dir, cfg, val_pairs=val, device=device
+    )
     stop = threading.Event()
 
-    def keep_sending():                   # a cut-short run still returns its latest best/
+    def keep_sending():  # a cut-short run still returns its latest best/
         while not stop.wait(60):
             try:
                 _tar_run(run_dir, out / "train.tar")
-            except OSError as exc:       # a file replaced while read: the next minute gets it
+            except OSError as exc:  # a file replaced while read: the next minute gets it
                 log(f"tar skipped: {exc}")
+
     sender = threading.Thread(target=keep_sending, daemon=True)
     sender.start()
     t = time.time()
@@ -282,13 +344,21 @@ def train(out: Path, data: Path, work: Path, *, minutes: float, tiny: bool, devi
     finally:
         stop.set()
         _tar_run(run_dir, out / "train.tar")
-    return {"variant": variant["variant"], "steps": trainer.step, "planned_steps": steps, "batch": batch, "crop": crop,
-            "calibrated_step_s": round(step_s, 4), "minutes": round((time.time() - t) / 60, 2),
-            "metrics": {k: round(v, 4) for k, v in metrics.items()}}
+    return {
+        "variant": variant["variant"],
+        "steps": trainer.step,
+        "planned_steps": steps,
+        "batch": batch,
+        "crop": crop,
+        "calibrated_step_s": round(step_s, 4),
+        "minutes": round((time.time() - t) / 60, 2),
+        "metrics": {k: round(v, 4) for k, v in metrics.items()},
+    }
 
 
 def run(args: argparse.Namespace) -> None:
     import torch
+
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -300,7 +370,7 @@ def run(args: argparse.Namespace) -> None:
     if not (data / "manifest.json").exists():
         raise SystemExit(f"{data}/manifest.json is missing: run 'python benchmarks/gpu_run.py pack' first")
     work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)          # a fresh run, never a resumed one
+    shutil.rmtree(work, ignore_errors=True)  # a fresh run, never a resumed one
     args.budget_s = args.budget_s or (45 if args.tiny else 530)
     left = lambda: args.budget_s - (time.time() - t0)  # noqa: E731
     facts = device_facts(device)
@@ -313,22 +383,31 @@ def run(args: argparse.Namespace) -> None:
         tmp = result_file.with_name(result_file.name + ".part")
         tmp.write_text(json.dumps(result, indent=1))
         os.replace(tmp, result_file)
+
     save()
     result["tests"] = run_tests(out, timeout=min(args.tests_s, max(10, left() - 60)))
     save()
     log("speed table:")
-    variants = ([{"variant": "tiny", "width": 8, "num_blocks": 1}] if args.tiny
-                else [{"variant": "single-stage"}, {"variant": "multi-stage"}])
-    rows = speed_table(device, variants=variants, size=(64, 96) if args.tiny else (720, 1280),
-                       tile=32 if args.tiny else 512, repeats=2 if args.tiny else 5,
-                       budget_s=min(args.bench_s, max(5, left() - 120)), compile_paths=not args.tiny)
+    variants = (
+        [{"variant": "tiny", "width": 8, "num_blocks": 1}]
+        if args.tiny
+        else [{"variant": "single-stage"}, {"variant": "multi-stage"}]
+    )
+    rows = speed_table(
+        device,
+        variants=variants,
+        size=(64, 96) if args.tiny else (720, 1280),
+        tile=32 if args.tiny else 512,
+        repeats=2 if args.tiny else 5,
+        budget_s=min(args.bench_s, max(5, left() - 120)),
+        compile_paths=not args.tiny,
+    )
     result["speed"] = rows
     save()
     log(markdown(rows))
     minutes = (left() - (5 if args.tiny else 30)) / 60
     if minutes > 0.2 or args.tiny:
-        result["train"] = train(out, data, work, minutes=max(minutes, 0.05), tiny=args.tiny,
-                                device=device)
+        result["train"] = train(out, data, work, minutes=max(minutes, 0.05), tiny=args.tiny, device=device)
     save()
     log(f"done in {time.time() - t0:.0f} s; files in {out}: {sorted(p.name for p in out.iterdir())}")
 
@@ -359,8 +438,9 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--out", required=True, help="folder for the (at most five) result files")
     s.add_argument("--data", default=str(ROOT / "gpu_data"))
     s.add_argument("--work", default="/tmp/rdafnet-gpu-run", help="scratch folder for the training run")
-    s.add_argument("--budget-s", type=float, default=None,
-                   help="wall time for everything: 530 s (under 9 min), 45 s with --tiny")
+    s.add_argument(
+        "--budget-s", type=float, default=None, help="wall time for everything: 530 s (under 9 min), 45 s with --tiny"
+    )
     s.add_argument("--tests-s", type=float, default=120)
     s.add_argument("--bench-s", type=float, default=150)
     s.add_argument("--tiny", action="store_true", help="CPU rehearsal: tiny models, frames and budgets")

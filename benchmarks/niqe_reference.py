@@ -14,6 +14,7 @@ numbers compare the metrics alone. Each value is BasicSR's ``niqe(img, mu, cov, 
 released and once with its half-size ``imresize`` computed in float64 (BasicSR computes it in
 float32; MATLAB, whose results BasicSR reproduces, in double).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,6 +35,7 @@ def reference_images(data: Path | None) -> dict[str, np.ndarray]:
     import skimage.data
 
     from rdafnet.io.image import read_image
+
     images = {"sample:gopro_blurry.png": read_image(ROOT / "rdafnet" / "samples" / "gopro_blurry.png")}
     for name in ("astronaut", "coffee", "chelsea", "camera", "rocket"):
         images[f"skimage:{name}"] = getattr(skimage.data, name)()
@@ -47,10 +49,11 @@ def reference_images(data: Path | None) -> dict[str, np.ndarray]:
 def blurred_astronaut() -> np.ndarray:
     """scikit-image's astronaut under a fixed horizontal 15 px box blur (uint8)."""
     import skimage.data
+
     img = skimage.data.astronaut().astype(np.float64)
     k = 15
     pad = np.pad(img, ((0, 0), (k // 2, k // 2), (0, 0)), mode="edge")
-    out = sum(pad[:, i:i + img.shape[1]] for i in range(k)) / k
+    out = sum(pad[:, i : i + img.shape[1]] for i in range(k)) / k
     return np.round(out).astype(np.uint8)
 
 
@@ -61,12 +64,12 @@ def load_basicsr_niqe(src: Path):
         mod.__path__ = [str(src / pkg.replace(".", "/"))]
         sys.modules[pkg] = mod
     registry = types.ModuleType("basicsr.utils.registry")
-    registry.METRIC_REGISTRY = types.SimpleNamespace(register=lambda: (lambda f: f))
+    registry.METRIC_REGISTRY = types.SimpleNamespace(register=lambda: lambda f: f)
     sys.modules["basicsr.utils.registry"] = registry
     metric_util = types.ModuleType("basicsr.metrics.metric_util")
-    metric_util.reorder_image = metric_util.to_y_channel = None        # only calculate_niqe uses them
+    metric_util.reorder_image = metric_util.to_y_channel = None  # only calculate_niqe uses them
     sys.modules["basicsr.metrics.metric_util"] = metric_util
-    sys.modules.setdefault("cv2", types.ModuleType("cv2"))              # only calculate_niqe uses it
+    sys.modules.setdefault("cv2", types.ModuleType("cv2"))  # only calculate_niqe uses it
     return importlib.import_module("basicsr.metrics.niqe")
 
 
@@ -78,16 +81,24 @@ def main() -> None:
     a = p.parse_args()
     from rdafnet.evaluation.niqe import niqe as ours
     from rdafnet.evaluation.niqe import to_gray255
+
     ref = load_basicsr_niqe(a.basicsr)
     params = np.load(a.basicsr / "basicsr" / "metrics" / "niqe_pris_params.npz")
     from rdafnet.evaluation.niqe import imresize_half
+
     released = ref.imresize
     rows: dict[str, dict[str, float]] = {"basicsr": {}, "basicsr_float64_resize": {}}
     print(f"{'image':32s} {'BasicSR':>10s} {'f64 resize':>10s} {'rdafnet':>10s} {'diff':>9s} {'diff f64':>9s}")
     for name, img in reference_images(a.data if a.data.is_dir() else None).items():
         gray = to_gray255(img)
-        run = lambda: float(ref.niqe(gray, params["mu_pris_param"], params["cov_pris_param"],  # noqa: E731
-                                     params["gaussian_window"]))
+        run = lambda: float(
+            ref.niqe(
+                gray,
+                params["mu_pris_param"],
+                params["cov_pris_param"],  # noqa: E731
+                params["gaussian_window"],
+            )
+        )
         ref.imresize = released
         theirs = run()
         ref.imresize = lambda x, scale, antialiasing: imresize_half(x)
@@ -95,9 +106,17 @@ def main() -> None:
         mine = ours(img)
         rows["basicsr"][name], rows["basicsr_float64_resize"][name] = theirs, theirs64
         print(f"{name:32s} {theirs:10.6f} {theirs64:10.6f} {mine:10.6f} {mine - theirs:9.2e} {mine - theirs64:9.2e}")
-    a.out.write_text(json.dumps({"source": "BasicSR 1.4.2 basicsr.metrics.niqe.niqe() on to_gray255(image), as "
-                                           "released and with a float64 imresize; benchmarks/niqe_reference.py",
-                                 **rows}, indent=1) + "\n")
+    a.out.write_text(
+        json.dumps(
+            {
+                "source": "BasicSR 1.4.2 basicsr.metrics.niqe.niqe() on to_gray255(image), as "
+                "released and with a float64 imresize; benchmarks/niqe_reference.py",
+                **rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {a.out}")
 
 

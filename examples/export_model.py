@@ -11,6 +11,7 @@ printed JSON (sha256 of each file, metrics) is what ``rdafnet/weights/registry.j
 a bundled model. The output folder loads with ``rdafnet.from_pretrained(OUT)`` and can be
 uploaded with ``model.push_to_hub(repo_id)``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,9 @@ def main() -> None:
     p.add_argument("out", type=Path)
     p.add_argument("--name", required=True)
     p.add_argument("--test", nargs="+", default=[], help="test pairs (folders or pair lists)")
-    p.add_argument("--heldout-scenes", nargs="+", default=[],
-                   help="pairs of training-set scenes the model never trained on")
+    p.add_argument(
+        "--heldout-scenes", nargs="+", default=[], help="pairs of training-set scenes the model never trained on"
+    )
     p.add_argument("--heldout", nargs="+", default=[], help="held-out pairs of scenes the model trained on")
     p.add_argument("--notes", type=Path, help="markdown describing the data and its licences (goes into the card)")
     p.add_argument("--overwrite", action="store_true")
@@ -84,18 +86,25 @@ def main() -> None:
     for kind, sources in (("test", a.test), ("held-out scene", a.heldout_scenes), ("held-out", a.heldout)):
         for r in evaluate(model, [pr for s in sources for pr in find_pairs(s)]):
             rows.append((kind, r))
-            metrics.append({"dataset": f"GoPro {Path(r['image']).stem} ({kind})", "type": "psnr",
-                            "value": round(r["psnr"], 2)})
+            metrics.append(
+                {"dataset": f"GoPro {Path(r['image']).stem} ({kind})", "type": "psnr", "value": round(r["psnr"], 2)}
+            )
     gains = [r["psnr"] - r["psnr_blur"] for _, r in rows]
     new_scenes = [r["psnr"] - r["psnr_blur"] for kind, r in rows if kind in ("test", "held-out scene")]
-    unseen = (f" On scenes it never trained on (test and held-out scenes): {statistics.mean(new_scenes):+.2f} dB "
-              f"mean, {min(new_scenes):+.2f} dB smallest." if new_scenes else "")
+    unseen = (
+        f" On scenes it never trained on (test and held-out scenes): {statistics.mean(new_scenes):+.2f} dB "
+        f"mean, {min(new_scenes):+.2f} dB smallest."
+        if new_scenes
+        else ""
+    )
     size = tuple(int(v) for v in a.timing_size.split("x"))
     speed = cpu_seconds(model, size)
     minutes, curve = run_log(a.run, step)
     table = "\n".join(
         f"| {Path(r['image']).stem} | {kind} | {r['psnr_blur']:.2f} / {r['ssim_blur']:.4f} | "
-        f"{r['psnr']:.2f} / {r['ssim']:.4f} | {r['psnr'] - r['psnr_blur']:+.2f} dB |" for kind, r in rows)
+        f"{r['psnr']:.2f} / {r['ssim']:.4f} | {r['psnr'] - r['psnr_blur']:+.2f} dB |"
+        for kind, r in rows
+    )
     hardware = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
     notes = a.notes.read_text().strip() if a.notes else ""
     body = f"""## Training
@@ -103,10 +112,10 @@ def main() -> None:
 {notes}
 
 - Command (seeded; rerunning it reproduces these weights on the same software):
-  `{cfg['extra'].get('command', '(not recorded)')}`
-- Steps: {step} of {cfg['steps']} (the run's `{a.run.name}/` export), batch {cfg['batch_size']}, Adam
-  (lr {cfg['lr']}, betas {tuple(cfg['betas'])}), EMA {cfg['ema']}, gradient clip {cfg['grad_clip']},
-  bf16 autocast {'on' if cfg.get('amp') else 'off'}.
+  `{cfg["extra"].get("command", "(not recorded)")}`
+- Steps: {step} of {cfg["steps"]} (the run's `{a.run.name}/` export), batch {cfg["batch_size"]}, Adam
+  (lr {cfg["lr"]}, betas {tuple(cfg["betas"])}), EMA {cfg["ema"]}, gradient clip {cfg["grad_clip"]},
+  bf16 autocast {"on" if cfg.get("amp") else "off"}.
 - Wall time to this step: {minutes} min on {hardware}.
 
 ## Measured quality (PSNR dB / SSIM, RGB, 0-255, 8-bit outputs, whole frames)
@@ -123,14 +132,21 @@ CPU seconds per {size[0]}x{size[1]} frame ({hardware}, median of 3):
 {", ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in speed.items())}.
 """
     if curve:
-        body += "\nValidation PSNR during training (mean over the validation pairs):\n\n| step | PSNR |\n| --- | --- |\n"
+        body += (
+            "\nValidation PSNR during training (mean over the validation pairs):\n\n| step | PSNR |\n| --- | --- |\n"
+        )
         body += "".join(f"| {k} | {v:.2f} |\n" for k, v in curve)
-    model.save_pretrained(a.out, model_card_kwargs={"title": a.name, "body": body, "metrics": metrics,
-                                                    "datasets": ["GoPro"], "source": a.name})
-    entry = {"sha256": {f: sha256(a.out / f) for f in ("config.json", "model.safetensors")},
-             "metrics": {r["image"]: {"psnr": round(r["psnr"], 2), "psnr_blurry": round(r["psnr_blur"], 2)}
-                         for _, r in rows},
-             f"cpu_seconds_{size[0]}x{size[1]}": speed}
+    model.save_pretrained(
+        a.out,
+        model_card_kwargs={"title": a.name, "body": body, "metrics": metrics, "datasets": ["GoPro"], "source": a.name},
+    )
+    entry = {
+        "sha256": {f: sha256(a.out / f) for f in ("config.json", "model.safetensors")},
+        "metrics": {
+            r["image"]: {"psnr": round(r["psnr"], 2), "psnr_blurry": round(r["psnr_blur"], 2)} for _, r in rows
+        },
+        f"cpu_seconds_{size[0]}x{size[1]}": speed,
+    }
     print(json.dumps(entry, indent=2))
 
 

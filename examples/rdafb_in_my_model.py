@@ -1,7 +1,8 @@
 """Put RDAFBs into your own network and train it for a few steps.
 
-    python examples/rdafb_in_my_model.py [--steps 20]
+python examples/rdafb_in_my_model.py [--steps 20]
 """
+
 import argparse
 
 import torch
@@ -32,7 +33,7 @@ def main() -> float:
     model = MyRestorer()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     sharp = torch.rand(4, 3, 48, 48)
-    blurry = nn.functional.avg_pool2d(sharp, 5, stride=1, padding=2)   # a stand-in blur
+    blurry = nn.functional.avg_pool2d(sharp, 5, stride=1, padding=2)  # a stand-in blur
     first = None
     for step in range(steps):
         loss = deblur_loss(model(blurry), sharp)
@@ -40,8 +41,10 @@ def main() -> float:
         loss.backward()
         opt.step()
         first = first if first is not None else loss.item()
-    print(f"loss {first:.4f} -> {loss.item():.4f} after {steps} steps "
-          f"({sum(p.numel() for p in model.parameters()):,} parameters)")
+    print(
+        f"loss {first:.4f} -> {loss.item():.4f} after {steps} steps "
+        f"({sum(p.numel() for p in model.parameters()):,} parameters)"
+    )
     return loss.item() / first
 
 

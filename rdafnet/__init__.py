@@ -1,4 +1,5 @@
 """rdafnet: dynamic-scene motion deblurring with continuous cross-layer attention transmission."""
+
 from pathlib import Path as _Path
 
 from rdafnet._version import __version__
@@ -30,9 +31,31 @@ SAMPLE_IMAGE = _Path(__file__).parent / "samples" / "gopro_blurry.png"
 
 __all__ = [
     "SAMPLE_IMAGE",
-    "__version__", "build", "list_models", "describe_model", "profile", "Profile",
-    "RDAFNetBase", "RDAFNet", "RDAFNetMultiStage", "EncoderDecoder",
-    "RDAFB", "PixelAttention", "AttentionFusion", "DepthwiseSeparableConv", "SupervisedAttention",
-    "CrossStageFusion", "convert_official", "load_official", "from_pretrained", "list_pretrained", "download",
-    "deblur", "iter_deblur", "deblur_video", "set_norm_window", "optimize", "export_onnx",
+    "__version__",
+    "build",
+    "list_models",
+    "describe_model",
+    "profile",
+    "Profile",
+    "RDAFNetBase",
+    "RDAFNet",
+    "RDAFNetMultiStage",
+    "EncoderDecoder",
+    "RDAFB",
+    "PixelAttention",
+    "AttentionFusion",
+    "DepthwiseSeparableConv",
+    "SupervisedAttention",
+    "CrossStageFusion",
+    "convert_official",
+    "load_official",
+    "from_pretrained",
+    "list_pretrained",
+    "download",
+    "deblur",
+    "iter_deblur",
+    "deblur_video",
+    "set_norm_window",
+    "optimize",
+    "export_onnx",
 ]

@@ -1,4 +1,5 @@
 """The package's shape: imports go one way, the model contract, the registry, blocks that fuse themselves."""
+
 import ast
 import subprocess
 import sys
@@ -50,10 +51,13 @@ def import_graph() -> dict[str, set[str]]:
 #: Each package's level: a module may import only from packages of a lower level (and from its own
 #: package). docs/architecture.md draws the same picture.
 LEVELS = {
-    "rdafnet._version": 0, "rdafnet.utils": 0,
-    "rdafnet.layers": 1, "rdafnet.io": 1,
+    "rdafnet._version": 0,
+    "rdafnet.utils": 0,
+    "rdafnet.layers": 1,
+    "rdafnet.io": 1,
     "rdafnet.models": 2,
-    "rdafnet.weights": 3, "rdafnet.ops": 3,
+    "rdafnet.weights": 3,
+    "rdafnet.ops": 3,
     "rdafnet.inference": 4,
     "rdafnet.data": 5,
     "rdafnet.evaluation": 6,
@@ -77,7 +81,7 @@ def test_the_top_level_holds_only_packages_and_the_version():
 
 def test_imports_go_one_way():
     graph = import_graph()
-    assert "rdafnet.weights.hub" in graph["rdafnet.cli.deblur"]          # it sees imports
+    assert "rdafnet.weights.hub" in graph["rdafnet.cli.deblur"]  # it sees imports
     assert "rdafnet.models.networks" in graph["rdafnet.weights.convert"]
     upward = []
     for module, deps in graph.items():
@@ -94,10 +98,12 @@ def test_imports_go_one_way():
 def test_the_direction_test_catches_an_upward_import(tmp_path, monkeypatch):
     # the check above, run on a copy of the package with one upward import planted in the layers
     import shutil
+
     copy = tmp_path / "rdafnet"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("*.safetensors", "samples", "assets", "__pycache__"))
-    (copy / "layers" / "norm.py").write_text((copy / "layers" / "norm.py").read_text()
-                                             + "\nfrom rdafnet.models.networks import build\n")
+    (copy / "layers" / "norm.py").write_text(
+        (copy / "layers" / "norm.py").read_text() + "\nfrom rdafnet.models.networks import build\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", copy)
     with pytest.raises(AssertionError, match=r"rdafnet.layers.norm -> rdafnet.models.networks"):
         test_imports_go_one_way()
@@ -112,10 +118,11 @@ def test_no_import_cycle_among_modules():
         state[m] = 1
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                cycles.append(stack[stack.index(d):] + [d] if d in stack else [m, d])
+                cycles.append(stack[stack.index(d) :] + [d] if d in stack else [m, d])
             elif d not in state:
                 visit(d, stack + [d])
         state[m] = 2
+
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
@@ -123,8 +130,12 @@ def test_no_import_cycle_among_modules():
 
 
 def test_import_rdafnet_in_a_fresh_interpreter():
-    res = subprocess.run([sys.executable, "-c", "import rdafnet; print(rdafnet.__version__)"], capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", "import rdafnet; print(rdafnet.__version__)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0 and res.stdout.strip() == rdafnet.__version__, res.stderr
 
 
@@ -139,7 +150,7 @@ def test_model_contract():
     x = torch.rand(1, 3, 5, 7)
     model = rdafnet.build("tiny", width=8, num_blocks=1).eval()
     with torch.no_grad():
-        assert model(x).shape == x.shape                     # odd and below min_size: padded, cropped back
+        assert model(x).shape == x.shape  # odd and below min_size: padded, cropped back
 
 
 def test_config_round_trip_and_unknown_keys():
@@ -171,8 +182,8 @@ def test_block_fuses_itself_and_optimize_walks_any_model():
 
 
 def test_norm_window_is_in_input_pixels_for_any_stack():
-    alone = RDAFB(4)                                          # a block at full resolution
-    net = rdafnet.build("tiny", width=4, num_blocks=2)        # blocks at half resolution
+    alone = RDAFB(4)  # a block at full resolution
+    net = rdafnet.build("tiny", width=4, num_blocks=2)  # blocks at half resolution
     rdafnet.set_norm_window(alone, 64)
     rdafnet.set_norm_window(net, 64)
     assert alone.norm_window == 64
@@ -189,13 +200,16 @@ def test_norm_window_is_in_input_pixels_for_any_stack():
 def test_cli_errors_are_one_line_with_one_exit_code_per_kind(tmp_path, capsys):
     from rdafnet.cli import COMMANDS, main
     from rdafnet.cli._args import EXIT_REFUSED
+
     assert all(callable(c.add_parser) for c in COMMANDS)
-    cases = [["convert", str(tmp_path / "nope.pth"), str(tmp_path / "out")],      # missing file
-             ["info", str(tmp_path / "nope")],                                      # unknown model
-             ["deblur", str(tmp_path / "empty"), "-o", str(tmp_path / "o")]]        # no inputs
+    cases = [
+        ["convert", str(tmp_path / "nope.pth"), str(tmp_path / "out")],  # missing file
+        ["info", str(tmp_path / "nope")],  # unknown model
+        ["deblur", str(tmp_path / "empty"), "-o", str(tmp_path / "o")],
+    ]  # no inputs
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
-    cases.append(["convert", str(tmp_path / "bad.pth"), str(tmp_path / "out")])     # unreadable file
+    cases.append(["convert", str(tmp_path / "bad.pth"), str(tmp_path / "out")])  # unreadable file
     for args in cases:
         assert main(args) == EXIT_REFUSED, args
         err = capsys.readouterr().err

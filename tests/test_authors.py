@@ -1,5 +1,6 @@
 """The authors' releases as named models: download (from a loopback server), registration of a file
 fetched by hand, the cache entry and its checks, and the offline message. No test touches the internet."""
+
 from __future__ import annotations
 
 import http.server
@@ -99,8 +100,10 @@ def _leftovers(cache):
 def test_registry_lists_the_authors_releases():
     names = rdafnet.list_pretrained()
     assert {"rdafnet-single-stage-gopro", "rdafnet-multi-stage-gopro"} <= set(names)
-    for name, variant, params, gopro in (("rdafnet-single-stage-gopro", "single-stage", 14_195_072, 32.24),
-                                         ("rdafnet-multi-stage-gopro", "multi-stage", 28_967_302, 33.06)):
+    for name, variant, params, gopro in (
+        ("rdafnet-single-stage-gopro", "single-stage", 14_195_072, 32.24),
+        ("rdafnet-multi-stage-gopro", "multi-stage", 28_967_302, 33.06),
+    ):
         info = rdafnet.weights.hub.pretrained_info(name)
         assert info["variant"] == variant and info["license"] == "MIT" and info["file"] == "GoPro.pth"
         assert info["paper"]["GoPro"]["psnr"] == gopro and "HIDE" in info["paper"]
@@ -110,7 +113,7 @@ def test_registry_lists_the_authors_releases():
 
 
 def test_offline_with_an_empty_cache_says_how_to_get_the_file(server, monkeypatch, capsys):
-    monkeypatch.setenv("RDAFNET_MIRROR", server.url)          # would work, but offline must not try it
+    monkeypatch.setenv("RDAFNET_MIRROR", server.url)  # would work, but offline must not try it
     with pytest.raises(authors.WeightsUnavailableError) as err:
         rdafnet.from_pretrained(NAME, local_files_only=True)
     msg = str(err.value)
@@ -130,8 +133,12 @@ def test_from_file_registers_and_loads_offline(gopro_pth, cache, capsys):
     assert _same(cached, rdafnet.from_pretrained(gopro_pth))
     info = rdafnet.weights.hub.pretrained_info(NAME)
     assert info["cached"] and info["file_sha256"] == rdafnet.weights.hub.sha256(gopro_pth)
-    assert {p.name for p in (cache / "models" / NAME).iterdir()} == {"config.json", "model.safetensors",
-                                                                       "README.md", "source.json"}
+    assert {p.name for p in (cache / "models" / NAME).iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "README.md",
+        "source.json",
+    }
     card = (cache / "models" / NAME / "README.md").read_text()
     assert "32.24" in card and info["file_sha256"] in card and "MIT" in card
     assert cli(["info", NAME]) == 0
@@ -142,14 +149,14 @@ def test_a_flipped_byte_in_the_cache_entry_is_refused(gopro_pth, cache):
     folder = rdafnet.download(NAME, file=gopro_pth)
     weights = folder / "model.safetensors"
     data = bytearray(weights.read_bytes())
-    data[-3] ^= 0x01                                 # a weight byte: still a readable safetensors file
+    data[-3] ^= 0x01  # a weight byte: still a readable safetensors file
     weights.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match=f"rdafnet download {NAME} --force"):
         rdafnet.from_pretrained(NAME, local_files_only=True)
     (folder / "source.json").unlink()
     with pytest.raises(IntegrityError, match="damaged .missing source.json"):
         authors.cached_files(NAME)
-    rdafnet.download(NAME, file=gopro_pth)           # the repair the message names
+    rdafnet.download(NAME, file=gopro_pth)  # the repair the message names
     assert _same(rdafnet.from_pretrained(NAME, local_files_only=True), rdafnet.from_pretrained(gopro_pth))
 
 
@@ -157,7 +164,7 @@ def test_download_from_a_loopback_server(server, gopro_pth, cache):
     folder = rdafnet.download(NAME, mirror=server.url)
     assert server.requests == [f"/{NAME}/GoPro.pth"] and folder == cache / "models" / NAME
     assert authors.cache_status(NAME)["file_sha256"] == rdafnet.weights.hub.sha256(gopro_pth)
-    model = rdafnet.from_pretrained(NAME)            # cached: no second request
+    model = rdafnet.from_pretrained(NAME)  # cached: no second request
     assert server.requests == [f"/{NAME}/GoPro.pth"]
     assert _same(model, rdafnet.from_pretrained(gopro_pth))
     assert _leftovers(cache) == ["known_sha256.json", NAME]
@@ -173,7 +180,7 @@ def test_an_interrupted_download_leaves_nothing_and_a_retry_works(server, cache)
     server.cut = True
     with pytest.raises(authors.WeightsUnavailableError, match="downloading http://127.0.0.1.* failed"):
         rdafnet.download(NAME, mirror=server.url)
-    assert _leftovers(cache) == []                   # no entry, no partial file, no first-use record
+    assert _leftovers(cache) == []  # no entry, no partial file, no first-use record
     server.cut = False
     assert rdafnet.download(NAME, mirror=server.url).is_dir()
     assert _leftovers(cache) == ["known_sha256.json", NAME]
@@ -196,7 +203,7 @@ def test_a_file_whose_sha256_changed_after_first_use_is_refused(server, gopro_pt
         rdafnet.download(NAME, mirror=server.url, force=True)
     with pytest.raises(IntegrityError, match="changed since first use"):
         rdafnet.download(NAME, file=tmp_path / "other.pth")
-    kept = rdafnet.from_pretrained(NAME, local_files_only=True)      # the entry is untouched
+    kept = rdafnet.from_pretrained(NAME, local_files_only=True)  # the entry is untouched
     assert _same(kept, rdafnet.from_pretrained(gopro_pth))
     rdafnet.download(NAME, mirror=server.url, force=True, trust_new_file=True)
     assert authors.cache_status(NAME)["file_sha256"] == rdafnet.weights.hub.sha256(tmp_path / "other.pth")
@@ -204,7 +211,7 @@ def test_a_file_whose_sha256_changed_after_first_use_is_refused(server, gopro_pt
 
 
 def test_an_unreachable_source_gives_the_paragraph(server, cache):
-    server.close()                                   # nothing listens on that port any more
+    server.close()  # nothing listens on that port any more
     with pytest.raises(authors.WeightsUnavailableError) as err:
         rdafnet.download(NAME, mirror=server.url)
     msg = str(err.value)
@@ -214,6 +221,7 @@ def test_an_unreachable_source_gives_the_paragraph(server, cache):
 
 def test_without_the_downloader_the_paragraph_names_the_extra(monkeypatch):
     import sys
+
     monkeypatch.setitem(sys.modules, "gdown", None)  # import gdown raises ImportError
     with pytest.raises(authors.WeightsUnavailableError, match=r'pip install "rdafnet\[download\]".*--from'):
         rdafnet.download(NAME)

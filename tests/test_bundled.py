@@ -1,4 +1,5 @@
 """The bundled default model: present in the package, sha256-checked, restores the sample."""
+
 import shutil
 
 import numpy as np
@@ -49,9 +50,13 @@ def test_bundled_model_reproduces_its_registered_metrics(data_dir, name):
     # (PSNR only: the SSIMs of the card would triple the time of this test)
     from rdafnet.data import find_pairs
     from rdafnet.evaluation.metrics import psnr
+
     entry = hub.pretrained_info(name)
-    pairs = {b.name: (b, s) for d in ("gopro_dev", "gopro_train_pairs", "gopro_train_GOPR0372_07_00")
-             for b, s in find_pairs(data_dir / d)}
+    pairs = {
+        b.name: (b, s)
+        for d in ("gopro_dev", "gopro_train_pairs", "gopro_train_GOPR0372_07_00")
+        for b, s in find_pairs(data_dir / d)
+    }
     assert set(entry["metrics"]) <= set(pairs)
     model = rdafnet.optimize(rdafnet.from_pretrained(name))
     for image, m in entry["metrics"].items():

@@ -1,5 +1,6 @@
 """On a real CUDA device: Triton kernels against float64, reduced precision, tiling with
 out-of-memory halving, and parity of both networks. Skipped without a GPU (``-m cuda`` selects them)."""
+
 import numpy as np
 import pytest
 import torch
@@ -26,7 +27,7 @@ def test_triton_kernel_matches_float64_on_the_gpu():
     for dtype, tol in [(torch.float32, 1e-4), (torch.bfloat16, 0.05), (torch.float16, 0.01)]:
         for cl in (False, True):
             for slope in (0.2, None):
-                x = torch.randn(2, 70, 181, 243, device=DEV) * 2 + 3      # odd sizes, > 64 channels
+                x = torch.randn(2, 70, 181, 243, device=DEV) * 2 + 3  # odd sizes, > 64 channels
                 x = (x.to(memory_format=torch.channels_last) if cl else x).to(dtype)
                 truth = F.instance_norm(x.double(), eps=1e-5)
                 truth = F.leaky_relu(truth, slope) if slope is not None else truth
@@ -84,7 +85,7 @@ def test_fp16_full_frame_is_finite_on_the_gpu():
 
 def test_tiled_inference_on_the_gpu_matches_whole_frames():
     model = rdafnet.optimize(rdafnet.from_pretrained().to(DEV))
-    x = torch.rand(1, 3, 720, 1280, generator=torch.Generator().manual_seed(2))     # stays on the host
+    x = torch.rand(1, 3, 720, 1280, generator=torch.Generator().manual_seed(2))  # stays on the host
     full = restore_tensor(x, model)
     tiled = restore_tensor(x, model, tile=512, overlap=128, batch_size=4)
     assert full.device.type == tiled.device.type == "cpu"
@@ -101,7 +102,7 @@ def test_out_of_memory_halves_the_tile_batch_on_the_gpu():
     one = restore_tensor(x, model, tile=256, overlap=64, batch_size=1)
     torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory
-    cap = (torch.cuda.memory_allocated() + 2 * 2 ** 30) / total       # 2 GiB more than the weights
+    cap = (torch.cuda.memory_allocated() + 2 * 2**30) / total  # 2 GiB more than the weights
     torch.cuda.set_per_process_memory_fraction(cap)
     try:
         sizes.clear()
@@ -109,5 +110,5 @@ def test_out_of_memory_halves_the_tile_batch_on_the_gpu():
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
-    assert sizes[0] == 64 and min(sizes) < 64, sizes        # it ran out, halved, and finished
+    assert sizes[0] == 64 and min(sizes) < 64, sizes  # it ran out, halved, and finished
     torch.testing.assert_close(many, one, rtol=0, atol=1e-4)

@@ -1,5 +1,6 @@
 """``rdafnet deblur`` and ``rdafnet eval`` under ``torchrun`` (2 CPU processes, gloo, give what 1 gives), and a
 video run killed with SIGKILL and resumed (subprocesses: slow)."""
+
 from __future__ import annotations
 
 import os
@@ -18,11 +19,21 @@ pytestmark = pytest.mark.slow
 
 
 def _torchrun(args: list[str], nproc: int) -> subprocess.CompletedProcess:
-    with socket.socket() as sock:                  # a free port, so parallel runs do not collide
+    with socket.socket() as sock:  # a free port, so parallel runs do not collide
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(port),
-           "-m", "rdafnet.cli", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(nproc),
+        "--master_port",
+        str(port),
+        "-m",
+        "rdafnet.cli",
+        *args,
+    ]
     res = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     return res
@@ -33,7 +44,7 @@ def frames(tmp_path_factory):
     folder = tmp_path_factory.mktemp("frames")
     img = read_image(rdafnet.SAMPLE_IMAGE)
     for i in range(5):
-        write_image(folder / f"f{i}.png", img[100 + 20 * i:164 + 20 * i, 200:296])
+        write_image(folder / f"f{i}.png", img[100 + 20 * i : 164 + 20 * i, 200:296])
     return folder
 
 
@@ -72,13 +83,15 @@ def test_eval_gathers_every_row_on_rank_zero(tmp_path, frames):
 def test_sigkill_and_resume_gives_the_uninterrupted_video(tmp_path):
     import signal
     import time
+
     clip = make_clip(tmp_path / "clip.mp4", w=256, h=192, n=24, audio=True)
     args = ["deblur", str(clip), "--segment-frames", "4", "--precision", "fp32"]
     cmd = [sys.executable, "-m", "rdafnet.cli", *args]
     subprocess.run(cmd + ["-o", str(tmp_path / "straight.mp4")], check=True, capture_output=True, timeout=300)
     work = tmp_path / ".killed.mp4.rdafnet-work"
-    proc = subprocess.Popen(cmd + ["-o", str(tmp_path / "killed.mp4")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd + ["-o", str(tmp_path / "killed.mp4")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 240
     while not (work / "seg-000002.mp4").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -90,7 +103,7 @@ def test_sigkill_and_resume_gives_the_uninterrupted_video(tmp_path):
     res = subprocess.run(cmd + ["-o", str(tmp_path / "killed.mp4")], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     restored = int(res.stdout.split("(")[1].split()[0])
-    assert restored < 24                      # the finished segments were not redone
+    assert restored < 24  # the finished segments were not redone
     a, ta, _ = decode_frames(tmp_path / "straight.mp4")
     b, tb, _ = decode_frames(tmp_path / "killed.mp4")
     assert ta == tb and all(np.array_equal(x, y) for x, y in zip(a, b)) and len(a) == 24

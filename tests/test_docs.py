@@ -1,5 +1,6 @@
 """Every Python example in README.md and docs/ runs as written (on the bundled sample); the examples of
 a page run in order, in one namespace, as a reader would run them."""
+
 import re
 
 import pytest
@@ -25,9 +26,9 @@ def test_every_python_example_is_run_or_says_why_not():
 @pytest.mark.parametrize("page", [p for p in PAGES if _examples(p)], ids=lambda p: p.name)
 def test_examples_run(page, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
-    monkeypatch.chdir(tmp_path)                 # files the examples write land here
+    monkeypatch.chdir(tmp_path)  # files the examples write land here
     namespace = {"__name__": "__docs__"}
     for code in _examples(page):
-        exec(compile(code, f"<{page.name} example>", "exec"), namespace)     # raises if an example is wrong
-    if "sharp" in namespace:                    # an example that restores an image shows a real result
+        exec(compile(code, f"<{page.name} example>", "exec"), namespace)  # raises if an example is wrong
+    if "sharp" in namespace:  # an example that restores an image shows a real result
         assert getattr(namespace["sharp"], "size", 0)

@@ -1,4 +1,5 @@
 """The examples run (executed, not just parsed)."""
+
 import runpy
 import sys
 
@@ -14,7 +15,7 @@ EXAMPLES = ROOT / "examples"
 def test_rdafb_in_my_model(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["rdafb_in_my_model.py", "--steps", "15"])
     ratio = runpy.run_path(str(EXAMPLES / "rdafb_in_my_model.py"))["main"]()
-    assert ratio < 1.0        # the loss went down
+    assert ratio < 1.0  # the loss went down
 
 
 def _tiny_pairs(root):
@@ -27,8 +28,21 @@ def _tiny_pairs(root):
 
 def test_finetune_script(tmp_path, monkeypatch):
     _tiny_pairs(tmp_path / "pairs")
-    monkeypatch.setattr(sys, "argv", ["finetune.py", str(tmp_path / "pairs"), str(tmp_path / "out"), "--steps", "3",
-                                      "--crop", "32", "--val", str(tmp_path / "pairs")])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "finetune.py",
+            str(tmp_path / "pairs"),
+            str(tmp_path / "out"),
+            "--steps",
+            "3",
+            "--crop",
+            "32",
+            "--val",
+            str(tmp_path / "pairs"),
+        ],
+    )
     metrics = runpy.run_path(str(EXAMPLES / "finetune.py"))["main"]()
     assert "val_psnr" in metrics and (tmp_path / "out" / "final" / "model.safetensors").exists()
 
@@ -38,10 +52,12 @@ def test_quickstart_notebook_executes():
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(EXAMPLES)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(EXAMPLES)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not any(o.get("output_type") == "error" for o in outputs)
-    assert any("image/png" in o.get("data", {}) for o in outputs)   # the before/after picture
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the before/after picture
 
 
 def test_export_model_script(tmp_path, monkeypatch, capsys):
@@ -49,14 +65,41 @@ def test_export_model_script(tmp_path, monkeypatch, capsys):
 
     import rdafnet
     from rdafnet.weights.hub import sha256
+
     _tiny_pairs(tmp_path / "pairs")
-    monkeypatch.setattr(sys, "argv", ["finetune.py", str(tmp_path / "pairs"), str(tmp_path / "run"), "--steps", "2",
-                                      "--crop", "32", "--val", str(tmp_path / "pairs")])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "finetune.py",
+            str(tmp_path / "pairs"),
+            str(tmp_path / "run"),
+            "--steps",
+            "2",
+            "--crop",
+            "32",
+            "--val",
+            str(tmp_path / "pairs"),
+        ],
+    )
     runpy.run_path(str(EXAMPLES / "finetune.py"))["main"]()
     capsys.readouterr()
     out = tmp_path / "exported"
-    monkeypatch.setattr(sys, "argv", ["export_model.py", str(tmp_path / "run" / "best"), str(out), "--name", "mine",
-                                      "--test", str(tmp_path / "pairs"), "--timing-size", "32x48"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "export_model.py",
+            str(tmp_path / "run" / "best"),
+            str(out),
+            "--name",
+            "mine",
+            "--test",
+            str(tmp_path / "pairs"),
+            "--timing-size",
+            "32x48",
+        ],
+    )
     runpy.run_path(str(EXAMPLES / "export_model.py"), run_name="__main__")
     entry = json.loads(capsys.readouterr().out)
     assert entry["sha256"]["model.safetensors"] == sha256(out / "model.safetensors")

@@ -1,4 +1,5 @@
 """ONNX export: the exported graph, run by onnxruntime, matches the PyTorch model at any size."""
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +11,7 @@ from helpers import ROOT
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-TOL = 1e-5      # float32 rounding (observed: up to 1e-6)
+TOL = 1e-5  # float32 rounding (observed: up to 1e-6)
 
 
 def _run(path, x: torch.Tensor) -> np.ndarray:
@@ -28,7 +29,8 @@ def bundled_onnx(tmp_path_factory):
 
 def _sample_crop() -> torch.Tensor:
     from rdafnet.io.image import read_image, to_float
-    img = read_image(ROOT / "rdafnet" / "samples" / "gopro_blurry.png")[200:455, 300:631]   # 255 x 331, odd
+
+    img = read_image(ROOT / "rdafnet" / "samples" / "gopro_blurry.png")[200:455, 300:631]  # 255 x 331, odd
     return torch.from_numpy(np.ascontiguousarray(to_float(img))).permute(2, 0, 1)[None]
 
 
@@ -49,7 +51,7 @@ def test_bundled_model_matches_on_a_real_frame(bundled_onnx):
     with torch.no_grad():
         ref = model(x).numpy()
     assert np.abs(_run(bundled_onnx, x) - ref).max() < TOL
-    assert np.abs(ref - x.numpy()).max() > 0.01        # the model does change the frame
+    assert np.abs(ref - x.numpy()).max() > 0.01  # the model does change the frame
 
 
 def test_multi_stage_exports(tmp_path):
@@ -71,7 +73,7 @@ def test_export_refuses_what_it_cannot_write(tmp_path, bundled_onnx, capsys):
     with pytest.raises(TypeError, match="RDAFNet network"):
         rdafnet.export_onnx(rdafnet.RDAFB(16), tmp_path / "block.onnx")
     before = bundled_onnx.read_bytes()
-    assert cli(["export-onnx", str(bundled_onnx)]) == 2                 # no silent overwrite
+    assert cli(["export-onnx", str(bundled_onnx)]) == 2  # no silent overwrite
     assert "--overwrite" in capsys.readouterr().err
     assert bundled_onnx.read_bytes() == before
     assert not list(tmp_path.iterdir())

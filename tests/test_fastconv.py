@@ -1,5 +1,6 @@
 """Winograd convolutions (NNPACK) on the CPU: error against float64, the optimize path, the fallback
 where NNPACK is missing, and their place among the candidates of precision="auto"."""
+
 import importlib
 
 import pytest
@@ -10,7 +11,7 @@ import rdafnet
 from rdafnet.layers import FusedRDAFB, fastconv
 from rdafnet.ops.auto import auto_precision
 
-opt = importlib.import_module("rdafnet.ops.optimize")      # the module (rdafnet.ops.optimize is the function)
+opt = importlib.import_module("rdafnet.ops.optimize")  # the module (rdafnet.ops.optimize is the function)
 
 needs_nnpack = pytest.mark.skipif(not fastconv.winograd_available(), reason="this torch has no working NNPACK")
 
@@ -25,8 +26,8 @@ def test_winograd_conv_matches_float64(layout):
     got = fastconv.winograd_conv2d(x, w, b)
     assert got.dtype == torch.float32 and got.shape == exact.shape
     assert ((got.double() - exact).abs().max() / exact.abs().max()).item() < 1e-5
-    assert not torch.equal(got, F.conv2d(x, w, b))                          # another algorithm
-    assert torch.equal(fastconv.conv2d(x, w, b), F.conv2d(x, w, b))        # winograd=False: oneDNN itself
+    assert not torch.equal(got, F.conv2d(x, w, b))  # another algorithm
+    assert torch.equal(fastconv.conv2d(x, w, b), F.conv2d(x, w, b))  # winograd=False: oneDNN itself
 
 
 @needs_nnpack
@@ -47,14 +48,16 @@ def test_each_layer_shape_is_timed_once_and_the_faster_algorithm_kept(monkeypatc
     g = torch.Generator().manual_seed(0)
     x, w = torch.randn(1, 8, 30, 400, generator=g), torch.randn(8, 8, 3, 3, generator=g)
     fastconv.conv2d(x, w, padding=1, winograd=True)
-    (key, first), = fastconv._FASTER.items()
-    assert key[0] == (1, 8, 30, fastconv.PROBE) and isinstance(first, bool)   # timed on a crop
+    ((key, first),) = fastconv._FASTER.items()
+    assert key[0] == (1, 8, 30, fastconv.PROBE) and isinstance(first, bool)  # timed on a crop
     calls = []
-    monkeypatch.setattr(fastconv, "winograd_conv2d", lambda *a: calls.append(a) or F.conv2d(a[0], a[1], a[2], padding=a[3]))
-    fastconv._FASTER[key] = False           # a decision is kept: oneDNN where it was faster ...
+    monkeypatch.setattr(
+        fastconv, "winograd_conv2d", lambda *a: calls.append(a) or F.conv2d(a[0], a[1], a[2], padding=a[3])
+    )
+    fastconv._FASTER[key] = False  # a decision is kept: oneDNN where it was faster ...
     assert torch.equal(fastconv.conv2d(x, w, padding=1, winograd=True), F.conv2d(x, w, padding=1))
     assert calls == []
-    fastconv._FASTER[key] = True            # ... NNPACK where it was, for every input of that crop shape
+    fastconv._FASTER[key] = True  # ... NNPACK where it was, for every input of that crop shape
     fastconv.conv2d(torch.randn(1, 8, 30, 500), w, padding=1, winograd=True)
     assert len(calls) == 1 and len(fastconv._FASTER) == 1
 
@@ -71,7 +74,7 @@ def test_optimize_winograd_is_the_network_to_float32_rounding(variant):
         got = fast(x)
     assert all(b.winograd for b in fast.modules() if isinstance(b, FusedRDAFB))
     k3 = [p for p in fast.parameters() if p.dim() == 4 and p.shape[-1] == 3 and p.shape[1] > 1]
-    assert k3 and all(p.is_contiguous() for p in k3)              # NCHW, as NNPACK reads it
+    assert k3 and all(p.is_contiguous() for p in k3)  # NCHW, as NNPACK reads it
     assert (got - direct).abs().max().item() < 1e-4
 
 
@@ -82,7 +85,7 @@ def test_optimize_winograd_takes_the_stride_one_convolutions_around_the_blocks()
     fast = rdafnet.optimize(model, conv="winograd")
     kinds = {name: type(m).__name__ for name, m in fast.named_modules()}
     assert kinds["body.head"] == kinds["body.fuse"] == kinds["tail"] == "WinogradConv2d"
-    assert kinds["body.down"] == "Conv2d"                                   # stride 2: oneDNN
+    assert kinds["body.down"] == "Conv2d"  # stride 2: oneDNN
     assert fast.state_dict().keys() == rdafnet.optimize(model).state_dict().keys()
     # in a user's own model too, next to its RDAFBs
     own = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), rdafnet.RDAFB(8), torch.nn.Conv2d(8, 3, 1)).eval()
@@ -128,20 +131,28 @@ def test_auto_weighs_winograd_against_fp32_and_caches(tmp_path, monkeypatch):
         def run(path):
             seen.append(path)
             return times.get(path, 9.0)
+
         return run
+
     extra = ("fp32-winograd",)
-    assert auto_precision("cpu", key="wino-fast", measure=measure({"fp32": 1.0, "fp32-winograd": 0.5}),
-                          extra=extra) == "fp32-winograd"
-    assert auto_precision("cpu", key="wino-slow", measure=measure({"fp32": 1.0, "fp32-winograd": 0.95}),
-                          extra=extra) == "fp32"
+    assert (
+        auto_precision("cpu", key="wino-fast", measure=measure({"fp32": 1.0, "fp32-winograd": 0.5}), extra=extra)
+        == "fp32-winograd"
+    )
+    assert (
+        auto_precision("cpu", key="wino-slow", measure=measure({"fp32": 1.0, "fp32-winograd": 0.95}), extra=extra)
+        == "fp32"
+    )
     seen.clear()
     assert auto_precision("cpu", key="wino-fast", measure=measure({}), extra=extra) == "fp32-winograd"
-    assert seen == []                                           # cached
+    assert seen == []  # cached
     # an entry measured without the Winograd candidate is measured again
     assert auto_precision("cpu", key="plain", measure=measure({"fp32": 1.0, "bf16": 5.0})) == "fp32"
     seen.clear()
-    assert auto_precision("cpu", key="plain", measure=measure({"fp32": 1.0, "fp32-winograd": 0.4}),
-                          extra=extra) == "fp32-winograd"
+    assert (
+        auto_precision("cpu", key="plain", measure=measure({"fp32": 1.0, "fp32-winograd": 0.4}), extra=extra)
+        == "fp32-winograd"
+    )
     assert "fp32-winograd" in seen
 
 

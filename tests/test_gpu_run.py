@@ -1,4 +1,5 @@
 """The prepared CUDA run (benchmarks/gpu_run.py), rehearsed on the CPU: pack, then run --tiny."""
+
 import json
 import subprocess
 import sys
@@ -23,9 +24,14 @@ def _fake_shared_data(root):
         blur = ((sharp.astype(np.uint16) + np.roll(sharp, 3, axis=1)) // 2).astype(np.uint8)
         write_image(folder / "blur" / f"{name}{suffix}", blur)
         write_image(folder / "sharp" / f"{name}{suffix}", sharp)
+
     pair(root / "gopro_dev", "GOPR0396_11_00-000001")
-    for name in ("GOPR0374_11_00_st_frame-802_n_avg-10", "GOPR0374_11_00_st_frame-614_n_avg-8",
-                 "GOPR0384_11_02_st_frame-698_n_avg-8", "GOPR0477_11_00_st_frame-165_n_avg-8"):
+    for name in (
+        "GOPR0374_11_00_st_frame-802_n_avg-10",
+        "GOPR0374_11_00_st_frame-614_n_avg-8",
+        "GOPR0384_11_02_st_frame-698_n_avg-8",
+        "GOPR0477_11_00_st_frame-165_n_avg-8",
+    ):
         pair(root / "gopro_train_pairs", name)
     for n in (47, 60, 104, 112, 129):
         pair(root / "gopro_train_GOPR0372_07_00", f"{n:06d}", ".webp")
@@ -45,11 +51,14 @@ def test_pack_keeps_the_split_and_the_pixels(tmp_path):
     manifest = json.loads((tmp_path / "gpu_data" / "manifest.json").read_text())
     files = {m["file"] for m in manifest}
     # validation: the held-out scenes and frame; training: the rest, and GOPR0372 only up to frame 104
-    assert {f.split("/")[1] for f in files if f.startswith("val/")} == {"GOPR0396_11_00", "GOPR0384_11_02",
-                                                                          "GOPR0374_11_00"}
+    assert {f.split("/")[1] for f in files if f.startswith("val/")} == {
+        "GOPR0396_11_00",
+        "GOPR0384_11_02",
+        "GOPR0374_11_00",
+    }
     assert "train/GOPR0372_07_00/blur/000104.webp" in files and not any("000112" in f or "000129" in f for f in files)
     assert not any(f.startswith("train/GOPR0396") or f.startswith("train/GOPR0384") for f in files)
-    for m in manifest:               # lossless: every packed image equals its source
+    for m in manifest:  # lossless: every packed image equals its source
         assert np.array_equal(read_image(tmp_path / "gpu_data" / m["file"]), read_image(m["source"]))
     with pytest.raises(AssertionError, match="not empty"):
         _run("pack", "--data", data, "-o", tmp_path / "gpu_data")
@@ -62,12 +71,13 @@ def test_tiny_rehearsal_writes_every_result(tmp_path):
     data = _fake_shared_data(tmp_path / "shared")
     _run("pack", "--data", data, "-o", tmp_path / "gpu_data")
     out = tmp_path / "out"
-    log = _run("run", "--tiny", "--data", tmp_path / "gpu_data", "--out", out, "--work", tmp_path / "work",
-               "--budget-s", "25")
+    log = _run(
+        "run", "--tiny", "--data", tmp_path / "gpu_data", "--out", out, "--work", tmp_path / "work", "--budget-s", "25"
+    )
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= 8 and {"gpu_run.log", "pytest.log", "train.tar"} <= set(files)
     result = json.loads(next(out.glob("cpu-*.json")).read_text())
-    assert result["facts"]["torch"] and result["tests"]["exit"] == 0      # the CUDA tests skip on the CPU
+    assert result["facts"]["torch"] and result["tests"]["exit"] == 0  # the CUDA tests skip on the CPU
     paths = {r["path"]: r for r in result["speed"]}
     assert set(paths) == {"reference", "optimized", "optimized-bf16", "optimized-fp16", "optimized-tiled32"}
     assert paths["optimized"]["psnr_vs_reference"] > 100 and paths["reference"]["x_vs_reference"] == 1.0

@@ -1,4 +1,5 @@
 """Saving and loading: round trips, a real Hugging Face cache layout offline, integrity, errors."""
+
 import hashlib
 import json
 import os
@@ -44,18 +45,26 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {
-        "config.json": 0o644, "model.safetensors": 0o644, "README.md": 0o644}
+        "config.json": 0o644,
+        "model.safetensors": 0o644,
+        "README.md": 0o644,
+    }
 
 
 def test_model_card_keeps_each_metric_under_its_dataset(tmp_path):
     from huggingface_hub import ModelCard
+
     model = rdafnet.build("tiny").eval()
-    metrics = [{"dataset": "GoPro frame A (test)", "type": "psnr", "value": 25.25},
-               {"dataset": "GoPro frame B (held-out)", "type": "psnr", "value": 27.51}]
+    metrics = [
+        {"dataset": "GoPro frame A (test)", "type": "psnr", "value": 25.25},
+        {"dataset": "GoPro frame B (held-out)", "type": "psnr", "value": 27.51},
+    ]
     model.save_pretrained(tmp_path, model_card_kwargs={"metrics": metrics})
     results = ModelCard.load(tmp_path / "README.md").data.eval_results
     assert sorted((r.dataset_name, r.metric_value) for r in results) == [
-        ("GoPro frame A (test)", 25.25), ("GoPro frame B (held-out)", 27.51)]
+        ("GoPro frame A (test)", 25.25),
+        ("GoPro frame B (held-out)", 27.51),
+    ]
 
 
 def test_single_safetensors_file_carries_its_config(tmp_path):
@@ -79,8 +88,11 @@ def make_hf_cache(cache, repo_id, folder, commit="0123456789abcdef0123456789abcd
     for f in folder.iterdir():
         data = f.read_bytes()
         # LFS files (weights) are stored under their sha256, small git files under their git sha1
-        digest = hashlib.sha256(data).hexdigest() if f.suffix == ".safetensors" else \
-            hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        digest = (
+            hashlib.sha256(data).hexdigest()
+            if f.suffix == ".safetensors"
+            else hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        )
         (repo / "blobs" / digest).write_bytes(data)
         os.symlink(os.path.relpath(repo / "blobs" / digest, snap), snap / f.name)
     return repo, commit
@@ -112,7 +124,7 @@ def test_tampered_hub_blob_is_rejected(hub_model):
     _, cache, repo, _ = hub_model
     blob = next(p for p in (repo / "blobs").iterdir() if len(p.name) == 64)
     data = bytearray(blob.read_bytes())
-    data[-1] ^= 0xFF                     # a weight byte: still a valid safetensors file
+    data[-1] ^= 0xFF  # a weight byte: still a valid safetensors file
     blob.write_bytes(bytes(data))
     with pytest.raises(hub.IntegrityError, match="sha256"):
         rdafnet.from_pretrained("acme/rdafnet-tiny", cache_dir=cache, local_files_only=True)
@@ -121,8 +133,13 @@ def test_tampered_hub_blob_is_rejected(hub_model):
 def test_registered_hub_entry_checks_pinned_sha256(hub_model, monkeypatch):
     model, cache, repo, commit = hub_model
     snap = repo / "snapshots" / commit
-    entry = {"description": "test", "source": "hub", "repo_id": "acme/rdafnet-tiny", "revision": commit,
-             "sha256": {n: hub.sha256(snap / n) for n in ("config.json", "model.safetensors")}}
+    entry = {
+        "description": "test",
+        "source": "hub",
+        "repo_id": "acme/rdafnet-tiny",
+        "revision": commit,
+        "sha256": {n: hub.sha256(snap / n) for n in ("config.json", "model.safetensors")},
+    }
     monkeypatch.setattr(hub.registry, "models", lambda: {"acme-tiny": entry})
     assert _same_function(model, rdafnet.from_pretrained("acme-tiny", cache_dir=cache, local_files_only=True))
     entry["sha256"]["config.json"] = "0" * 64
@@ -173,7 +190,7 @@ def test_malicious_pickle_is_never_executed(tmp_path):
     with pytest.raises(ValueError, match="weights_only=True"):
         rdafnet.from_pretrained(path)
     assert not marker.exists()
-    with open(path, "rb") as f:        # the exploit is real: a plain unpickle runs it
+    with open(path, "rb") as f:  # the exploit is real: a plain unpickle runs it
         pickle.load(f)
     assert marker.exists()
 
@@ -185,7 +202,7 @@ def test_authors_checkpoint_convert_cli_and_load(reference_dir, tmp_path, capsys
     assert direct.variant == "single-stage"
     assert cli(["convert", str(tmp_path / "GoPro.pth"), str(tmp_path / "out")]) == 0
     assert _same_function(direct, rdafnet.from_pretrained(tmp_path / "out"), size=(8, 8))
-    assert cli(["convert", str(tmp_path / "GoPro.pth"), str(tmp_path / "out")]) == 2   # no silent overwrite
+    assert cli(["convert", str(tmp_path / "GoPro.pth"), str(tmp_path / "out")]) == 2  # no silent overwrite
     assert "--overwrite" in capsys.readouterr().err
 
 
@@ -198,6 +215,7 @@ def test_config_and_weights_are_validated_before_use(tmp_path):
     import json
 
     from safetensors.torch import load_file, save_file
+
     model = rdafnet.build("tiny", width=8, num_blocks=1).eval()
     model.save_pretrained(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
@@ -214,15 +232,20 @@ def test_config_and_weights_are_validated_before_use(tmp_path):
             c.pop("weights_sha256")
             (d / "config.json").write_text(json.dumps(c))
         return d
-    cases = [(folder("json", "{not json"), r"config\.json.*JSON"),
-             (folder("str", {**config, "width": "16"}), r"config\.json.*width='16' \(must be an integer"),
-             (folder("neg", {**config, "num_convs": -2}), r"num_convs=-2"),
-             (folder("huge", {**config, "num_blocks": 1000000}), r"num_blocks=1000000"),
-             (folder("list", {**config, "num_blocks": [4, 4]}), r"must be an integer for RDAFNet"),
-             (folder("extra", {**config, "depth": 3}), r"unknown key\(s\) \['depth'\]")]
+
+    cases = [
+        (folder("json", "{not json"), r"config\.json.*JSON"),
+        (folder("str", {**config, "width": "16"}), r"config\.json.*width='16' \(must be an integer"),
+        (folder("neg", {**config, "num_convs": -2}), r"num_convs=-2"),
+        (folder("huge", {**config, "num_blocks": 1000000}), r"num_blocks=1000000"),
+        (folder("list", {**config, "num_blocks": [4, 4]}), r"must be an integer for RDAFNet"),
+        (folder("extra", {**config, "depth": 3}), r"unknown key\(s\) \['depth'\]"),
+    ]
     sd = load_file(tmp_path / "m" / "model.safetensors")
     k = "tail.weight"
-    cases.append((folder("nan", tensors={**sd, k: sd[k].clone().fill_(float("nan"))}), r"NaN or inf values in tail\.weight"))
+    cases.append(
+        (folder("nan", tensors={**sd, k: sd[k].clone().fill_(float("nan"))}), r"NaN or inf values in tail\.weight")
+    )
     cases.append((folder("int", tensors={**sd, k: sd[k].to(torch.int32)}), r"not floating point: tail\.weight"))
     for path, match in cases:
         with pytest.raises(ValueError, match=match):

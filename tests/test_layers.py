@@ -1,4 +1,5 @@
 """Each block alone: shapes, any channel count, gradient flow, float64 re-computation."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -80,9 +81,11 @@ def test_rdafb_ablations():
 
 
 def test_rdafb_stack_in_a_users_network():
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 24, 3, padding=1),
-                              *[RDAFB(24, num_convs=3) for _ in range(3)],
-                              torch.nn.Conv2d(24, 3, 3, padding=1))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 24, 3, padding=1),
+        *[RDAFB(24, num_convs=3) for _ in range(3)],
+        torch.nn.Conv2d(24, 3, 3, padding=1),
+    )
     x = torch.rand(2, 3, 17, 23, requires_grad=True)
     _grads_reach_every_parameter(net, x)
 

@@ -21,10 +21,15 @@ def test_macs_match_paper(variant, paper_g):
     assert abs(macs - paper_g) / paper_g < 0.015, macs
 
 
-@pytest.mark.parametrize("variant,millions", [("single-stage-no-attention", "9.93"),
-                                              ("single-stage-am-only", "10.99"),
-                                              ("single-stage", "14.20"),
-                                              ("single-stage-no-residual", "14.20")])
+@pytest.mark.parametrize(
+    "variant,millions",
+    [
+        ("single-stage-no-attention", "9.93"),
+        ("single-stage-am-only", "10.99"),
+        ("single-stage", "14.20"),
+        ("single-stage-no-residual", "14.20"),
+    ],
+)
 def test_ablation_parameter_counts_table2(variant, millions):
     assert f"{rdafnet.profile(_meta(variant)).params / 1e6:.2f}" == millions
 
@@ -93,19 +98,22 @@ def test_batch_equals_per_sample(variant):
     x = torch.rand(3, 3, 20, 28, dtype=torch.float64)
     with torch.no_grad():
         batched = model(x)
-        single = torch.cat([model(x[i:i + 1]) for i in range(3)])
+        single = torch.cat([model(x[i : i + 1]) for i in range(3)])
     torch.testing.assert_close(batched, single, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("bad,match", [
-    (torch.rand(3, 16, 16), "4-D tensor"),
-    (torch.rand(1, 1, 16, 16), "expected 3 channels"),
-    (torch.rand(1, 4, 16, 16), "expected 3 channels"),
-    (torch.randint(0, 255, (1, 3, 16, 16), dtype=torch.uint8), "floating-point"),
-    (torch.full((1, 3, 16, 16), float("nan")), "NaN or inf"),
-    (torch.full((1, 3, 16, 16), float("inf")), "NaN or inf"),
-    (torch.rand(0, 3, 16, 16), "non-empty"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (torch.rand(3, 16, 16), "4-D tensor"),
+        (torch.rand(1, 1, 16, 16), "expected 3 channels"),
+        (torch.rand(1, 4, 16, 16), "expected 3 channels"),
+        (torch.randint(0, 255, (1, 3, 16, 16), dtype=torch.uint8), "floating-point"),
+        (torch.full((1, 3, 16, 16), float("nan")), "NaN or inf"),
+        (torch.full((1, 3, 16, 16), float("inf")), "NaN or inf"),
+        (torch.rand(0, 3, 16, 16), "non-empty"),
+    ],
+)
 def test_bad_input_is_a_clear_value_error(bad, match):
     with pytest.raises(ValueError, match=match):
         _small("single-stage")(bad)

@@ -1,5 +1,6 @@
 """NIQE against BasicSR's implementation (reference values in tests/data/niqe_reference.json, made by
 benchmarks/niqe_reference.py), and MATLAB's imresize and rgb2gray conventions it depends on."""
+
 import json
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Numerical parity with the authors' released network (float64, recipe weights)."""
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +10,9 @@ from helpers import recipe_state_dict
 TOL = 1e-6  # the reference README: a faithful model agrees to ~1e-10, > 1e-6 is an architecture bug
 
 
-@pytest.mark.parametrize("variant,outputs", [("single-stage", ["output"]),
-                                             ("multi-stage", ["output_1", "output_2", "output_3"])])
+@pytest.mark.parametrize(
+    "variant,outputs", [("single-stage", ["output"]), ("multi-stage", ["output_1", "output_2", "output_3"])]
+)
 @pytest.mark.parametrize("prefix,wrap", [("", True), ("module.", False)])
 def test_parity_through_authors_checkpoint(reference_dir, tmp_path, variant, outputs, prefix, wrap):
     sd = recipe_state_dict(variant)
@@ -40,12 +42,16 @@ def test_mismatched_checkpoint_names_keys(reference_dir):
     sd["body.extra.weight"] = torch.zeros(1)
     model = rdafnet.build("single-stage")
     from rdafnet.weights.convert import load_strict
-    with pytest.raises(ValueError, match=r"missing keys: body\.blocks\.3\.convs\.0\.weight.*unexpected keys: body\.extra"):
+
+    with pytest.raises(
+        ValueError, match=r"missing keys: body\.blocks\.3\.convs\.0\.weight.*unexpected keys: body\.extra"
+    ):
         load_strict(model, sd, source="test")
 
 
 def test_repository_fixtures_are_the_reference_files():
     from helpers import REFERENCE, SHARED
+
     shared = SHARED / "reference"
     if not shared.is_dir():
         pytest.skip("../shared/reference is absent; the copies in tests/data/reference are used")

@@ -1,4 +1,5 @@
 """Lossless image formats in every pair layout, scenes, held-out-scene validation, and the time bound."""
+
 import csv
 import json
 
@@ -34,7 +35,9 @@ def _webp_pairs(folder, names, seed=0):
     for k, name in enumerate(names):
         for part in ("blur", "sharp"):
             (folder / part).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(_image(seed + 2 * k + (part == "sharp"))).save(folder / part / f"{name}.webp", lossless=True)
+            Image.fromarray(_image(seed + 2 * k + (part == "sharp"))).save(
+                folder / part / f"{name}.webp", lossless=True
+            )
     return folder
 
 
@@ -70,7 +73,9 @@ def test_scenes_and_the_test_sequence_guard():
     assert len(GOPRO_TEST_SEQUENCES) == 11
     check_training_scenes([("x/GOPR0374_11_00/blur/1.png", "x/GOPR0374_11_00/sharp/1.png")])
     with pytest.raises(ValueError, match=r"GoPro test sequences \['GOPR0396_11_00'\].*--val"):
-        check_training_scenes([("gopro_dev/blur/GOPR0396_11_00-000001.png", "gopro_dev/sharp/GOPR0396_11_00-000001.png")])
+        check_training_scenes(
+            [("gopro_dev/blur/GOPR0396_11_00-000001.png", "gopro_dev/sharp/GOPR0396_11_00-000001.png")]
+        )
 
 
 def _scenes(root):
@@ -79,6 +84,7 @@ def _scenes(root):
         return root
     from rdafnet.data import synthetic_blur
     from skimage import data
+
     photos = {"GOPR1111_11_00": [data.astronaut(), data.coffee()], "GOPR2222_11_00": [data.chelsea()]}
     for scene, imgs in photos.items():
         for k, photo in enumerate(imgs):
@@ -94,8 +100,7 @@ def _trainer(tmp_path, out, **kw):
     torch.manual_seed(0)
     train = PairedImages(find_pairs(root / "GOPR1111_11_00"), crop=32, seed=1)
     cfg = TrainConfig(**{"steps": 4, "batch_size": 2, "lr": 1e-3, "grad_clip": 1.0, "val_every": 2, **kw})
-    return Trainer(rdafnet.build("tiny", width=8, num_blocks=1), train, tmp_path / out, cfg,
-                   val_pairs=find_pairs(root))
+    return Trainer(rdafnet.build("tiny", width=8, num_blocks=1), train, tmp_path / out, cfg, val_pairs=find_pairs(root))
 
 
 def test_validation_reports_held_out_scenes_and_selects_on_them(tmp_path):
@@ -103,7 +108,7 @@ def test_validation_reports_held_out_scenes_and_selects_on_them(tmp_path):
     metrics = tr.fit(progress=False)
     assert set(metrics) >= {"val_gain", "val_gain_heldout", "gain/GOPR2222_11_00", "gain/GOPR1111_11_00 (seen)"}
     rows = list(csv.DictReader((tmp_path / "run" / "val.csv").open()))
-    assert len(rows) == 2 * 3                       # two validations of three frames
+    assert len(rows) == 2 * 3  # two validations of three frames
     last = [r for r in rows if r["step"] == "4"]
     held = [float(r["gain"]) for r in last if r["held_out"] == "True"]
     assert [r["scene"] for r in last if r["held_out"] == "True"] == ["GOPR2222_11_00"]
@@ -112,8 +117,9 @@ def test_validation_reports_held_out_scenes_and_selects_on_them(tmp_path):
     seen = [float(r["psnr"]) - float(r["psnr_blur"]) for r in last if r["held_out"] == "False"]
     assert metrics["gain/GOPR1111_11_00 (seen)"] == pytest.approx(np.mean(seen))
     # best/ is the step whose held-out gain was highest
-    by_step = {s: np.mean([float(r["gain"]) for r in rows if r["step"] == s and r["held_out"] == "True"])
-               for s in ("2", "4")}
+    by_step = {
+        s: np.mean([float(r["gain"]) for r in rows if r["step"] == s and r["held_out"] == "True"]) for s in ("2", "4")
+    }
     best = json.loads((tmp_path / "run" / "best" / "training.json").read_text())
     assert str(best["step"]) == max(by_step, key=by_step.get)
     assert "val_gain_heldout" in (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
@@ -123,20 +129,22 @@ def test_trainer_refuses_gopro_test_sequences(tmp_path):
     root = _scenes(tmp_path / "scenes")
     (root / "GOPR1111_11_00").rename(root / "GOPR0410_11_00")
     with pytest.raises(ValueError, match="GOPR0410_11_00"):
-        Trainer(rdafnet.build("tiny", width=8, num_blocks=1), PairedImages(find_pairs(root), crop=32),
-                tmp_path / "out", TrainConfig(steps=1))
+        Trainer(
+            rdafnet.build("tiny", width=8, num_blocks=1),
+            PairedImages(find_pairs(root), crop=32),
+            tmp_path / "out",
+            TrainConfig(steps=1),
+        )
 
 
 def test_max_minutes_stops_cleanly_and_a_rerun_resumes(tmp_path):
-    tr = _trainer(tmp_path, "timed", steps=1000, val_every=1000, max_minutes=1e-9, ckpt_every=1000,
-                  ckpt_minutes=None)
+    tr = _trainer(tmp_path, "timed", steps=1000, val_every=1000, max_minutes=1e-9, ckpt_every=1000, ckpt_minutes=None)
     metrics = tr.fit(progress=False)
-    assert tr.step == 0 and "val_gain_heldout" in metrics     # out of time at once: validated, written
+    assert tr.step == 0 and "val_gain_heldout" in metrics  # out of time at once: validated, written
     for name in ("best", "final"):
         assert (tmp_path / "timed" / name / "model.safetensors").exists()
     # a run cut by the clock keeps its steps in the checkpoint, and the same command goes on from there
-    tr = _trainer(tmp_path, "timed2", steps=1000, val_every=1000, max_minutes=0.02, ckpt_every=1000,
-                  ckpt_minutes=None)
+    tr = _trainer(tmp_path, "timed2", steps=1000, val_every=1000, max_minutes=0.02, ckpt_every=1000, ckpt_minutes=None)
     tr.fit(progress=False)
     assert 0 < tr.step < 1000
     state = torch.load(tmp_path / "timed2" / "checkpoint.pt", weights_only=True)
@@ -160,10 +168,33 @@ def test_checkpoints_by_wall_time(tmp_path):
 
 def test_cli_max_minutes(tmp_path, capsys):
     from rdafnet.cli import main
+
     root = _scenes(tmp_path / "scenes")
-    args = ["train", "--data", str(root / "GOPR1111_11_00"), "--val", str(root), "--variant", "tiny", "--width", "8",
-            "--blocks", "1", "-o", str(tmp_path / "out"), "--steps", "100000", "--crop", "32", "--batch-size", "2",
-            "--max-minutes", "0.01", "--threads", "1"]
+    args = [
+        "train",
+        "--data",
+        str(root / "GOPR1111_11_00"),
+        "--val",
+        str(root),
+        "--variant",
+        "tiny",
+        "--width",
+        "8",
+        "--blocks",
+        "1",
+        "-o",
+        str(tmp_path / "out"),
+        "--steps",
+        "100000",
+        "--crop",
+        "32",
+        "--batch-size",
+        "2",
+        "--max-minutes",
+        "0.01",
+        "--threads",
+        "1",
+    ]
     assert main(args) == 0
     assert "--max-minutes 0.01 reached" in capsys.readouterr().out
     assert (tmp_path / "out" / "best" / "model.safetensors").exists()
@@ -175,16 +206,18 @@ def test_cli_max_minutes(tmp_path, capsys):
 
 def test_worker_processes_give_the_same_batches_and_weights(tmp_path):
     from safetensors.torch import load_file
+
     finals = []
     for workers in (0, 2):
         tr = _trainer(tmp_path, f"w{workers}", steps=3, val_every=1000, num_workers=workers)
         if workers == 0:
             batches = [tr.batches[k] for k in range(3)]
-        else:       # the loader yields exactly the batches of the steps, in order
+        else:  # the loader yields exactly the batches of the steps, in order
             tr.step = 1
             got = list(tr._loader())
-            assert len(got) == 2 and all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-                                         for a, b in zip(got, batches[1:]))
+            assert len(got) == 2 and all(
+                torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(got, batches[1:])
+            )
             tr.step = 0
         tr.fit(progress=False)
         finals.append(load_file(tmp_path / f"w{workers}" / "final" / "model.safetensors"))
@@ -196,9 +229,9 @@ def test_a_checkpoint_from_before_the_held_out_criterion_restarts_best_selection
     tr.fit(progress=False)
     state = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=True)
     assert "best_score" in state
-    state["best"] = 25.0                       # the old layout: a PSNR under "best"
+    state["best"] = 25.0  # the old layout: a PSNR under "best"
     del state["best_score"]
     torch.save(state, tmp_path / "old" / "checkpoint.pt")
     again = _trainer(tmp_path, "old", steps=4, val_every=1000)
-    again.fit(progress=False)                  # its last step validates and must write best/ anew
+    again.fit(progress=False)  # its last step validates and must write best/ anew
     assert json.loads((tmp_path / "old" / "best" / "training.json").read_text())["step"] == 4

@@ -1,5 +1,6 @@
 """spandrel support: the authors' GoPro.pth and this library's safetensors load through
 spandrel.ModelLoader into descriptors that compute what rdafnet.from_pretrained gives."""
+
 import sys
 
 import pytest
@@ -17,6 +18,7 @@ def _same(a, b, size=(18, 26)):
 
 def test_install_without_spandrel_says_what_to_install(monkeypatch):
     import rdafnet.weights.spandrel
+
     monkeypatch.setitem(sys.modules, "spandrel", None)
     with pytest.raises(ImportError, match=r'pip install "rdafnet\[spandrel\]"'):
         rdafnet.weights.spandrel.install()
@@ -24,6 +26,7 @@ def test_install_without_spandrel_says_what_to_install(monkeypatch):
 
 def test_infer_config_recovers_every_variant():
     from rdafnet.weights.convert import infer_config
+
     for variant in rdafnet.list_models():
         model = rdafnet.build(variant)
         want = {k: model.config[k] for k in ("architecture", "width", "num_blocks", "attention", "num_convs")}
@@ -34,15 +37,22 @@ def test_infer_config_recovers_every_variant():
 def spandrel():
     sp = pytest.importorskip("spandrel", reason="spandrel (and the torchvision it imports) is not installed")
     import rdafnet.weights.spandrel
+
     rdafnet.weights.spandrel.install()
-    rdafnet.weights.spandrel.install()                       # twice is harmless
+    rdafnet.weights.spandrel.install()  # twice is harmless
     return sp
 
 
 def test_authors_checkpoint_loads_through_spandrel(spandrel, tmp_path):
     path = tmp_path / "GoPro.pth"
-    torch.save({"epoch": 1, "state_dict": {f"module.{k}": v for k, v in recipe_state_dict("single-stage").items()},
-                "optimizer": {}}, path)
+    torch.save(
+        {
+            "epoch": 1,
+            "state_dict": {f"module.{k}": v for k, v in recipe_state_dict("single-stage").items()},
+            "optimizer": {},
+        },
+        path,
+    )
     desc = spandrel.ModelLoader().load_from_file(path)
     assert desc.architecture.id == "RDAFNet" and desc.purpose == "Restoration" and desc.scale == 1
     assert desc.size_requirements.multiple_of == 2 and desc.size_requirements.minimum == 4
@@ -52,7 +62,7 @@ def test_authors_checkpoint_loads_through_spandrel(spandrel, tmp_path):
     assert _same(desc.model.eval(), ours)
     x = torch.rand(1, 3, 16, 20)
     with torch.no_grad():
-        assert torch.equal(desc(x), ours(x))         # spandrel's call: [0, 1] images in and out
+        assert torch.equal(desc(x), ours(x))  # spandrel's call: [0, 1] images in and out
 
 
 @pytest.mark.parametrize("variant", ["tiny", "multi-stage"])

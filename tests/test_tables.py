@@ -1,5 +1,6 @@
 """The generated tables in README.md and docs/ are what benchmarks/tables.py writes from the results in
 benchmarks/results/: a figure edited by hand, or a result changed without regenerating, fails here."""
+
 import sys
 
 from helpers import ROOT
@@ -39,6 +40,7 @@ def test_a_table_in_a_list_item_takes_its_indentation(tmp_path, monkeypatch):
 def test_no_speed_figure_is_written_by_hand_in_the_user_pages():
     # seconds and speed ratios of the current code come from benchmarks/results/ only
     import re
+
     for name in ("README.md", "docs/faq.md", "docs/quickstart.md", "docs/pretrained.md"):
         bare = tables.MARKER.sub("", (ROOT / name).read_text())
         found = re.findall(r"[^\n]*\b(?:\d+(?:\.\d+)?x|\d+\.\d+ ?s)\b[^\n]*", bare)

@@ -1,6 +1,7 @@
 """Faults that must not lose training work: a damaged checkpoint or one of another network is named with
 how to start over (--restart keeps the old files), unusable validation data is refused before the first
 step, and an evaluation error names its pair."""
+
 import numpy as np
 import pytest
 import torch
@@ -32,7 +33,7 @@ def test_a_truncated_checkpoint_is_named_and_restart_keeps_it(tmp_path, pairs, c
     assert main(_args(tmp_path, steps=4)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(ckpt) in err[0] and "--restart" in err[0] and "Traceback" not in err[0]
-    assert ckpt.read_bytes() == data[: len(data) // 2]                 # nothing changed by the refusal
+    assert ckpt.read_bytes() == data[: len(data) // 2]  # nothing changed by the refusal
     assert main([*_args(tmp_path, steps=4), "--restart"]) == 0
     kept = list((tmp_path / "run").glob("previous-*"))
     assert len(kept) == 1 and (kept[0] / "checkpoint.pt").read_bytes() == data[: len(data) // 2]
@@ -62,12 +63,13 @@ def test_an_evaluation_error_names_its_pair(tmp_path):
     write_image(tmp_path / "p" / "sharp" / "a.png", np.zeros((16, 20, 3), np.uint8))
     from rdafnet.data import find_pairs
     from rdafnet.evaluation.evaluate import evaluate
+
     with pytest.raises(ValueError, match=r"pair .*blur/a.png / .*sharp/a.png: the images differ"):
         evaluate(rdafnet.build("tiny"), find_pairs(tmp_path / "p"))
 
 
 def test_pairs_smaller_than_the_crop_are_refused_before_the_first_step(tmp_path, pairs, capsys):
-    assert main(_args(tmp_path, crop=64)) == 2                  # the pairs are 48x48
+    assert main(_args(tmp_path, crop=64)) == 2  # the pairs are 48x48
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "is smaller than crop=64" in err and "--crop" in err
     assert not (tmp_path / "run" / "checkpoint.pt").exists() and not (tmp_path / "run" / "log.csv").exists()

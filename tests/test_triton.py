@@ -1,4 +1,5 @@
 """Triton kernels, run in Triton's CPU interpreter (``TRITON_INTERPRET=1``) in a subprocess."""
+
 import os
 import subprocess
 import sys
@@ -10,8 +11,13 @@ pytest.importorskip("triton")
 
 
 def _run(code: str, **env: str) -> str:
-    res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                         env={**os.environ, "TRITON_INTERPRET": "1", **env}, timeout=600)
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRITON_INTERPRET": "1", **env},
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return res.stdout
 
@@ -75,9 +81,12 @@ def test_optimized_model_uses_kernels_and_matches_eager_path():
 
 
 def test_switch_off_with_environment_variable():
-    _run("""
+    _run(
+        """
         import torch
         from rdafnet.layers import triton_norm
         assert not triton_norm.available(torch.zeros(1, 1, 2, 2))
         assert not triton_norm.available(torch.zeros(1, 1, 2, 2, dtype=torch.float64))
-    """, RDAFNET_TRITON="0")
+    """,
+        RDAFNET_TRITON="0",
+    )

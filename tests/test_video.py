@@ -1,4 +1,5 @@
 """Video in, video out (PyAV), the frame iterator, and resuming a killed run."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,28 +40,37 @@ def test_cli_restores_a_clip_with_its_audio_and_timing(tmp_path, clip, model):
     src, src_pts, s_in = decode_frames(clip)
     got, got_pts, s_out = decode_frames(out)
     assert len(got) == len(src) == 20
-    assert got_pts == src_pts                                   # every timestamp, so rate and duration
+    assert got_pts == src_pts  # every timestamp, so rate and duration
     assert s_out["rate"] == s_in["rate"] == 24
     assert s_out["size"] == s_in["size"] == (96, 64)
     assert abs(s_out["duration"] - s_in["duration"]) <= 1 / 24
-    assert _audio_packets(out) == _audio_packets(clip) != []       # copied unchanged
+    assert _audio_packets(out) == _audio_packets(clip) != []  # copied unchanged
     quality = [psnr(restored, rdafnet.deblur(frame, model)) for frame, restored in zip(src, got)]
     print("codec PSNR of each frame against the exact restored frame:", [round(q, 1) for q in quality])
     assert min(quality) > CODEC_PSNR
-    assert not list(tmp_path.glob(".*"))                        # the work folder is gone
+    assert not list(tmp_path.glob(".*"))  # the work folder is gone
 
 
 def test_rotation_vfr_10bit_and_odd_sizes_are_kept(tmp_path, model):
     vfr = [0, 1, 3, 4, 7, 8, 9, 12]
-    cases = {"rot": dict(rotation=90), "vfr": dict(pts=vfr, n=8), "deep": dict(pix_fmt="yuv420p10le"),
-             "odd": dict(w=65, h=49, pix_fmt="yuv444p")}
+    cases = {
+        "rot": dict(rotation=90),
+        "vfr": dict(pts=vfr, n=8),
+        "deep": dict(pix_fmt="yuv420p10le"),
+        "odd": dict(w=65, h=49, pix_fmt="yuv444p"),
+    }
     for name, kw in cases.items():
         src = make_clip(tmp_path / f"{name}.mp4", audio=False, **{"n": 6, **kw})
-        result = rdafnet.deblur_video(src, tmp_path / f"{name}_out.mkv" if name == "vfr" else tmp_path / f"{name}_out.mp4",
-                                      model)
+        result = rdafnet.deblur_video(
+            src, tmp_path / f"{name}_out.mkv" if name == "vfr" else tmp_path / f"{name}_out.mp4", model
+        )
         info_in, info_out = rdafnet.io.probe(src), rdafnet.io.probe(result.path)
-        assert (info_out.width, info_out.height, info_out.rotation, info_out.bit_depth) == \
-            (info_in.width, info_in.height, info_in.rotation, info_in.bit_depth), name
+        assert (info_out.width, info_out.height, info_out.rotation, info_out.bit_depth) == (
+            info_in.width,
+            info_in.height,
+            info_in.rotation,
+            info_in.bit_depth,
+        ), name
         assert decode_frames(result.path)[1] == pytest.approx(decode_frames(src)[1], abs=1e-3), name  # mkv: ms
     assert rdafnet.io.probe(tmp_path / "rot_out.mp4").rotation == 90
     assert rdafnet.io.probe(tmp_path / "deep_out.mp4").pix_fmt == "yuv420p10le"
@@ -83,11 +93,13 @@ def test_a_killed_run_resumes_without_redoing_finished_segments(tmp_path, clip, 
     handle.remove()
     work = tmp_path / ".resumed.mp4.rdafnet-work"
     assert sorted(p.name for p in work.glob("seg-*.mp4")) == ["seg-000000.mp4", "seg-000001.mp4"]
-    assert not (tmp_path / "resumed.mp4").exists()               # nothing under the final name
-    (work / ".seg-000002.mp4.x.tmp").write_bytes(b"half a segment")   # what a SIGKILL leaves
+    assert not (tmp_path / "resumed.mp4").exists()  # nothing under the final name
+    (work / ".seg-000002.mp4.x.tmp").write_bytes(b"half a segment")  # what a SIGKILL leaves
     resumed = rdafnet.deblur_video(clip, tmp_path / "resumed.mp4", model, segment_frames=4)
     assert (resumed.frames, resumed.restored) == (20, 12)
-    assert [a.tobytes() for a in decode_frames(resumed.path)[0]] == [a.tobytes() for a in decode_frames(straight.path)[0]]
+    assert [a.tobytes() for a in decode_frames(resumed.path)[0]] == [
+        a.tobytes() for a in decode_frames(straight.path)[0]
+    ]
     assert not work.exists()
 
 
@@ -109,7 +121,7 @@ def test_bad_video_inputs_say_what_is_wrong(tmp_path, clip, model, capsys):
     (tmp_path / "notes.mp4").write_text("not a video")
     assert main(["deblur", str(tmp_path / "notes.mp4"), "-o", str(tmp_path / "o.mp4")]) == 2
     assert "not a video file" in capsys.readouterr().err
-    with av.open(str(tmp_path / "sound.m4a"), "w") as out:       # audio only
+    with av.open(str(tmp_path / "sound.m4a"), "w") as out:  # audio only
         a = out.add_stream("aac", rate=16000, layout="mono")
         fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
         fr.sample_rate, fr.pts = 16000, 0
@@ -133,12 +145,13 @@ def test_an_encoder_failure_is_one_line_and_leaves_no_output(tmp_path, clip, cap
     import rdafnet.cli.deblur
     import rdafnet.inference.video
     import rdafnet.io.video
+
     presets = (*rdafnet.io.video.X264_PRESETS, "no-such-preset")
     monkeypatch.setattr(rdafnet.inference.video, "X264_PRESETS", presets)
     monkeypatch.setattr(rdafnet.cli.deblur, "X264_PRESETS", presets)
     out = tmp_path / "o.mp4"
     assert main(["deblur", str(clip), "-o", str(out), "--preset", "no-such-preset", "--segment-frames", "4"]) == 2
-    err = capsys.readouterr().err           # (the progress bar also writes to stderr)
+    err = capsys.readouterr().err  # (the progress bar also writes to stderr)
     assert [line for line in err.splitlines() if line.startswith("error: ")] != [] and "Traceback" not in err
     assert "no-such-preset" in err and not out.exists()
 
@@ -158,7 +171,7 @@ def test_a_truncated_video_restores_what_decodes(tmp_path, model, capsys):
 def test_iter_deblur_streams_frames_in_order_with_bounded_read_ahead(model):
     rng = np.random.default_rng(1)
     frames = [rng.integers(0, 256, (40, 56, 3), dtype=np.uint8) for _ in range(7)]
-    frames[4] = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)          # a size change mid-stream
+    frames[4] = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)  # a size change mid-stream
     pulled = {"n": 0}
 
     def source():
@@ -168,14 +181,13 @@ def test_iter_deblur_streams_frames_in_order_with_bounded_read_ahead(model):
 
     out = []
     for i, y in enumerate(rdafnet.iter_deblur(source(), model, batch_size=2, prefetch=2)):
-        assert pulled["n"] <= i + 1 + 2 + 2 + 1          # consumed + batch + prefetch queue + one in hand
+        assert pulled["n"] <= i + 1 + 2 + 2 + 1  # consumed + batch + prefetch queue + one in hand
         out.append(y)
     assert len(out) == 7
     for f, y in zip(frames, out):
         ref = rdafnet.deblur(f, model)
-        assert y.shape == f.shape and np.abs(y.astype(int) - ref).max() <= 1      # batched: rounding only
-    pil = rdafnet.iter_deblur([Image.fromarray(frames[0]), torch.from_numpy(frames[1]).permute(2, 0, 1)],
-                              model)
+        assert y.shape == f.shape and np.abs(y.astype(int) - ref).max() <= 1  # batched: rounding only
+    pil = rdafnet.iter_deblur([Image.fromarray(frames[0]), torch.from_numpy(frames[1]).permute(2, 0, 1)], model)
     a, b = list(pil)
     assert a.mode == "RGB" and b.dtype == torch.uint8 and b.shape == (3, 40, 56)
 
@@ -200,6 +212,8 @@ def test_a_frame_size_change_mid_stream_is_named(tmp_path, capsys):
     b = make_clip(tmp_path / "b.ts", w=80, h=48, n=6, audio=False)
     (tmp_path / "ab.ts").write_bytes(a.read_bytes() + b.read_bytes())
     out = tmp_path / "ab.mp4"
-    assert main(["deblur", str(tmp_path / "ab.ts"), "-o", str(out), "--precision", "fp32", "--segment-frames", "2"]) == 2
+    assert (
+        main(["deblur", str(tmp_path / "ab.ts"), "-o", str(out), "--precision", "fp32", "--segment-frames", "2"]) == 2
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert err and "the frame size changes at frame 7 (from 96x64 to 80x48)" in err[0] and not out.exists()

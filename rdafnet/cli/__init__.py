@@ -4,6 +4,7 @@ Exit codes (:mod:`rdafnet.cli._args`): 0 done; 1 ran, but some inputs failed (ea
 stderr); 2 refused or stopped with ``error: ...`` (bad arguments, an unreadable or unsuitable
 file, an output that would replace an input or an existing file); 130 interrupted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
-    a.argv = list(sys.argv[1:] if argv is None else argv)   # recorded by `train` as the exact command
+    a.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `train` as the exact command
     try:
         return a.run(a)
-    except (ValueError, OSError, ImportError) as exc:   # library errors say what to do: no traceback
+    except (ValueError, OSError, ImportError) as exc:  # library errors say what to do: no traceback
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except KeyboardInterrupt:

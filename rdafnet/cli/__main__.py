@@ -1,4 +1,5 @@
 """``python -m rdafnet.cli`` (used under ``torchrun``)."""
+
 import sys
 
 from rdafnet.cli import main

@@ -1,4 +1,5 @@
 """Argument types and exit codes shared by the commands."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,9 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-EXIT_OK = 0          # everything asked for was done (existing outputs skipped where that is the policy)
-EXIT_PARTIAL = 1     # the command ran, but some inputs failed (each named on stderr)
-EXIT_REFUSED = 2     # nothing (more) was done: bad arguments, an unreadable or unsuitable file, or an
+EXIT_OK = 0  # everything asked for was done (existing outputs skipped where that is the policy)
+EXIT_PARTIAL = 1  # the command ran, but some inputs failed (each named on stderr)
+EXIT_REFUSED = 2  # nothing (more) was done: bad arguments, an unreadable or unsuitable file, or an
 #                      output that would replace an input or an existing file without --overwrite
 EXIT_INTERRUPTED = 130
 
@@ -23,21 +24,26 @@ def positive_float(text: str) -> float:
 
 def bounded(kind: type, lo: float, hi: float | None = None, what: str = "") -> Callable[[str], float]:
     """An argparse type: ``kind(text)`` within [lo, hi], else a usage error that gives the range."""
+
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
         if value < lo or (hi is not None and value > hi):
             span = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
             raise argparse.ArgumentTypeError(f"must be {span}{what}, got {text}")
         return value
+
     return parse
 
 
 def device(text: str) -> str:
     """An argparse type for ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` that exists here."""
     from rdafnet.utils.device import resolve_device
+
     try:
         resolve_device(text)
     except ValueError as exc:
@@ -58,6 +64,7 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     import glob
 
     from rdafnet.io.image import IMAGE_SUFFIXES
+
     files: list[Path] = []
     for item in inputs:
         p = Path(item)

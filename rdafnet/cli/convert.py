@@ -1,4 +1,5 @@
 """``rdafnet convert``: turn an authors' GoPro.pth into a save_pretrained folder."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from rdafnet.weights.convert import load_official
+
     out = Path(a.out)
     if (out / "model.safetensors").exists() and not a.overwrite:
         raise FileExistsError(f"{out} already holds a model; pass --overwrite to replace it")

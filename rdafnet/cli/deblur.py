@@ -1,6 +1,7 @@
 """``rdafnet deblur``: restore blurry images (files, folders, globs) and videos.
 
 Under ``torchrun`` each process restores its own share of the images (or of a video's segments)."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,38 +21,76 @@ from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile, expand_
 def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("deblur", help="restore blurry images (files, folders, globs) and videos")
     s.add_argument("inputs", nargs="+", help="images, folders, globs, or video files")
-    s.add_argument("-o", "--out", required=True,
-                   help="output folder (same file names); or a video file (.mp4 .mov .m4v .mkv .webm) for one video "
-                        "input or for a folder of frames")
-    s.add_argument("--format", choices=["png", "jpg", "tif", "webp", "bmp"], default=None,
-                   help="write this format instead of each input's own (16-bit inputs need png or tif)")
+    s.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        help="output folder (same file names); or a video file (.mp4 .mov .m4v .mkv .webm) for one video "
+        "input or for a folder of frames",
+    )
+    s.add_argument(
+        "--format",
+        choices=["png", "jpg", "tif", "webp", "bmp"],
+        default=None,
+        help="write this format instead of each input's own (16-bit inputs need png or tif)",
+    )
     s.add_argument("--model", default=None, help="registered name, hub id, folder or file (default: bundled)")
     s.add_argument("--tile", type=even_tile, default=None, help="tile size for large images (e.g. 512)")
     s.add_argument("--overlap", type=bounded(int, 0), default=None, help="tile overlap (default tile/4)")
-    s.add_argument("--batch-size", type=bounded(int, 1), default=4,
-                   help="tiles per forward pass (a video with --tile also decodes this many frames at once)")
-    s.add_argument("--max-memory", type=bounded(float, 0.01), default=None, metavar="GB",
-                   help="tile frames whose whole-frame pass would need more (default: half the available RAM, "
-                        "80%% of free GPU memory)")
-    s.add_argument("--norm-window", type=bounded(int, 2), default=None,
-                   help="instance-norm statistics over this window (e.g. 256) instead of the whole image")
+    s.add_argument(
+        "--batch-size",
+        type=bounded(int, 1),
+        default=4,
+        help="tiles per forward pass (a video with --tile also decodes this many frames at once)",
+    )
+    s.add_argument(
+        "--max-memory",
+        type=bounded(float, 0.01),
+        default=None,
+        metavar="GB",
+        help="tile frames whose whole-frame pass would need more (default: half the available RAM, "
+        "80%% of free GPU memory)",
+    )
+    s.add_argument(
+        "--norm-window",
+        type=bounded(int, 2),
+        default=None,
+        help="instance-norm statistics over this window (e.g. 256) instead of the whole image",
+    )
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--precision", default=AUTO, choices=[AUTO, *PRECISIONS],
-                   help="auto (default): the fastest for this model here, fp32 unless bf16/fp16 is measured faster; "
-                        "fp32: the network's exact output; bf16: faster on GPUs and CPUs with AVX512-BF16/AMX, within "
-                        "1 grey level; fp16: GPUs only (figures: docs/performance.md)")
+    s.add_argument(
+        "--precision",
+        default=AUTO,
+        choices=[AUTO, *PRECISIONS],
+        help="auto (default): the fastest for this model here, fp32 unless bf16/fp16 is measured faster; "
+        "fp32: the network's exact output; bf16: faster on GPUs and CPUs with AVX512-BF16/AMX, within "
+        "1 grey level; fp16: GPUs only (figures: docs/performance.md)",
+    )
     s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     v = s.add_argument_group("video")
-    v.add_argument("--codec", default=None, help="video codec (default libx264; libvpx-vp9 for .webm; also libx265, "
-                                                 "libsvtav1)")
-    v.add_argument("--crf", type=bounded(int, 0, 63), default=None,
-                   help="constant rate factor: lower is better and larger (default 16, visually lossless)")
+    v.add_argument(
+        "--codec", default=None, help="video codec (default libx264; libvpx-vp9 for .webm; also libx265, libsvtav1)"
+    )
+    v.add_argument(
+        "--crf",
+        type=bounded(int, 0, 63),
+        default=None,
+        help="constant rate factor: lower is better and larger (default 16, visually lossless)",
+    )
     v.add_argument("--preset", default="medium", choices=X264_PRESETS, help="x264/x265 speed preset (default medium)")
-    v.add_argument("--fps", type=bounded(float, 0.01, 1000), default=None,
-                   help="frame rate when a folder of frames becomes a video (default 30)")
+    v.add_argument(
+        "--fps",
+        type=bounded(float, 0.01, 1000),
+        default=None,
+        help="frame rate when a folder of frames becomes a video (default 30)",
+    )
     v.add_argument("--frames-out", default=None, metavar="DIR", help="also write the restored frames here as PNG")
-    v.add_argument("--segment-frames", type=bounded(int, 1, 100_000), default=32,
-                   help="frames per resumable segment (a killed run redoes at most one segment per process)")
+    v.add_argument(
+        "--segment-frames",
+        type=bounded(int, 1, 100_000),
+        default=32,
+        help="frames per resumable segment (a killed run redoes at most one segment per process)",
+    )
     v.add_argument("--no-audio", action="store_true", help="do not copy the audio streams")
     s.set_defaults(run=run)
 
@@ -61,11 +100,12 @@ def _load(a: argparse.Namespace):
     from rdafnet.weights.hub import from_pretrained
     from rdafnet.utils.device import resolve_device
     from rdafnet.ops import fastest, keep_freed_memory, optimize, set_norm_window
-    keep_freed_memory()                        # no page faults on large frames (rdafnet/ops/allocator.py)
+
+    keep_freed_memory()  # no page faults on large frames (rdafnet/ops/allocator.py)
     device = resolve_device(distributed.setup(a.device))
     model = from_pretrained(a.model, device=device)
     path = {"precision": a.precision}
-    if a.precision == AUTO:                    # rank 0 decides, so that every rank computes the same
+    if a.precision == AUTO:  # rank 0 decides, so that every rank computes the same
         path = distributed.broadcast(fastest(model) if distributed.rank_and_world()[0] == 0 else None)
     model = optimize(model, **path)
     if a.norm_window:
@@ -75,6 +115,7 @@ def _load(a: argparse.Namespace):
 
 def run(a: argparse.Namespace) -> int:
     from rdafnet.utils import distributed
+
     try:
         return _run(a)
     finally:
@@ -88,6 +129,7 @@ def _run(a: argparse.Namespace) -> int:
     from rdafnet.inference.deblur import deblur
     from rdafnet.io.image import ImageReadError, plan_outputs, read_image, read_metadata, write_image
     from rdafnet.io.video import CONTAINERS, is_video
+
     if a.overlap is not None and a.tile is None:
         raise ValueError("--overlap applies to tiles: pass --tile too")
     if a.tile is not None and a.overlap is not None and a.overlap >= a.tile:
@@ -103,15 +145,15 @@ def _run(a: argparse.Namespace) -> int:
     files = [f for _, found in per_item for f in found]
     globbed = {f.resolve() for item, found in per_item if any(ch in item for ch in "*?[") for f in found}
     inside = [f for f in files if f.resolve() in globbed and out_dir.resolve() in f.resolve().parents]
-    if inside:                                  # a glob that also matches earlier results
+    if inside:  # a glob that also matches earlier results
         print(f"skipping {len(inside)} input(s) inside the output folder {out_dir} (earlier results)", file=sys.stderr)
         files = [f for f in files if f not in inside]
     if not files:
         raise ValueError("no input images found")
     names = [f.name if a.format is None else f"{f.stem}.{a.format}" for f in files]
     sources = plan_outputs(files, [out_dir / n for n in names])
-    with exclusive(out_dir, "rdafnet deblur"):     # a second run on this folder is refused, not interleaved
-        model = _load(a)          # all checks above: nothing is loaded for a bad command
+    with exclusive(out_dir, "rdafnet deblur"):  # a second run on this folder is refused, not interleaved
+        model = _load(a)  # all checks above: nothing is loaded for a bad command
         mine = distributed.shard(list(sources.items()))
         failed, skipped, done = [], 0, 0
         for target, f in tqdm(mine, desc="images", unit="img", disable=len(mine) < 2):
@@ -121,16 +163,24 @@ def _run(a: argparse.Namespace) -> int:
             try:
                 image = read_image(f)
                 big = a.tile and max(image.shape[:2]) > 2 * a.tile
-                result = deblur(image[..., 0] if image.shape[2] == 1 else image, model, tile=a.tile,
-                                overlap=a.overlap, batch_size=a.batch_size, progress=bool(big),
-                                max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30))
+                result = deblur(
+                    image[..., 0] if image.shape[2] == 1 else image,
+                    model,
+                    tile=a.tile,
+                    overlap=a.overlap,
+                    batch_size=a.batch_size,
+                    progress=bool(big),
+                    max_memory=None if a.max_memory is None else int(a.max_memory * 2**30),
+                )
                 write_image(target, result, overwrite=a.overwrite, metadata=read_metadata(f))
             except OSError as exc:
-                if exc.errno in _DOOMED:           # no later image could be written either: stop here
-                    raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}; {done} restored before this, "
-                                             "nothing partial was left") from exc
+                if exc.errno in _DOOMED:  # no later image could be written either: stop here
+                    raise OSError(
+                        exc.errno,
+                        f"cannot write {target}: {exc.strerror}; {done} restored before this, nothing partial was left",
+                    ) from exc
                 _report(f, exc, failed)
-            except (ImageReadError, ValueError, RuntimeError) as exc:     # this image only: the batch goes on
+            except (ImageReadError, ValueError, RuntimeError) as exc:  # this image only: the batch goes on
                 _report(f, exc, failed)
             else:
                 done += 1
@@ -142,14 +192,17 @@ def _refuse_file_name(out: Path, what: str) -> None:
     """Refuse an ``-o`` that does not exist and is named like an image file: it would become a folder of
     that name."""
     from rdafnet.io.image import IMAGE_SUFFIXES
+
     if not out.exists() and out.suffix.lower() in (*IMAGE_SUFFIXES, ".gif"):
-        raise ValueError(f"-o {out} looks like an image file, but -o names {what}; pass a folder, e.g. "
-                         f"-o {out.parent / 'restored'}")
+        raise ValueError(
+            f"-o {out} looks like an image file, but -o names {what}; pass a folder, e.g. -o {out.parent / 'restored'}"
+        )
 
 
 def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
     from rdafnet.io.video import CONTAINERS, DEFAULT_CRF, TruncatedVideoWarning, is_video
     from rdafnet.inference.video import deblur_video
+
     out = Path(a.out)
     if is_video(out) and out.suffix.lower() not in CONTAINERS:
         raise ValueError(f"cannot write {out.suffix} video; name the output {' / '.join(CONTAINERS)}")
@@ -157,7 +210,7 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
         raise ValueError("--format applies to images; a video's format follows the -o suffix")
     if videos and len(videos) != len(a.inputs):
         raise ValueError("restore videos and images in separate commands")
-    if not videos:                              # a folder (or list) of frames -> one video
+    if not videos:  # a folder (or list) of frames -> one video
         files = expand_inputs(a.inputs)
         if not files:
             raise ValueError("no input images found for the video")
@@ -177,25 +230,39 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
         if dst.exists() and not a.overwrite:
             raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
     with ExitStack() as held:
-        for _, dst in jobs:                     # one writer per output video
+        for _, dst in jobs:  # one writer per output video
             held.enter_context(exclusive(dst, "rdafnet deblur (video)"))
         model = _load(a)
         status = EXIT_OK
-        warnings.simplefilter("ignore", TruncatedVideoWarning)      # reported below as an error line
+        warnings.simplefilter("ignore", TruncatedVideoWarning)  # reported below as an error line
         for src, dst in jobs:
-            result = deblur_video(src, dst, model, codec=a.codec, crf=DEFAULT_CRF if a.crf is None else a.crf,
-                                  preset=a.preset, tile=a.tile, overlap=a.overlap,
-                                  batch_size=a.batch_size if a.tile else 1,     # whole frames: one per pass
-                                  max_memory=None if a.max_memory is None else int(a.max_memory * 2 ** 30),
-                                  fps=a.fps, frames_out=a.frames_out, audio=not a.no_audio, overwrite=a.overwrite,
-                                  segment_frames=a.segment_frames, progress=True)
-            if result is None:                      # a torchrun rank other than 0: rank 0 reports
+            result = deblur_video(
+                src,
+                dst,
+                model,
+                codec=a.codec,
+                crf=DEFAULT_CRF if a.crf is None else a.crf,
+                preset=a.preset,
+                tile=a.tile,
+                overlap=a.overlap,
+                batch_size=a.batch_size if a.tile else 1,  # whole frames: one per pass
+                max_memory=None if a.max_memory is None else int(a.max_memory * 2**30),
+                fps=a.fps,
+                frames_out=a.frames_out,
+                audio=not a.no_audio,
+                overwrite=a.overwrite,
+                segment_frames=a.segment_frames,
+                progress=True,
+            )
+            if result is None:  # a torchrun rank other than 0: rank 0 reports
                 continue
             if result.stopped:
                 print(f"error: {src}: {result.stopped}", file=sys.stderr)
                 status = EXIT_PARTIAL
-            print(f"{result.frames} frames -> {dst} ({result.restored} restored now, "
-                  f"{result.restored / max(result.seconds, 1e-9):.2f} frames/s)")
+            print(
+                f"{result.frames} frames -> {dst} ({result.restored} restored now, "
+                f"{result.restored / max(result.seconds, 1e-9):.2f} frames/s)"
+            )
     return status
 
 

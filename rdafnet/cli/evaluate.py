@@ -1,5 +1,6 @@
 """``rdafnet eval``: PSNR/SSIM of a model on a folder of pairs, or NIQE before and after on real photos
 without a sharp reference (``--no-reference``); a CSV and a before/after sheet on request."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,18 +17,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("eval", help="PSNR/SSIM on pairs, or NIQE on real photos (--no-reference); CSV, sheet")
     what = s.add_mutually_exclusive_group(required=True)
     what.add_argument("--data", help="a folder of blurry/sharp pairs (under torchrun: shared out)")
-    what.add_argument("--no-reference", dest="photos", nargs="+", metavar="PHOTO",
-                      help="real photos without a sharp frame (files, folders, globs): NIQE of input and output")
-    s.add_argument("--restored", metavar="DIR",
-                   help="with --no-reference: score the restorations already in DIR (same names) instead of restoring")
+    what.add_argument(
+        "--no-reference",
+        dest="photos",
+        nargs="+",
+        metavar="PHOTO",
+        help="real photos without a sharp frame (files, folders, globs): NIQE of input and output",
+    )
+    s.add_argument(
+        "--restored",
+        metavar="DIR",
+        help="with --no-reference: score the restorations already in DIR (same names) instead of restoring",
+    )
     s.add_argument("--model", default=None)
     s.add_argument("--out", default=None, help="also write the restored images here")
     s.add_argument("--csv", metavar="FILE", help="write the table as CSV")
-    s.add_argument("--sheet", metavar="FILE", help="before/after sheet (.png, .jpg or .html): the same crop of "
-                                                    "input, output (and sharp) for each image")
+    s.add_argument(
+        "--sheet",
+        metavar="FILE",
+        help="before/after sheet (.png, .jpg or .html): the same crop of input, output (and sharp) for each image",
+    )
     s.add_argument("--sheet-crop", type=bounded(int, 32, 2048), default=256, help="crop size in pixels (256)")
-    s.add_argument("--sheet-max", type=bounded(int, 1, 500), default=24,
-                   help="at most this many images on the sheet, evenly spread (24)")
+    s.add_argument(
+        "--sheet-max",
+        type=bounded(int, 1, 500),
+        default=24,
+        help="at most this many images on the sheet, evenly spread (24)",
+    )
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--device", type=device, default=None, help="auto, cpu, cuda or cuda:N")
     s.set_defaults(run=run)
@@ -55,21 +71,26 @@ class _Sheet:
 
     def __init__(self, a: argparse.Namespace, total: int, titles: tuple[str, ...]) -> None:
         import numpy as np
+
         self.crop, self.titles, self.rows, self.seen = a.sheet_crop, titles, [], 0
-        self.keep = set(np.linspace(0, total - 1, min(total, a.sheet_max)).round().astype(int).tolist()) if total else set()
+        self.keep = (
+            set(np.linspace(0, total - 1, min(total, a.sheet_max)).round().astype(int).tolist()) if total else set()
+        )
 
     def __call__(self, row: dict[str, Any], images: list[Any]) -> None:
         from rdafnet.evaluation.sheet import SheetRow, blurriest_window, crops
+
         index, self.seen = self.seen, self.seen + 1
         if index not in self.keep:
             return
         ref = images[2] if len(images) > 2 else None
         full = SheetRow(row["image"], _label(row), images, self.titles)
         corner = blurriest_window(images[0], self.crop, reference=ref)
-        self.rows.append(SheetRow(full.name, full.label, crops(full, self.crop, corner), self.titles))   # crops only
+        self.rows.append(SheetRow(full.name, full.label, crops(full, self.crop, corner), self.titles))  # crops only
 
     def write(self, path: str, overwrite: bool) -> None:
         from rdafnet.evaluation.sheet import write_sheet
+
         write_sheet(path, self.rows, crop=self.crop, corners=[(0, 0)] * len(self.rows), overwrite=overwrite)
         print(f"sheet: {path} ({len(self.rows)} images)")
 
@@ -79,14 +100,14 @@ def _writer(out: str | None) -> Any:
     from contextlib import nullcontext
 
     from rdafnet.utils.lock import exclusive
+
     return exclusive(out, "rdafnet eval") if out else nullcontext()
 
 
 def _label(row: dict[str, Any]) -> str:
     if "niqe_input" in row:
         return f"NIQE {row['niqe_input']:.2f} -> {row['niqe_output']:.2f} (lower is better)"
-    return (f"PSNR {row['psnr_blur']:.2f} -> {row['psnr']:.2f} dB, SSIM {row['ssim_blur']:.4f} -> "
-            f"{row['ssim']:.4f}")
+    return f"PSNR {row['psnr_blur']:.2f} -> {row['psnr']:.2f} dB, SSIM {row['ssim_blur']:.4f} -> {row['ssim']:.4f}"
 
 
 def _write_csv(path: str, rows: list[dict[str, Any]], overwrite: bool) -> None:
@@ -94,6 +115,7 @@ def _write_csv(path: str, rows: list[dict[str, Any]], overwrite: bool) -> None:
     import io
 
     from rdafnet.utils.atomic import atomic_write
+
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["image"], lineterminator="\n")
     writer.writeheader()
@@ -105,6 +127,7 @@ def _write_csv(path: str, rows: list[dict[str, Any]], overwrite: bool) -> None:
 def run(a: argparse.Namespace) -> int:
     _check(a)
     from rdafnet.ops import keep_freed_memory
+
     keep_freed_memory()
     return _run_photos(a) if a.photos is not None else _run_pairs(a)
 
@@ -116,16 +139,24 @@ def _run_pairs(a: argparse.Namespace) -> int:
     from rdafnet.data.pairs import find_pairs
     from rdafnet.evaluation.evaluate import evaluate
     from rdafnet.weights.hub import from_pretrained
+
     pairs = find_pairs(a.data)
     sheet = _Sheet(a, len(pairs), ("input", "output", "sharp")) if a.sheet else None
     try:
         model = from_pretrained(a.model, device=distributed.setup(a.device))
         with _writer(a.out):
-            rows = evaluate(model, pairs, device=next(model.parameters()).device,
-                            out_dir=a.out, overwrite=a.overwrite, shard=True, on_image=sheet)
+            rows = evaluate(
+                model,
+                pairs,
+                device=next(model.parameters()).device,
+                out_dir=a.out,
+                overwrite=a.overwrite,
+                shard=True,
+                on_image=sheet,
+            )
     finally:
         distributed.teardown()
-    if rows is None:                 # a torchrun rank other than 0: rank 0 prints the table
+    if rows is None:  # a torchrun rank other than 0: rank 0 prints the table
         return EXIT_OK
     print(f"{'image':48s} {'PSNR in':>8s} {'PSNR out':>9s} {'SSIM in':>8s} {'SSIM out':>9s}")
     for r in rows:
@@ -134,7 +165,7 @@ def _run_pairs(a: argparse.Namespace) -> int:
     print(f"{'mean':48s} {mean['psnr_blur']:8.2f} {mean['psnr']:9.2f} {mean['ssim_blur']:8.4f} {mean['ssim']:9.4f}")
     if a.csv:
         _write_csv(a.csv, rows, a.overwrite)
-    if sheet is not None and sheet.rows:     # under torchrun, rank 0 holds the crops of its own share
+    if sheet is not None and sheet.rows:  # under torchrun, rank 0 holds the crops of its own share
         sheet.write(a.sheet, a.overwrite)
     return EXIT_OK
 
@@ -145,6 +176,7 @@ def _run_photos(a: argparse.Namespace) -> int:
     from rdafnet.evaluation.evaluate import evaluate_no_reference
     from rdafnet.weights.hub import from_pretrained
     from rdafnet.utils.device import resolve_device
+
     files = expand_inputs(a.photos)
     if not files:
         raise ValueError(f"no images found in {' '.join(a.photos)}")
@@ -157,12 +189,15 @@ def _run_photos(a: argparse.Namespace) -> int:
 
     sheet = _Sheet(a, len(files), ("input", "output")) if a.sheet else None
     with _writer(a.out):
-        rows = evaluate_no_reference(model, files, restored=a.restored, out_dir=a.out, overwrite=a.overwrite,
-                                     on_error=on_error, on_image=sheet)
+        rows = evaluate_no_reference(
+            model, files, restored=a.restored, out_dir=a.out, overwrite=a.overwrite, on_error=on_error, on_image=sheet
+        )
     print(f"{'image':48s} {'NIQE in':>8s} {'NIQE out':>9s} {'change':>7s}   (NIQE: lower is better)")
     for r in rows:
-        print(f"{r['image'][:48]:48s} {r['niqe_input']:8.3f} {r['niqe_output']:9.3f} "
-              f"{r['niqe_output'] - r['niqe_input']:+7.3f}")
+        print(
+            f"{r['image'][:48]:48s} {r['niqe_input']:8.3f} {r['niqe_output']:9.3f} "
+            f"{r['niqe_output'] - r['niqe_input']:+7.3f}"
+        )
     if rows:
         m_in, m_out = (float(np.mean([r[k] for r in rows])) for k in ("niqe_input", "niqe_output"))
         print(f"{'mean (' + str(len(rows)) + ' images)':48s} {m_in:8.3f} {m_out:9.3f} {m_out - m_in:+7.3f}")

@@ -1,4 +1,5 @@
 """``rdafnet export-onnx``: write a model as an ONNX file."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> int:
     from rdafnet.ops.export import export_onnx
     from rdafnet.weights.hub import from_pretrained
+
     if not a.out.lower().endswith(".onnx"):
         raise ValueError(f"{a.out}: name the ONNX file with the .onnx suffix (runtimes and viewers go by it)")
     model = from_pretrained(a.model)
     path = export_onnx(model, a.out, opset=a.opset, overwrite=a.overwrite)
-    print(f"exported {a.model or (model.pretrained or {}).get('name')} -> {path} "
-          "(input 'blurry', output 'sharp': float32 (B, 3, H, W) in [0, 1], any B, H, W)")
+    print(
+        f"exported {a.model or (model.pretrained or {}).get('name')} -> {path} "
+        "(input 'blurry', output 'sharp': float32 (B, 3, H, W) in [0, 1], any B, H, W)"
+    )
     return 0

@@ -1,4 +1,5 @@
 """``rdafnet list`` and ``rdafnet info``: what is installed, and one model's config and cost."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_list(a: argparse.Namespace) -> int:
     from rdafnet.weights.hub import list_pretrained, pretrained_info
     from rdafnet.models.networks import describe_model, list_models
+
     entries = {name: pretrained_info(name) for name in list_pretrained()}
     print("bundled models (rdafnet.from_pretrained(NAME), no network):")
     for name, e in entries.items():
@@ -27,8 +29,10 @@ def run_list(a: argparse.Namespace) -> int:
         if e["source"] == "authors":
             paper = ", ".join(f"{ds} {s['psnr']:.2f} dB / {s['ssim']:.3f}" for ds, s in e["paper"].items())
             state = "cached" if e["cached"] else "not cached"
-            print(f"  {name:28s} {e['variant']}, {e['params'] / 1e6:.2f} M params, {e['task']}, {e['license']} "
-                  f"licence; paper: {paper}; {state}")
+            print(
+                f"  {name:28s} {e['variant']}, {e['params'] / 1e6:.2f} M params, {e['task']}, {e['license']} "
+                f"licence; paper: {paper}; {state}"
+            )
     print("architectures (rdafnet.build(NAME), random weights):")
     for name in list_models():
         print(f"  {name:28s} {describe_model(name)}")
@@ -43,9 +47,12 @@ def run_info(a: argparse.Namespace) -> int:
     from rdafnet.models.profile import profile
     from rdafnet.weights.registry import models as registered
     from rdafnet.models.networks import VARIANTS, describe_model
+
     if a.model in VARIANTS and a.model not in registered() and not Path(a.model).exists():
-        print(f"{a.model}: an architecture, not a pretrained model ({describe_model(a.model)}); "
-              f"rdafnet.build({a.model!r}) makes it with random weights. Its cost:")
+        print(
+            f"{a.model}: an architecture, not a pretrained model ({describe_model(a.model)}); "
+            f"rdafnet.build({a.model!r}) makes it with random weights. Its cost:"
+        )
         print(profile(build(a.model), (720, 1280)))
         return 0
     entry = pretrained_info(a.model) if a.model is None or a.model in registered() else None

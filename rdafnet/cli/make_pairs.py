@@ -1,4 +1,5 @@
 """``rdafnet make-pairs``: write blurry/sharp training pairs from video frames or sharp photos."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,13 +18,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--n-max", type=bounded(int, 1, 64), default=13)
     s.add_argument("--per-image", type=bounded(int, 1), default=1)
     s.add_argument("--max-side", type=bounded(int, 16), default=None)
-    s.add_argument("--max-length", type=bounded(float, 3, MAX_SHAKE, " pixels"), help="--sharp: longest shake in pixels (default 25)")
-    s.add_argument("--noise-p", type=bounded(float, 0, 1), help="--sharp: share of pairs with sensor noise (default 0.7)")
+    s.add_argument(
+        "--max-length",
+        type=bounded(float, 3, MAX_SHAKE, " pixels"),
+        help="--sharp: longest shake in pixels (default 25)",
+    )
+    s.add_argument(
+        "--noise-p", type=bounded(float, 0, 1), help="--sharp: share of pairs with sensor noise (default 0.7)"
+    )
     s.add_argument("--jpeg-p", type=bounded(float, 0, 1), help="--sharp: share of pairs JPEG-compressed (default 0.3)")
-    s.add_argument("--motion", choices=["shake", "camera"], default="shake",
-                   help="--sharp: a camera-shake kernel (default) or N frames of simulated camera "
-                        "motion averaged like GoPro (--n-min/--n-max frames)")
-    s.add_argument("--max-speed", type=bounded(float, 0.01, 100, " pixels per frame"), help="--motion camera: fastest motion in pixels per frame (default 3)")
+    s.add_argument(
+        "--motion",
+        choices=["shake", "camera"],
+        default="shake",
+        help="--sharp: a camera-shake kernel (default) or N frames of simulated camera "
+        "motion averaged like GoPro (--n-min/--n-max frames)",
+    )
+    s.add_argument(
+        "--max-speed",
+        type=bounded(float, 0.01, 100, " pixels per frame"),
+        help="--motion camera: fastest motion in pixels per frame (default 3)",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(run=run)
@@ -31,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from rdafnet.data.make import pairs_from_frames, pairs_from_sharp, write_pairs
+
     if a.n_min > a.n_max:
         raise ValueError(f"--n-min ({a.n_min}) is larger than --n-max ({a.n_max})")
     if a.frames:
@@ -44,8 +60,7 @@ def run(a: argparse.Namespace) -> int:
         blur = {k: v for k in own[a.motion] if (v := getattr(a, k)) is not None}
         if a.motion == "camera":
             blur.update(n_min=a.n_min, n_max=a.n_max)
-        it = pairs_from_sharp(a.sharp, per_image=a.per_image, seed=a.seed, max_side=a.max_side,
-                              motion=a.motion, **blur)
+        it = pairs_from_sharp(a.sharp, per_image=a.per_image, seed=a.seed, max_side=a.max_side, motion=a.motion, **blur)
     n = write_pairs(it, a.out, overwrite=a.overwrite)
     print(f"wrote {n} pairs to {a.out}")
     return 0

@@ -1,4 +1,5 @@
 """``rdafnet train``: train or fine-tune on folders of pairs."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,17 +27,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--ema", type=float, default=None, help="EMA decay in [0, 1), e.g. 0.999")
     s.add_argument("--val-every", type=bounded(int, 1), default=500)
     s.add_argument("--ckpt-every", type=bounded(int, 1), default=100)
-    s.add_argument("--ckpt-minutes", type=positive_float, default=5.0,
-                   help="also write the checkpoint when this many minutes have passed since the last (5)")
-    s.add_argument("--max-minutes", type=positive_float, default=None,
-                   help="stop cleanly after this much wall time, still writing best/ and final/")
+    s.add_argument(
+        "--ckpt-minutes",
+        type=positive_float,
+        default=5.0,
+        help="also write the checkpoint when this many minutes have passed since the last (5)",
+    )
+    s.add_argument(
+        "--max-minutes",
+        type=positive_float,
+        default=None,
+        help="stop cleanly after this much wall time, still writing best/ and final/",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--fp32", action="store_true", help="no bf16 autocast (used by default where bf16 is native)")
     s.add_argument("--threads", type=bounded(int, 1, 1024), default=None)
-    s.add_argument("--workers", type=bounded(int, 0, 256), default=0,
-                   help="processes that prepare batches ahead of the model (0: the training process itself)")
-    s.add_argument("--restart", action="store_true",
-                   help="start over: move an existing checkpoint and logs of -o into -o/previous-*/ first")
+    s.add_argument(
+        "--workers",
+        type=bounded(int, 0, 256),
+        default=0,
+        help="processes that prepare batches ahead of the model (0: the training process itself)",
+    )
+    s.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over: move an existing checkpoint and logs of -o into -o/previous-*/ first",
+    )
     s.add_argument("--device", type=device, default=None, help="auto, cpu, cuda or cuda:N")
     s.set_defaults(run=run)
 
@@ -47,25 +63,42 @@ def run(a: argparse.Namespace) -> int:
     from rdafnet.utils import distributed
     from rdafnet.data.pairs import PairedImages, find_pairs
     from rdafnet.train.trainer import TrainConfig, Trainer
-    cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, grad_clip=a.grad_clip or None,
-                      ema=a.ema, val_every=a.val_every, ckpt_every=a.ckpt_every, ckpt_minutes=a.ckpt_minutes,
-                      max_minutes=a.max_minutes, num_workers=a.workers, seed=a.seed, amp=not a.fp32,
-                      extra={"command": shlex.join(["rdafnet", *a.argv])})     # checked before any work
+
+    cfg = TrainConfig(
+        steps=a.steps,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        grad_clip=a.grad_clip or None,
+        ema=a.ema,
+        val_every=a.val_every,
+        ckpt_every=a.ckpt_every,
+        ckpt_minutes=a.ckpt_minutes,
+        max_minutes=a.max_minutes,
+        num_workers=a.workers,
+        seed=a.seed,
+        amp=not a.fp32,
+        extra={"command": shlex.join(["rdafnet", *a.argv])},
+    )  # checked before any work
     if a.from_model and (a.width or a.blocks):
-        raise ValueError("--width and --blocks shape a new model (--variant); a model given with --from "
-                         "keeps its own architecture: drop them, or train a new one with --variant")
+        raise ValueError(
+            "--width and --blocks shape a new model (--variant); a model given with --from "
+            "keeps its own architecture: drop them, or train a new one with --variant"
+        )
     distributed.setup(a.device)
     pairs = [p for d in a.data for p in find_pairs(d)]
     train_set = PairedImages(pairs, crop=a.crop, seed=a.seed)
     val = [p for d in (a.val or []) for p in find_pairs(d)]
-    torch.manual_seed(a.seed)          # the initial weights are part of a reproducible run
+    torch.manual_seed(a.seed)  # the initial weights are part of a reproducible run
     if a.from_model:
         from rdafnet.weights.hub import from_pretrained
+
         model = from_pretrained(a.from_model)
     else:
         from rdafnet.models.networks import build
-        model = build(a.variant, **({"width": a.width} if a.width else {}),
-                      **({"num_blocks": a.blocks} if a.blocks else {}))
+
+        model = build(
+            a.variant, **({"width": a.width} if a.width else {}), **({"num_blocks": a.blocks} if a.blocks else {})
+        )
     if a.threads:
         torch.set_num_threads(a.threads)
     trainer = Trainer(model, train_set, a.out, cfg, val_pairs=val, device=a.device)

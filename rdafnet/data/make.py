@@ -1,4 +1,5 @@
 """Write training pairs to disk: ``<out>/blur/NAME.png`` and ``<out>/sharp/NAME.png``."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,9 @@ def _image_files(folder: Path) -> list[Path]:
     return files
 
 
-def pairs_from_frames(frames_dir: str | os.PathLike, *, n_min: int = 7, n_max: int = 13,
-                      seed: int = 0, prefix: str | None = None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+def pairs_from_frames(
+    frames_dir: str | os.PathLike, *, n_min: int = 7, n_max: int = 13, seed: int = 0, prefix: str | None = None
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """GoPro-style pairs from consecutive high-frame-rate frames, in non-overlapping windows of a
     random length N in [n_min, n_max]. Names follow GoPro's ``<seq>_st_frame-S_n_avg-N``: the pair
     averages the frames numbered S+1 ... S+N, its sharp frame is number S+1+N//2."""
@@ -34,7 +36,7 @@ def pairs_from_frames(frames_dir: str | os.PathLike, *, n_min: int = 7, n_max: i
         n = int(rng.integers(n_min, n_max + 1))
         if i + n > len(files):
             return
-        window = files[i:i + n]
+        window = files[i : i + n]
         m = re.search(r"(\d+)$", window[0].stem)
         start = int(m[1]) - 1 if m else i
         blur, sharp = gopro_pair([read_image(f) for f in window])
@@ -42,9 +44,15 @@ def pairs_from_frames(frames_dir: str | os.PathLike, *, n_min: int = 7, n_max: i
         i += n
 
 
-def pairs_from_sharp(images_dir: str | os.PathLike, *, per_image: int = 1, seed: int = 0,
-                     max_side: int | None = None, motion: str = "shake",
-                     **blur_kwargs) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+def pairs_from_sharp(
+    images_dir: str | os.PathLike,
+    *,
+    per_image: int = 1,
+    seed: int = 0,
+    max_side: int | None = None,
+    motion: str = "shake",
+    **blur_kwargs,
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """Synthetic pairs from sharp photographs: ``motion="shake"`` blurs with a camera-shake kernel
     (``synthetic_blur``), ``"camera"`` averages frames of simulated camera motion
     (``camera_motion_blur``); ``blur_kwargs`` go to that function."""
@@ -62,8 +70,9 @@ def pairs_from_sharp(images_dir: str | os.PathLike, *, per_image: int = 1, seed:
             yield f"{f.stem}_{k}", blur_fn(sharp, rng, **blur_kwargs), sharp
 
 
-def write_pairs(pairs: Iterator[tuple[str, np.ndarray, np.ndarray]], out_dir: str | os.PathLike, *,
-                overwrite: bool = False) -> int:
+def write_pairs(
+    pairs: Iterator[tuple[str, np.ndarray, np.ndarray]], out_dir: str | os.PathLike, *, overwrite: bool = False
+) -> int:
     out = Path(out_dir)
     count = 0
     for name, blur, sharp in pairs:

@@ -1,4 +1,5 @@
 """Paired blurry/sharp datasets: GoPro layout, flat folders, explicit pair lists."""
+
 from __future__ import annotations
 
 import os
@@ -15,9 +16,21 @@ from rdafnet.io.image import IMAGE_SUFFIXES, image_size, read_image, to_float
 
 
 #: The GoPro data set's test sequences (Nah et al. 2017): for evaluation only, never for training.
-GOPRO_TEST_SEQUENCES = frozenset({
-    "GOPR0384_11_00", "GOPR0384_11_05", "GOPR0385_11_01", "GOPR0396_11_00", "GOPR0410_11_00", "GOPR0854_11_00",
-    "GOPR0862_11_00", "GOPR0868_11_00", "GOPR0869_11_00", "GOPR0871_11_00", "GOPR0881_11_01"})
+GOPRO_TEST_SEQUENCES = frozenset(
+    {
+        "GOPR0384_11_00",
+        "GOPR0384_11_05",
+        "GOPR0385_11_01",
+        "GOPR0396_11_00",
+        "GOPR0410_11_00",
+        "GOPR0854_11_00",
+        "GOPR0862_11_00",
+        "GOPR0868_11_00",
+        "GOPR0869_11_00",
+        "GOPR0871_11_00",
+        "GOPR0881_11_01",
+    }
+)
 _GOPRO_SEQUENCE = re.compile(r"GOPR\d{4}_\d{2}_\d{2}")
 
 
@@ -36,8 +49,10 @@ def check_training_scenes(pairs: Iterable[tuple[str | os.PathLike, str | os.Path
     """Raise ``ValueError`` if any pair comes from a GoPro test sequence (kept for evaluation)."""
     test = sorted({s for b, _ in pairs if (s := scene_of(b)) in GOPRO_TEST_SEQUENCES})
     if test:
-        raise ValueError(f"the training data holds frames of GoPro test sequences {test}; these are for "
-                         "evaluation only: pass them with --val (Trainer(val_pairs=...)) instead")
+        raise ValueError(
+            f"the training data holds frames of GoPro test sequences {test}; these are for "
+            "evaluation only: pass them with --val (Trainer(val_pairs=...)) instead"
+        )
 
 
 def _images(folder: Path) -> dict[str, Path]:
@@ -65,12 +80,20 @@ def find_pairs(root: str | os.PathLike) -> list[tuple[Path, Path]]:
         return pairs
     if not root.is_dir():
         raise ValueError(f"{root} is neither a folder of pairs nor a pair-list file")
-    dirs = [root] if (root / "blur").is_dir() else sorted(
-        d for d in [*root.iterdir(), *((root / "train").iterdir() if (root / "train").is_dir() else [])]
-        if d.is_dir() and (d / "blur").is_dir())
+    dirs = (
+        [root]
+        if (root / "blur").is_dir()
+        else sorted(
+            d
+            for d in [*root.iterdir(), *((root / "train").iterdir() if (root / "train").is_dir() else [])]
+            if d.is_dir() and (d / "blur").is_dir()
+        )
+    )
     if not dirs:
-        raise ValueError(f"no blur/ and sharp/ folders under {root}; expected {root}/blur + {root}/sharp "
-                         f"or {root}/<sequence>/blur + sharp (GoPro layout)")
+        raise ValueError(
+            f"no blur/ and sharp/ folders under {root}; expected {root}/blur + {root}/sharp "
+            f"or {root}/<sequence>/blur + sharp (GoPro layout)"
+        )
     pairs = []
     for d in dirs:
         blur, sharp = _images(d / "blur"), _images(d / "sharp") if (d / "sharp").is_dir() else {}
@@ -93,8 +116,10 @@ def pair_names(pairs: Sequence[tuple[Path, Path]]) -> list[str]:
     seen: dict[str, Path] = {}
     for name, (b, _) in zip(names, pairs):
         if name in seen:
-            raise ValueError(f"{seen[name]} and {b} share the name {name!r}; list each pair once, "
-                             "and keep sequences in folders of their own")
+            raise ValueError(
+                f"{seen[name]} and {b} share the name {name!r}; list each pair once, "
+                "and keep sequences in folders of their own"
+            )
         seen[name] = Path(b)
     return names
 
@@ -113,8 +138,9 @@ def adjust_saturation(x: np.ndarray, factor: float) -> np.ndarray:
 
 def _check_crop(path: Path, h: int, w: int, crop: int) -> None:
     if h < crop or w < crop:
-        raise ValueError(f"{path} ({h}x{w}) is smaller than crop={crop}: use a smaller crop (--crop), or leave "
-                         "the pair out")
+        raise ValueError(
+            f"{path} ({h}x{w}) is smaller than crop={crop}: use a smaller crop (--crop), or leave the pair out"
+        )
 
 
 class PairedImages(Dataset):
@@ -125,16 +151,24 @@ class PairedImages(Dataset):
     ``(seed, e, i)``: call ``set_epoch`` each epoch for fresh, reproducible crops.
     """
 
-    def __init__(self, pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]], *, crop: int | None = 256,
-                 augment: bool = True, saturation: float = 0.2, seed: int = 0, repeat: int = 1,
-                 cache: bool = True) -> None:
+    def __init__(
+        self,
+        pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]],
+        *,
+        crop: int | None = 256,
+        augment: bool = True,
+        saturation: float = 0.2,
+        seed: int = 0,
+        repeat: int = 1,
+        cache: bool = True,
+    ) -> None:
         if not pairs:
             raise ValueError("no image pairs given")
         self.pairs = [(Path(b), Path(s)) for b, s in pairs]
         self.crop, self.augment, self.saturation = crop, augment, saturation
         self.seed, self.repeat, self.epoch = seed, repeat, 0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
-        if crop:                            # from the files' headers, before any training step
+        if crop:  # from the files' headers, before any training step
             for b, _ in self.pairs:
                 size = image_size(b)
                 if size is not None:
@@ -169,8 +203,12 @@ class PairedImages(Dataset):
         if self.crop:
             c = self.crop
             _check_crop(self.pairs[i % len(self.pairs)][0], h, w, c)
-            y, x = (rng.integers(0, h - c + 1), rng.integers(0, w - c + 1)) if self.augment else ((h - c) // 2, (w - c) // 2)
-            blur, sharp = blur[y:y + c, x:x + c], sharp[y:y + c, x:x + c]
+            y, x = (
+                (rng.integers(0, h - c + 1), rng.integers(0, w - c + 1))
+                if self.augment
+                else ((h - c) // 2, (w - c) // 2)
+            )
+            blur, sharp = blur[y : y + c, x : x + c], sharp[y : y + c, x : x + c]
         blur, sharp = to_float(blur), to_float(sharp)
         if self.augment:
             k = int(rng.integers(8))

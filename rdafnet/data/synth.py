@@ -1,4 +1,5 @@
 """Making blurry/sharp training pairs: GoPro-style frame averaging and synthetic camera shake."""
+
 from __future__ import annotations
 
 import io
@@ -52,8 +53,14 @@ def gopro_pair(frames: Sequence[np.ndarray], *, gamma: float = GAMMA) -> tuple[n
     return average_frames(frames, gamma=gamma), frames[len(frames) // 2]
 
 
-def shake_trajectory(rng: np.random.Generator, *, length: float = 15.0, steps: int = 64,
-                     anxiety: float | None = None, p_big_shake: float = 0.05) -> np.ndarray:
+def shake_trajectory(
+    rng: np.random.Generator,
+    *,
+    length: float = 15.0,
+    steps: int = 64,
+    anxiety: float | None = None,
+    p_big_shake: float = 0.05,
+) -> np.ndarray:
     """Random camera-shake trajectory (Boracchi & Foi 2012): a random walk with inertia, random
     accelerations, a pull back towards the start and rare abrupt shakes. Returns (steps, 2) in pixels."""
     anxiety = rng.uniform(0.0, 0.05) if anxiety is None else anxiety
@@ -113,7 +120,7 @@ def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         size = tuple(x.shape[-2:])
         k = torch.fft.rfft2(torch.from_numpy(np.ascontiguousarray(kernel)).double(), s=size)
         y = torch.fft.irfft2(torch.fft.rfft2(x) * k, s=size)
-        return batch_to_image(y[..., kh - 1:, kw - 1:])
+        return batch_to_image(y[..., kh - 1 :, kw - 1 :])
     w = torch.from_numpy(kernel[::-1, ::-1].copy())[None, None].double().repeat(x.shape[1], 1, 1, 1)
     return batch_to_image(F.conv2d(x, w, groups=x.shape[1]))
 
@@ -131,9 +138,16 @@ def _soft_ellipse(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarra
 MAX_SHAKE = 1024
 
 
-def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: float = 25.0,
-                   moving_region_p: float = 0.3, noise_p: float = 0.7, jpeg_p: float = 0.3,
-                   sharp_p: float = 0.05) -> np.ndarray:
+def synthetic_blur(
+    sharp: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    max_length: float = 25.0,
+    moving_region_p: float = 0.3,
+    noise_p: float = 0.7,
+    jpeg_p: float = 0.3,
+    sharp_p: float = 0.05,
+) -> np.ndarray:
     """Blur a sharp photograph with random camera shake in linear light.
 
     With probability ``moving_region_p`` a soft elliptical region gets its own motion (spatially
@@ -143,8 +157,12 @@ def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: f
     """
     if not 3 <= max_length <= MAX_SHAKE:
         raise ValueError(f"max_length must be from 3 to {MAX_SHAKE} pixels, got {max_length}")
-    for name, prob in (("moving_region_p", moving_region_p), ("noise_p", noise_p), ("jpeg_p", jpeg_p),
-                       ("sharp_p", sharp_p)):
+    for name, prob in (
+        ("moving_region_p", moving_region_p),
+        ("noise_p", noise_p),
+        ("jpeg_p", jpeg_p),
+        ("sharp_p", sharp_p),
+    ):
         if not 0 <= prob <= 1:
             raise ValueError(f"{name} is a probability in [0, 1], got {prob}")
     x = to_linear(to_float(sharp).astype(np.float64))
@@ -155,9 +173,9 @@ def synthetic_blur(sharp: np.ndarray, rng: np.random.Generator, *, max_length: f
         other = convolve(x, trajectory_psf(shake_trajectory(rng, length=rng.uniform(3.0, max_length))))
         blurred = mask * other + (1 - mask) * blurred
     if rng.uniform() < noise_p:
-        peak = rng.uniform(200, 2000)                  # photons at white: shot noise
+        peak = rng.uniform(200, 2000)  # photons at white: shot noise
         blurred = rng.poisson(np.clip(blurred, 0, 1) * peak) / peak
-        blurred = blurred + rng.normal(0, rng.uniform(0, 0.005), blurred.shape)   # read noise
+        blurred = blurred + rng.normal(0, rng.uniform(0, 0.005), blurred.shape)  # read noise
     out = from_float(from_linear(blurred), sharp.dtype)
     if rng.uniform() < jpeg_p and out.dtype == np.uint8 and out.shape[2] == 3:
         buf = io.BytesIO()
@@ -172,21 +190,31 @@ def _warped(image: np.ndarray, matrices: np.ndarray) -> Iterator[np.ndarray]:
     frames, one at a time."""
     h, w = image.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    pts = np.stack([xs - (w - 1) / 2, ys - (h - 1) / 2, np.ones_like(xs)], -1)          # (H, W, 3)
-    del ys, xs                                                       # held while the frames are drawn
+    pts = np.stack([xs - (w - 1) / 2, ys - (h - 1) / 2, np.ones_like(xs)], -1)  # (H, W, 3)
+    del ys, xs  # held while the frames are drawn
     x = image_to_batch(image).double()
     for m in matrices:
-        src = pts @ m.T                                                                   # (H, W, 2)
+        src = pts @ m.T  # (H, W, 2)
         grid = np.stack([src[..., 0] / ((w - 1) / 2), src[..., 1] / ((h - 1) / 2)], -1)  # [-1, 1]
-        out = F.grid_sample(x, torch.from_numpy(grid)[None], mode="bilinear", padding_mode="reflection",
-                            align_corners=True)
+        out = F.grid_sample(
+            x, torch.from_numpy(grid)[None], mode="bilinear", padding_mode="reflection", align_corners=True
+        )
         yield batch_to_image(out)
 
 
-def camera_motion_blur(sharp: np.ndarray, rng: np.random.Generator, *, n_min: int = 7, n_max: int = 13,
-                       max_speed: float = 3.0, max_accel: float = 0.15, max_rotation: float = 0.1,
-                       max_zoom: float = 0.001, moving_region_p: float = 0.3,
-                       gamma: float = GAMMA) -> np.ndarray:
+def camera_motion_blur(
+    sharp: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    n_min: int = 7,
+    n_max: int = 13,
+    max_speed: float = 3.0,
+    max_accel: float = 0.15,
+    max_rotation: float = 0.1,
+    max_zoom: float = 0.001,
+    moving_region_p: float = 0.3,
+    gamma: float = GAMMA,
+) -> np.ndarray:
     """GoPro-style blur of one sharp frame by simulated camera motion: the frame is moved along a
     smooth random path (translation with acceleration, rotation about the centre, zoom) through N
     high-frame-rate frames, which are averaged in linear light and truncated like GoPro's.
@@ -200,13 +228,18 @@ def camera_motion_blur(sharp: np.ndarray, rng: np.random.Generator, *, n_min: in
     t = np.arange(n, dtype=np.float64) - n // 2
     speed = rng.uniform(0, max_speed) * np.exp(1j * rng.uniform(0, 2 * np.pi))
     accel = rng.uniform(0, max_accel) * np.exp(1j * rng.uniform(0, 2 * np.pi))
-    shift = speed * t + accel * t ** 2 / 2
+    shift = speed * t + accel * t**2 / 2
     angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation)) * t
     scale = np.exp(rng.uniform(-max_zoom, max_zoom) * t)
     # source = R(-angle) (p - shift) / scale, for p about the centre
     c, s = np.cos(angle) / scale, np.sin(angle) / scale
-    mats = np.stack([np.stack([c, s, -(c * shift.real + s * shift.imag)], -1),
-                     np.stack([-s, c, s * shift.real - c * shift.imag], -1)], 1)
+    mats = np.stack(
+        [
+            np.stack([c, s, -(c * shift.real + s * shift.imag)], -1),
+            np.stack([-s, c, s * shift.real - c * shift.imag], -1),
+        ],
+        1,
+    )
     x = to_linear(to_float(sharp).astype(np.float64), gamma)
     region = None
     if rng.uniform() < moving_region_p:
@@ -217,7 +250,7 @@ def camera_motion_blur(sharp: np.ndarray, rng: np.random.Generator, *, n_min: in
         region = (np.concatenate([x, _soft_ellipse(x.shape[:2], rng)[..., None]], -1), obj)
     total = np.zeros_like(x)
     moving = _warped(*region) if region is not None else None
-    for frame in _warped(x, mats):          # one frame at a time, resampled in linear light
+    for frame in _warped(x, mats):  # one frame at a time, resampled in linear light
         if moving is not None:
             moved = next(moving)
             frame = moved[..., -1:] * moved[..., :-1] + (1 - moved[..., -1:]) * frame

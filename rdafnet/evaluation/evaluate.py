@@ -1,5 +1,6 @@
 """How well a model restores: PSNR/SSIM on blurry/sharp pairs (``rdafnet eval``, validation while
 training), and NIQE before and after on real photos without a sharp reference (``--no-reference``)."""
+
 from __future__ import annotations
 
 import os
@@ -21,22 +22,37 @@ from rdafnet.evaluation.niqe import niqe
 OnImage = Callable[[dict[str, Any], list[Any]], None]
 
 
-def _plan(out_dir: str | os.PathLike | None, sources: Sequence[Path], names: Sequence[str], overwrite: bool, *,
-          protect: Sequence[Path] = ()) -> None:
+def _plan(
+    out_dir: str | os.PathLike | None,
+    sources: Sequence[Path],
+    names: Sequence[str],
+    overwrite: bool,
+    *,
+    protect: Sequence[Path] = (),
+) -> None:
     """Refuse, before any work, outputs that would replace inputs, or existing ones without ``overwrite``."""
     if out_dir is None:
         return
     plan_outputs(sources, [Path(out_dir) / n for n in names], protect=protect)
     existing = next((n for n in names if (Path(out_dir) / n).exists()), None)
     if existing is not None and not overwrite:
-        raise FileExistsError(f"{Path(out_dir) / existing} exists; pass overwrite=True (--overwrite) "
-                              "to replace the restored images in it")
+        raise FileExistsError(
+            f"{Path(out_dir) / existing} exists; pass overwrite=True (--overwrite) to replace the restored images in it"
+        )
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.device | str = "cpu",
-             out_dir: str | os.PathLike | None = None, overwrite: bool = False,
-             restore=None, shard: bool = False, on_image: OnImage | None = None) -> list[dict[str, Any]] | None:
+def evaluate(
+    model: nn.Module,
+    pairs: list[tuple[Path, Path]],
+    *,
+    device: torch.device | str = "cpu",
+    out_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    restore=None,
+    shard: bool = False,
+    on_image: OnImage | None = None,
+) -> list[dict[str, Any]] | None:
     """PSNR/SSIM of the restored blurry images against the sharp ones, per pair, on uint8 outputs.
 
     ``shard=True`` under ``torchrun``: each rank evaluates its share of the pairs
@@ -51,12 +67,14 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
     names = pair_names(pairs)
     _plan(out_dir, [b for b, _ in pairs], names, overwrite, protect=[s for _, s in pairs])
     if restore is None:
+
         def restore(m, img):
             return from_float(batch_to_image(m(image_to_batch(to_float(img)).to(device)).float()), img.dtype)
+
     model.eval()
     rows = []
     jobs = list(zip(names, pairs))
-    for name, (b_path, s_path) in (distributed.shard(jobs) if shard else jobs):
+    for name, (b_path, s_path) in distributed.shard(jobs) if shard else jobs:
         try:
             blur, sharp = read_image(b_path)[..., :3], read_image(s_path)[..., :3]
             if blur.shape != sharp.shape:
@@ -65,8 +83,16 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
         except (ValueError, RuntimeError) as exc:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise ValueError(f"pair {b_path} / {s_path}: {reason}") from exc
-        rows.append({"image": name, "scene": scene_of(b_path), "psnr_blur": psnr(blur, sharp), "ssim_blur": ssim(blur, sharp),
-                     "psnr": psnr(out, sharp), "ssim": ssim(out, sharp)})
+        rows.append(
+            {
+                "image": name,
+                "scene": scene_of(b_path),
+                "psnr_blur": psnr(blur, sharp),
+                "ssim_blur": ssim(blur, sharp),
+                "psnr": psnr(out, sharp),
+                "ssim": ssim(out, sharp),
+            }
+        )
         if out_dir is not None:
             write_image(Path(out_dir) / name, out, overwrite=overwrite)
         if on_image is not None:
@@ -74,10 +100,17 @@ def evaluate(model: nn.Module, pairs: list[tuple[Path, Path]], *, device: torch.
     return distributed.gather(rows) if shard else rows
 
 
-def evaluate_no_reference(model: nn.Module | None, images: Sequence[str | os.PathLike], *,
-                          restored: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
-                          overwrite: bool = False, on_error: Callable[[Path, Exception], None] | None = None,
-                          on_image: OnImage | None = None, **deblur_kwargs: Any) -> list[dict[str, Any]]:
+def evaluate_no_reference(
+    model: nn.Module | None,
+    images: Sequence[str | os.PathLike],
+    *,
+    restored: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    on_error: Callable[[Path, Exception], None] | None = None,
+    on_image: OnImage | None = None,
+    **deblur_kwargs: Any,
+) -> list[dict[str, Any]]:
     """NIQE (MATLAB's, :func:`rdafnet.evaluation.niqe.niqe`; lower is better) of each photo and of its restoration.
 
     The restoration is ``rdafnet.deblur(photo, model, **deblur_kwargs)``, or with ``restored=DIR`` the
@@ -86,6 +119,7 @@ def evaluate_no_reference(model: nn.Module | None, images: Sequence[str | os.Pat
     ``on_error(path, exc)`` and left out (without ``on_error`` the error is raised).
     """
     from rdafnet.inference.deblur import deblur
+
     paths = [Path(p) for p in images]
     names = [p.name for p in paths]
     _plan(out_dir, paths, names, overwrite)
@@ -101,12 +135,18 @@ def evaluate_no_reference(model: nn.Module | None, images: Sequence[str | os.Pat
                 out = read_image(found[path.stem])
                 out = out[..., :3] if out.ndim == 3 else out
                 if out.shape[:2] != rgb.shape[:2]:
-                    raise ValueError(f"{found[path.stem]} is {out.shape[1]}x{out.shape[0]}, the photo "
-                                     f"{rgb.shape[1]}x{rgb.shape[0]}")
+                    raise ValueError(
+                        f"{found[path.stem]} is {out.shape[1]}x{out.shape[0]}, the photo {rgb.shape[1]}x{rgb.shape[0]}"
+                    )
             else:
                 out = deblur(rgb, model, **deblur_kwargs)
-            row = {"image": name, "width": rgb.shape[1], "height": rgb.shape[0],
-                   "niqe_input": niqe(rgb), "niqe_output": niqe(out)}
+            row = {
+                "image": name,
+                "width": rgb.shape[1],
+                "height": rgb.shape[0],
+                "niqe_input": niqe(rgb),
+                "niqe_output": niqe(out),
+            }
             if out_dir is not None and restored is None:
                 write_image(Path(out_dir) / name, out, overwrite=overwrite)
         except (ValueError, OSError) as exc:
@@ -122,6 +162,7 @@ def evaluate_no_reference(model: nn.Module | None, images: Sequence[str | os.Pat
 
 def _by_stem(folder: Path) -> dict[str, Path]:
     from rdafnet.io.image import IMAGE_SUFFIXES
+
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder of restored images")
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}

@@ -1,5 +1,6 @@
 """PSNR and SSIM with the deblurring papers' convention (RGB, data range 255, Gaussian 11x11, sigma 1.5);
 NIQE for photos without a reference (:mod:`rdafnet.evaluation.niqe`)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,11 +27,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two images (uint8, uint16, or float in [0, 1]) on a 0-255 scale."""
     _check(a, b)
     mse = np.mean((_as_255(a) - _as_255(b)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5, dtype=torch.float64) -> torch.Tensor:
-    g = torch.exp(-((torch.arange(size, dtype=dtype) - size // 2) ** 2) / (2 * sigma ** 2))
+    g = torch.exp(-((torch.arange(size, dtype=dtype) - size // 2) ** 2) / (2 * sigma**2))
     return g / g.sum()
 
 
@@ -43,18 +44,18 @@ def ssim_torch(a: torch.Tensor, b: torch.Tensor, *, data_range: float = 1.0) -> 
     gx, gy = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
     filt = lambda t: F.conv2d(F.conv2d(t, gx, groups=c), gy, groups=c)  # noqa: E731
     mu_a, mu_b = filt(a), filt(b)
-    var_a = filt(a * a) - mu_a ** 2
-    var_b = filt(b * b) - mu_b ** 2
+    var_a = filt(a * a) - mu_a**2
+    var_b = filt(b * b) - mu_b**2
     cov = filt(a * b) - mu_a * mu_b
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return s.mean(dim=(1, 2, 3))
 
 
 def psnr_torch(a: torch.Tensor, b: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
     """PSNR in dB per image of (B, C, H, W) batches."""
     mse = (a - b).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(data_range ** 2 / mse)
+    return 10 * torch.log10(data_range**2 / mse)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

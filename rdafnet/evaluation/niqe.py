@@ -8,6 +8,7 @@ generalized-Gaussian features each (eqs. 2-8); the score is the distance (eq. 10
 multivariate Gaussian of these features and the one fitted to pristine images. The pristine model
 (``assets/niqe_pris_params.npz``) is data from BasicSR (Apache-2.0), the values of the MATLAB release.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,9 +20,9 @@ from io import BytesIO
 import numpy as np
 
 __all__ = ["niqe", "niqe_features", "BLOCK"]
-BLOCK = 96                                              # the block size of the pristine model
-_RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])   # MATLAB's rgb2gray
-_SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))            # horizontal, vertical and both diagonal neighbours
+BLOCK = 96  # the block size of the pristine model
+_RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])  # MATLAB's rgb2gray
+_SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))  # horizontal, vertical and both diagonal neighbours
 
 
 @lru_cache(maxsize=1)
@@ -56,7 +57,7 @@ def to_gray255(image: np.ndarray) -> np.ndarray:
     elif np.issubdtype(x.dtype, np.floating):
         if x.size and (np.nanmin(x) < 0 or np.nanmax(x) > 1):
             raise ValueError("float images must lie in [0, 1]; pass uint8 for 0..255 data")
-        v = np.round(x.astype(np.float64) * 255.0)      # as the image would be saved
+        v = np.round(x.astype(np.float64) * 255.0)  # as the image would be saved
     else:
         raise ValueError(f"unsupported image dtype {x.dtype}; pass uint8, uint16 or float in [0, 1]")
     return np.round(v @ _RGB2GRAY) if v.ndim == 3 else v
@@ -70,14 +71,13 @@ def _filter_replicate(img: np.ndarray, window: np.ndarray) -> np.ndarray:
     h, w = img.shape
     for i in range(window.shape[0]):
         for j in range(window.shape[1]):
-            out += window[i, j] * p[i:i + h, j:j + w]
+            out += window[i, j] * p[i : i + h, j : j + w]
     return out
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
     a = np.abs(x)
-    return ((1.5 * a ** 3 - 2.5 * a ** 2 + 1) * (a <= 1)
-            + (-0.5 * a ** 3 + 2.5 * a ** 2 - 4 * a + 2) * ((a > 1) & (a <= 2)))
+    return (1.5 * a**3 - 2.5 * a**2 + 1) * (a <= 1) + (-0.5 * a**3 + 2.5 * a**2 - 4 * a + 2) * ((a > 1) & (a <= 2))
 
 
 def _resize_matrix(n: int, scale: float) -> np.ndarray:
@@ -111,9 +111,17 @@ def _aggd(x: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray, np.n
         right = np.sqrt((x * x * pos).sum(1) / pos.sum(1))
         g = left / right
         rhat = np.mean(np.abs(x), 1) ** 2 / np.mean(x * x, 1)
-        rnorm = rhat * (g ** 3 + 1) * (g + 1) / (g ** 2 + 1) ** 2
-        pos_ = np.concatenate([np.argmin((r_gam[None, :] - rnorm[i:i + chunk, None]) ** 2, axis=1)
-                               for i in range(0, len(rnorm), chunk)]) if len(rnorm) else np.zeros(0, int)
+        rnorm = rhat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
+        pos_ = (
+            np.concatenate(
+                [
+                    np.argmin((r_gam[None, :] - rnorm[i : i + chunk, None]) ** 2, axis=1)
+                    for i in range(0, len(rnorm), chunk)
+                ]
+            )
+            if len(rnorm)
+            else np.zeros(0, int)
+        )
         alpha = gam[pos_]
         k = np.sqrt(_gamma(1 / alpha) / _gamma(3 / alpha))
     return alpha, left * k, right * k
@@ -146,7 +154,7 @@ def niqe_features(gray: np.ndarray, *, block: int = BLOCK) -> np.ndarray:
     for scale in (1, 2):
         mu = _filter_replicate(img, window)
         sigma = np.sqrt(np.abs(_filter_replicate(img * img, window) - mu * mu))
-        mscn = (img - mu) / (sigma + 1)                          # eq. 1
+        mscn = (img - mu) / (sigma + 1)  # eq. 1
         b = block // scale
         blocks = mscn.reshape(h // block, b, w // block, b).transpose(0, 2, 1, 3).reshape(-1, b, b)
         per_scale.append(_block_features(blocks))
@@ -161,6 +169,7 @@ def niqe(image: np.ndarray | str | os.PathLike, *, crop_border: int = 0) -> floa
     Lower is better."""
     if isinstance(image, (str, os.PathLike)):
         from rdafnet.io.image import read_image
+
         image = read_image(image)
     gray = to_gray255(image)
     if crop_border:
@@ -168,11 +177,12 @@ def niqe(image: np.ndarray | str | os.PathLike, *, crop_border: int = 0) -> floa
     feats = niqe_features(gray)
     mu_p, cov_p, _ = _pristine()
     mu_d = np.nanmean(feats, axis=0)
-    complete = feats[~np.isnan(feats).any(axis=1)]               # MATLAB's nancov: complete rows only
+    complete = feats[~np.isnan(feats).any(axis=1)]  # MATLAB's nancov: complete rows only
     if len(complete) == 0:
-        raise ValueError("NIQE is undefined for this image: no 96x96 block has finite statistics (a flat or "
-                         "constant image?)")
+        raise ValueError(
+            "NIQE is undefined for this image: no 96x96 block has finite statistics (a flat or constant image?)"
+        )
     # with a single block MATLAB's cov normalises by 1, giving zeros (numpy's would divide by 0)
     cov_d = np.cov(complete, rowvar=False) if len(complete) > 1 else np.zeros((feats.shape[1],) * 2)
     d = mu_p - mu_d
-    return float(np.sqrt(d @ np.linalg.pinv((cov_p + cov_d) / 2) @ d))   # eq. 10
+    return float(np.sqrt(d @ np.linalg.pinv((cov_p + cov_d) / 2) @ d))  # eq. 10

@@ -1,5 +1,6 @@
 """Before/after sheets: the same 1:1 crop of each input, its restoration (and the sharp frame, for
 pairs), one row per image, labelled with the file name and its scores; PNG/JPEG or a single HTML file."""
+
 from __future__ import annotations
 
 import base64
@@ -21,6 +22,7 @@ _LABEL_H, _GAP = 18, 6
 @dataclass
 class SheetRow:
     """One image of a sheet: its name, the label text, and the full images (same size) to crop."""
+
     name: str
     label: str
     images: Sequence[np.ndarray]
@@ -66,7 +68,7 @@ def blurriest_window(image: np.ndarray, size: int, *, reference: np.ndarray | No
         coarse[:, 5:] += (coarse_img[:, 5:] - coarse_img[:, :-5]) ** 2
         coarse[5:, :] += (coarse_img[5:, :] - coarse_img[:-5, :]) ** 2
         c, f = _box_sum(coarse, k, stride), _box_sum(fine, k, stride)
-        score = c * c / (25 * f + 1e-9 * k * k)     # strong structure, soft detail: edges that are blurred
+        score = c * c / (25 * f + 1e-9 * k * k)  # strong structure, soft detail: edges that are blurred
     iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
     return int(min(iy * stride, h - size_h)), int(min(ix * stride, w - size_w))
 
@@ -90,11 +92,17 @@ def _to_rgb8(img: np.ndarray) -> np.ndarray:
 def crops(row: SheetRow, size: int, corner: tuple[int, int] | None) -> list[np.ndarray]:
     """The same crop of each of a row's images (uint8 RGB)."""
     y, x = corner if corner is not None else blurriest_window(row.images[0], size)
-    return [_to_rgb8(im)[y:y + size, x:x + size] for im in row.images]
+    return [_to_rgb8(im)[y : y + size, x : x + size] for im in row.images]
 
 
-def write_sheet(path: str | os.PathLike, rows: Sequence[SheetRow], *, crop: int = 256,
-                corners: Sequence[tuple[int, int] | None] | None = None, overwrite: bool = False) -> Path:
+def write_sheet(
+    path: str | os.PathLike,
+    rows: Sequence[SheetRow],
+    *,
+    crop: int = 256,
+    corners: Sequence[tuple[int, int] | None] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a sheet of ``rows`` to ``path`` (``.png``, ``.jpg`` or ``.html``), atomically; ``corners``
     fixes each row's crop (else :func:`blurriest_window` of its first image)."""
     path = Path(path)
@@ -107,9 +115,13 @@ def write_sheet(path: str | os.PathLike, rows: Sequence[SheetRow], *, crop: int 
     if suffix == ".html":
         return atomic_write(path, lambda tmp: Path(tmp).write_text(_html(rows, cells)), overwrite=overwrite)
     sheet = _raster(rows, cells, crop)
-    return atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG" if suffix == ".png" else "JPEG",
-                                                      **({} if suffix == ".png" else {"quality": 92})),
-                        overwrite=overwrite)
+    return atomic_write(
+        path,
+        lambda tmp: sheet.save(
+            tmp, format="PNG" if suffix == ".png" else "JPEG", **({} if suffix == ".png" else {"quality": 92})
+        ),
+        overwrite=overwrite,
+    )
 
 
 def _raster(rows: Sequence[SheetRow], cells: list[list[np.ndarray]], crop: int) -> Image.Image:
@@ -134,11 +146,16 @@ def _html(rows: Sequence[SheetRow], cells: list[list[np.ndarray]]) -> str:
         buf = _io.BytesIO()
         Image.fromarray(np.ascontiguousarray(im)).save(buf, format="PNG")
         return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    head = "".join(f"<th>{html.escape(t)}</th>" for t in rows[0].titles[:max(map(len, cells))])
+
+    head = "".join(f"<th>{html.escape(t)}</th>" for t in rows[0].titles[: max(map(len, cells))])
     body = "".join(
         f"<tr><td colspan=9><b>{html.escape(r.name)}</b> {html.escape(r.label)}</td></tr><tr>"
         + "".join(f'<td><img src="{uri(im)}" width="{im.shape[1]}" height="{im.shape[0]}"></td>' for im in c)
-        + "</tr>" for r, c in zip(rows, cells))
-    return ("<!doctype html><meta charset=utf-8><title>rdafnet before/after</title>"
-            "<style>body{font:13px sans-serif}td{vertical-align:top;padding:2px}img{image-rendering:pixelated}</style>"
-            f"<table><tr>{head}</tr>{body}</table>\n")
+        + "</tr>"
+        for r, c in zip(rows, cells)
+    )
+    return (
+        "<!doctype html><meta charset=utf-8><title>rdafnet before/after</title>"
+        "<style>body{font:13px sans-serif}td{vertical-align:top;padding:2px}img{image-rendering:pixelated}</style>"
+        f"<table><tr>{head}</tr>{body}</table>\n"
+    )

@@ -1,4 +1,5 @@
 """Inference: ``deblur`` for any image type, tiled restoration within a memory budget, and video."""
+
 from rdafnet.inference.deblur import deblur, iter_deblur
 from rdafnet.inference.tiling import restore_tensor
 from rdafnet.inference.video import deblur_video

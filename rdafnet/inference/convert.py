@@ -1,4 +1,5 @@
 """Any image type to a [0, 1] batch and back: numpy arrays, PIL images and tensors."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,9 @@ def _to_rgb_float(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if not np.isfinite(arr).all():
             raise ValueError("image contains NaN or inf values")
         if arr.min() < -1e-3 or arr.max() > 1 + 1e-3:
-            raise ValueError(f"float images must lie in [0, 1], got [{arr.min():.3g}, {arr.max():.3g}]; "
-                             "divide 8-bit data by 255")
+            raise ValueError(
+                f"float images must lie in [0, 1], got [{arr.min():.3g}, {arr.max():.3g}]; divide 8-bit data by 255"
+            )
     elif arr.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"unsupported image dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
     f = to_float(arr)
@@ -50,6 +52,7 @@ def _prepare_array(arr: np.ndarray) -> tuple[torch.Tensor, Finish]:
         if alpha is not None:
             y = np.concatenate([y, alpha], axis=2)
         return from_float(y[..., 0] if arr.ndim == 2 else y, arr.dtype)
+
     return image_to_batch(rgb), finish
 
 
@@ -62,8 +65,10 @@ def _prepare_tensor(image: torch.Tensor) -> tuple[torch.Tensor, Finish]:
     elif image.is_floating_point():
         x = image.float()
         if torch.isfinite(x).all() and (x.min() < -1e-3 or x.max() > 1 + 1e-3):
-            raise ValueError(f"float tensors must lie in [0, 1], got [{x.min():.3g}, {x.max():.3g}]; "
-                             "divide 8-bit data by 255 (or pass the uint8 tensor itself)")
+            raise ValueError(
+                f"float tensors must lie in [0, 1], got [{x.min():.3g}, {x.max():.3g}]; "
+                "divide 8-bit data by 255 (or pass the uint8 tensor itself)"
+            )
     else:
         raise ValueError(f"unsupported tensor dtype {image.dtype}; use uint8 or a float tensor in [0, 1]")
 
@@ -72,23 +77,37 @@ def _prepare_tensor(image: torch.Tensor) -> tuple[torch.Tensor, Finish]:
         if image.dtype == torch.uint8:
             return (y * 255).round_().clamp_(0, 255).to(torch.uint8)
         return y.to(image.dtype)
+
     return (x[None] if x.dim() == 3 else x), finish
 
 
 # PIL modes: how each is handed to the network, and how the result goes back to that mode
-_PIL_AS = {"RGB": "RGB", "L": "L", "RGBA": "RGBA", "LA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "RGBX": "RGB",
-           "I;16": None, "I": None, "F": None, "P": "RGB"}
+_PIL_AS = {
+    "RGB": "RGB",
+    "L": "L",
+    "RGBA": "RGBA",
+    "LA": "RGBA",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "RGBX": "RGB",
+    "I;16": None,
+    "I": None,
+    "F": None,
+    "P": "RGB",
+}
 
 
 def _prepare_pil(image: Image.Image) -> tuple[torch.Tensor, Finish]:
     """A PIL image in; the finished result has the same mode (and size, ICC profile and EXIF)."""
     mode = image.mode
     if getattr(image, "n_frames", 1) > 1:
-        raise ValueError(f"this image holds {image.n_frames} frames (an animation); restore them one by one "
-                         "(PIL.ImageSequence.Iterator) or with rdafnet.iter_deblur")
+        raise ValueError(
+            f"this image holds {image.n_frames} frames (an animation); restore them one by one "
+            "(PIL.ImageSequence.Iterator) or with rdafnet.iter_deblur"
+        )
     if mode not in _PIL_AS or (mode == "P" and "transparency" in image.info):
         raise ValueError(f"PIL mode {mode!r} is not supported; convert the image to 'RGB' (or 'RGBA') first")
-    if mode in ("I;16", "I", "F"):            # one channel of 16-bit integers or floats: numpy keeps them
+    if mode in ("I;16", "I", "F"):  # one channel of 16-bit integers or floats: numpy keeps them
         arr = np.asarray(image)
         if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
             raise ValueError("a PIL 'I' image with values outside 0..65535; convert it to 'I;16' or 'F' first")
@@ -101,7 +120,7 @@ def _prepare_pil(image: Image.Image) -> tuple[torch.Tensor, Finish]:
         out = Image.fromarray(finish_array(y))
         if mode == "I":
             out = out.convert("I")
-        elif mode == "P":                     # back onto the image's own palette
+        elif mode == "P":  # back onto the image's own palette
             out = out.quantize(palette=image, dither=Image.Dither.NONE)
         elif out.mode != mode and mode not in ("I;16", "F"):
             out = out.convert(mode)
@@ -109,6 +128,7 @@ def _prepare_pil(image: Image.Image) -> tuple[torch.Tensor, Finish]:
             if key in image.info:
                 out.info[key] = image.info[key]
         return out
+
     return x, finish
 
 
@@ -123,5 +143,6 @@ def prepare(image: Any) -> tuple[torch.Tensor, Finish]:
         return _prepare_pil(image)
     if isinstance(image, torch.Tensor):
         return _prepare_tensor(image)
-    raise ValueError(f"unsupported image type {type(image).__name__}; pass a numpy array, PIL image, "
-                     "torch tensor or file path")
+    raise ValueError(
+        f"unsupported image type {type(image).__name__}; pass a numpy array, PIL image, torch tensor or file path"
+    )

@@ -1,4 +1,5 @@
 """``deblur()``: any image type in, the same type out; whole-frame or tiled inference."""
+
 from __future__ import annotations
 
 import copy
@@ -21,10 +22,9 @@ def default_model() -> torch.nn.Module:
     if "m" not in _DEFAULT_MODEL:
         from rdafnet.weights.hub import from_pretrained
         from rdafnet.ops import optimize
+
         _DEFAULT_MODEL["m"] = optimize(from_pretrained(), precision="auto")
     return _DEFAULT_MODEL["m"]
-
-
 
 
 def _model_on(model: torch.nn.Module | None, device: str | torch.device | None) -> torch.nn.Module:
@@ -32,13 +32,17 @@ def _model_on(model: torch.nn.Module | None, device: str | torch.device | None) 
     model stays where it is."""
     model = default_model() if model is None else model
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (or None for the bundled model), got "
-                        f"{type(model).__name__} {model!r:.60}; to load one by name or path use "
-                        "rdafnet.from_pretrained(...)")
+        raise TypeError(
+            f"model must be a torch.nn.Module (or None for the bundled model), got "
+            f"{type(model).__name__} {model!r:.60}; to load one by name or path use "
+            "rdafnet.from_pretrained(...)"
+        )
     if any(p.is_meta for p in model.parameters()):
-        raise ValueError("the model's weights are on the 'meta' device (shapes without values): load real "
-                         "weights first (rdafnet.from_pretrained, or model.to_empty(device='cpu') and "
-                         "load_state_dict)")
+        raise ValueError(
+            "the model's weights are on the 'meta' device (shapes without values): load real "
+            "weights first (rdafnet.from_pretrained, or model.to_empty(device='cpu') and "
+            "load_state_dict)"
+        )
     if device is not None:
         want, have = resolve_device(device), next(model.parameters()).device
         if want.type != have.type or (want.index is not None and want.index != (have.index or 0)):
@@ -46,9 +50,17 @@ def _model_on(model: torch.nn.Module | None, device: str | torch.device | None) 
     return model
 
 
-def deblur(image: ImageLike | str | os.PathLike, model: torch.nn.Module | None = None, *,
-           tile: int | None = None, overlap: int | None = None, batch_size: int = 4,
-           device: str | torch.device | None = None, progress: bool = False, max_memory: int | None = None) -> Any:
+def deblur(
+    image: ImageLike | str | os.PathLike,
+    model: torch.nn.Module | None = None,
+    *,
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    max_memory: int | None = None,
+) -> Any:
     """Remove motion blur from an image.
 
     ``image``: numpy (H, W[, C]) uint8/uint16/float in [0, 1] with C in 1/3/4, a PIL image,
@@ -61,13 +73,24 @@ def deblur(image: ImageLike | str | os.PathLike, model: torch.nn.Module | None =
     model = _model_on(model, device)
     x, finish = prepare(image)
     with _eval_mode(model):
-        return finish(restore_tensor(x, model, tile=tile, overlap=overlap, batch_size=batch_size,
-                                     progress=progress, max_memory=max_memory))
+        return finish(
+            restore_tensor(
+                x, model, tile=tile, overlap=overlap, batch_size=batch_size, progress=progress, max_memory=max_memory
+            )
+        )
 
 
-def iter_deblur(frames: Iterable[Any], model: torch.nn.Module | None = None, *, batch_size: int = 1,
-                tile: int | None = None, overlap: int | None = None, device: str | torch.device | None = None,
-                max_memory: int | None = None, prefetch: int = 2) -> Iterator[Any]:
+def iter_deblur(
+    frames: Iterable[Any],
+    model: torch.nn.Module | None = None,
+    *,
+    batch_size: int = 1,
+    tile: int | None = None,
+    overlap: int | None = None,
+    device: str | torch.device | None = None,
+    max_memory: int | None = None,
+    prefetch: int = 2,
+) -> Iterator[Any]:
     """Restore a stream of images, yielding each result in order, as :func:`deblur` would return it.
 
     ``frames``: any iterable (a generator, a video decoder, a list) of what :func:`deblur` takes.
@@ -103,6 +126,7 @@ def prefetched(items: Iterable[Any], *, depth: int) -> Iterator[Any]:
     """``items`` produced ``depth`` ahead by a background thread; its exceptions re-raised here."""
     import queue
     import threading
+
     q: queue.Queue = queue.Queue(maxsize=depth)
     done, stop = object(), threading.Event()
 
@@ -118,7 +142,7 @@ def prefetched(items: Iterable[Any], *, depth: int) -> Iterator[Any]:
                 if stop.is_set():
                     return
             q.put((done, None))
-        except BaseException as exc:          # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             q.put((done, exc))
 
     thread = threading.Thread(target=produce, daemon=True, name="rdafnet-prefetch")
@@ -133,7 +157,7 @@ def prefetched(items: Iterable[Any], *, depth: int) -> Iterator[Any]:
             yield item
     finally:
         stop.set()
-        while thread.is_alive():               # unblock a producer waiting on a full queue
+        while thread.is_alive():  # unblock a producer waiting on a full queue
             try:
                 q.get_nowait()
             except queue.Empty:

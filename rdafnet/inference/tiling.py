@@ -1,4 +1,5 @@
 """Tiled inference: the tile grid, blending weights, the memory guard and restore_tensor."""
+
 from __future__ import annotations
 
 import os
@@ -53,6 +54,7 @@ def frame_bytes(model: torch.nn.Module, h: int, w: int, batch: int = 1) -> int |
     """Estimated peak memory (bytes) of ``model`` on ``batch`` frames of h x w, or ``None`` for a model
     that is not an RDAFNet network (no estimate: no automatic tiling)."""
     from rdafnet.models.networks import RDAFNetBase
+
     if not isinstance(model, RDAFNetBase):
         return None
     per_pixel = BYTES_PER_PIXEL_PER_WIDTH * model.config["width"] * (1.5 if model.num_stages > 1 else 1) + 64
@@ -101,9 +103,17 @@ def auto_tile(model: torch.nn.Module, h: int, w: int, *, batch_size: int, budget
     return min(fitting, key=lambda t: (round(tile_work(h, w, t, auto_overlap(t)), 3), -t))
 
 
-def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None = None,
-                   overlap: int | None = None, batch_size: int = 4, device: str | torch.device | None = None,
-                   progress: bool = False, max_memory: int | None = None) -> torch.Tensor:
+def restore_tensor(
+    x: torch.Tensor,
+    model: torch.nn.Module,
+    *,
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    max_memory: int | None = None,
+) -> torch.Tensor:
     """Run ``model`` on a (B, 3, H, W) [0, 1] tensor kept on its own device (usually the CPU).
 
     ``tile=None`` processes the whole frame at once. Otherwise fixed-size ``tile`` x ``tile``
@@ -120,7 +130,9 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
     """
     check_image_batch(x)
     check_count("batch_size", batch_size, 1)
-    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 16 or tile % 2):
+    if tile is not None and (
+        isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 16 or tile % 2
+    ):
         raise ValueError(f"tile must be an even number >= 16, got {tile!r}")
     if overlap is not None:
         check_count("overlap", overlap, 0)
@@ -136,10 +148,13 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
         if tile is not None:
             overlap = auto_overlap(tile) if overlap is None else overlap
             what = f"a whole {h}x{w} frame" if b == 1 else f"{b} whole {h}x{w} frames"
-            warnings.warn(f"{what} needs about {frame_bytes(model, h, w, b) / 2**30:.1f} GiB, over the "
-                          f"{budget / 2**30:.1f} GiB budget: restoring it in {tile} px tiles, overlap {overlap} "
-                          "(pass tile= or max_memory= to choose; tiles differ slightly from a whole-frame pass)",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{what} needs about {frame_bytes(model, h, w, b) / 2**30:.1f} GiB, over the "
+                f"{budget / 2**30:.1f} GiB budget: restoring it in {tile} px tiles, overlap {overlap} "
+                "(pass tile= or max_memory= to choose; tiles differ slightly from a whole-frame pass)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     if tile is None or (h <= tile and w <= tile):
         with torch.no_grad():
             return model(x.to(device, dtype)).to(x.device, x.dtype)
@@ -150,38 +165,43 @@ def restore_tensor(x: torch.Tensor, model: torch.nn.Module, *, tile: int | None 
     n_tiles = len(_axis_starts(h, tile, overlap)) * len(_axis_starts(w, tile, overlap))
     work = tile_work(h, w, tile, overlap)
     if work > MAX_TILE_WORK:
-        raise ValueError(f"tile={tile} with overlap={overlap} plans {n_tiles} tiles, {work:.0f}x the work of one "
-                         f"whole-frame pass; use a smaller overlap (default tile // 4) or a larger tile")
+        raise ValueError(
+            f"tile={tile} with overlap={overlap} plans {n_tiles} tiles, {work:.0f}x the work of one "
+            f"whole-frame pass; use a smaller overlap (default tile // 4) or a larger tile"
+        )
     margin = overlap // 4
     acc_dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    out = torch.zeros(b, c, h, w, dtype=acc_dtype)      # on the host: only tiles visit the device
+    out = torch.zeros(b, c, h, w, dtype=acc_dtype)  # on the host: only tiles visit the device
     norm = torch.zeros(1, 1, h, w, dtype=acc_dtype)
     jobs = [(i, y, xx) for i in range(b) for y, xx in tile_grid(h, w, tile, overlap)]
     bar = None
     if progress:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=len(jobs), desc="tiles", leave=False, unit="tile")
     pos = 0
     while pos < len(jobs):
-        chunk = jobs[pos:pos + batch_size]
-        batch = torch.stack([x[i, :, y:y + tile, xx:xx + tile] for i, y, xx in chunk]).to(device, dtype)
+        chunk = jobs[pos : pos + batch_size]
+        batch = torch.stack([x[i, :, y : y + tile, xx : xx + tile] for i, y, xx in chunk]).to(device, dtype)
         try:
             with torch.no_grad():
                 pred = model(batch).to("cpu", acc_dtype)
         except torch.cuda.OutOfMemoryError as exc:
             torch.cuda.empty_cache()
             if batch_size == 1:
-                raise RuntimeError(f"out of GPU memory on one {tile}x{tile} tile; pass a smaller tile "
-                                   "(e.g. tile=256) or device='cpu'") from exc
+                raise RuntimeError(
+                    f"out of GPU memory on one {tile}x{tile} tile; pass a smaller tile (e.g. tile=256) or device='cpu'"
+                ) from exc
             batch_size = max(1, batch_size // 2)
             continue
         for (i, y, xx), p in zip(chunk, pred):
             th, tw = p.shape[-2:]
-            wgt = (_axis_weight(y, tile, h, overlap, margin)[:, None]
-                   * _axis_weight(xx, tile, w, overlap, margin)[None]).to(acc_dtype)
-            out[i, :, y:y + th, xx:xx + tw] += p * wgt
+            wgt = (
+                _axis_weight(y, tile, h, overlap, margin)[:, None] * _axis_weight(xx, tile, w, overlap, margin)[None]
+            ).to(acc_dtype)
+            out[i, :, y : y + th, xx : xx + tw] += p * wgt
             if i == 0:
-                norm[0, 0, y:y + th, xx:xx + tw] += wgt
+                norm[0, 0, y : y + th, xx : xx + tw] += wgt
         pos += len(chunk)
         if bar is not None:
             bar.update(len(chunk))

@@ -6,6 +6,7 @@ re-encoding and the source's audio is copied in, into a temporary file that is r
 A killed run therefore resumes from its last finished segment, and the output name only ever holds a
 complete file. Under ``torchrun`` each process restores every ``world_size``-th segment.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,12 +27,24 @@ from rdafnet.utils import distributed
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.inference.deblur import iter_deblur
 from rdafnet.io.segments import SegmentWriter, join_segments, segment_path
-from rdafnet.io.video import CONTAINERS, DEFAULT_CRF, X264_PRESETS, TruncatedVideoWarning, VideoResult, VideoSource, codec_for, import_av, open_source, pix_fmt_for
+from rdafnet.io.video import (
+    CONTAINERS,
+    DEFAULT_CRF,
+    X264_PRESETS,
+    TruncatedVideoWarning,
+    VideoResult,
+    VideoSource,
+    codec_for,
+    import_av,
+    open_source,
+    pix_fmt_for,
+)
 
 
 @dataclass(frozen=True)
 class _Plan:
     """Everything that decides a segment's content: a work folder from another plan is not reused."""
+
     source: str
     source_size: int
     source_mtime: float
@@ -53,12 +66,25 @@ def _work_folder(dst: Path) -> Path:
     return dst.parent / f".{dst.name}.rdafnet-work"
 
 
-def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model: torch.nn.Module | None = None, *,
-                 codec: str | None = None, crf: int = DEFAULT_CRF, preset: str = "medium",
-                 tile: int | None = None, overlap: int | None = None, batch_size: int = 1,
-                 max_memory: int | None = None, fps: float | None = None, frames_out: str | Path | None = None,
-                 audio: bool = True, overwrite: bool = False, segment_frames: int = 32,
-                 progress: bool = False) -> VideoResult | None:
+def deblur_video(
+    src: str | Path | Sequence[str | Path],
+    dst: str | Path,
+    model: torch.nn.Module | None = None,
+    *,
+    codec: str | None = None,
+    crf: int = DEFAULT_CRF,
+    preset: str = "medium",
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 1,
+    max_memory: int | None = None,
+    fps: float | None = None,
+    frames_out: str | Path | None = None,
+    audio: bool = True,
+    overwrite: bool = False,
+    segment_frames: int = 32,
+    progress: bool = False,
+) -> VideoResult | None:
     """Restore every frame of ``src`` (a video file, or a folder or list of images played at ``fps``,
     default 30) into the video ``dst`` (.mp4, .mov, .m4v, .mkv or .webm).
 
@@ -80,8 +106,9 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
     av = import_av()
     dst = Path(dst)
     if dst.suffix.lower() not in CONTAINERS:
-        raise ValueError(f"cannot write video as {dst.suffix or 'a file without suffix'}; "
-                         f"name the output {' / '.join(CONTAINERS)}")
+        raise ValueError(
+            f"cannot write video as {dst.suffix or 'a file without suffix'}; name the output {' / '.join(CONTAINERS)}"
+        )
     if not isinstance(src, (list, tuple)) and Path(src).resolve() == dst.resolve():
         raise ValueError(f"the output {dst} is the input; choose another name")
     if dst.exists() and not overwrite:
@@ -100,25 +127,35 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
     if codec in ("libx264", "libx265") and preset not in X264_PRESETS:
         raise ValueError(f"unknown {codec} preset {preset!r}; choose one of {', '.join(X264_PRESETS)}")
     pix_fmt = pix_fmt_for(codec, info)
-    options = {"crf": str(crf), "preset": preset} if codec in ("libx264", "libx265") else \
-        {"crf": str(crf), "b": "0"} if codec == "libvpx-vp9" else {"crf": str(crf)}
+    options = (
+        {"crf": str(crf), "preset": preset}
+        if codec in ("libx264", "libx265")
+        else {"crf": str(crf), "b": "0"}
+        if codec == "libvpx-vp9"
+        else {"crf": str(crf)}
+    )
     if codec == "libx265":
         options["x265-params"] = "log-level=error"
     from rdafnet.inference.deblur import default_model
+
     model = default_model() if model is None else model
     rank, world = distributed.rank_and_world()
     work = _work_folder(dst)
     frames_dir = Path(frames_out) if frames_out is not None else None
     stat = Path(source.path).stat() if isinstance(source, VideoSource) else None
-    plan = _Plan(source=str(Path(source.path).resolve()), source_size=stat.st_size if stat else len(source.files),
-                 source_mtime=stat.st_mtime if stat else 0.0, model=_model_digest(model),
-                 options={"codec": codec, "pix_fmt": pix_fmt, **options, "tile": tile, "overlap": overlap,
-                          "fps": fps}, segment_frames=segment_frames)
+    plan = _Plan(
+        source=str(Path(source.path).resolve()),
+        source_size=stat.st_size if stat else len(source.files),
+        source_mtime=stat.st_mtime if stat else 0.0,
+        model=_model_digest(model),
+        options={"codec": codec, "pix_fmt": pix_fmt, **options, "tile": tile, "overlap": overlap, "fps": fps},
+        segment_frames=segment_frames,
+    )
     if rank == 0:
         _prepare_work(work, plan, frames_dir, overwrite=overwrite)
     distributed.barrier()
     done_segments = {int(p.stem[4:]) for p in work.glob("seg-*.mp4")}
-    mine = (lambda seg: seg % world == rank and seg not in done_segments)
+    mine = lambda seg: seg % world == rank and seg not in done_segments
     pending: deque = deque()
     counts = {"frames": 0}
 
@@ -134,16 +171,26 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
     bar = None
     if progress and rank == 0:
         from tqdm.auto import tqdm
+
         total = info.frames or (round(info.duration * float(info.rate)) if info.duration and info.rate else None)
         bar = tqdm(total=total, desc=Path(dst).name, unit="frame", dynamic_ncols=True)
-    writer = SegmentWriter(work, codec=codec, pix_fmt=pix_fmt, options=options, info=info,
-                            segment_frames=segment_frames, frames_out=frames_dir, stem=dst.stem)
+    writer = SegmentWriter(
+        work,
+        codec=codec,
+        pix_fmt=pix_fmt,
+        options=options,
+        info=info,
+        segment_frames=segment_frames,
+        frames_out=frames_dir,
+        stem=dst.stem,
+    )
     writer.start()
     t0 = time.perf_counter()
     restored = 0
     try:
-        for image in iter_deblur(todo(), model, batch_size=batch_size, tile=tile, overlap=overlap,
-                                 max_memory=max_memory):
+        for image in iter_deblur(
+            todo(), model, batch_size=batch_size, tile=tile, overlap=overlap, max_memory=max_memory
+        ):
             index, timing = pending.popleft()
             writer.put((index, timing, image))
             restored += 1
@@ -161,8 +208,11 @@ def deblur_video(src: str | Path | Sequence[str | Path], dst: str | Path, model:
     seconds = time.perf_counter() - t0
     frames = counts["frames"]
     if source.stopped:
-        warnings.warn(f"{source.path}: {source.stopped}; the output holds the {frames} frames before that",
-                      TruncatedVideoWarning, stacklevel=2)
+        warnings.warn(
+            f"{source.path}: {source.stopped}; the output holds the {frames} frames before that",
+            TruncatedVideoWarning,
+            stacklevel=2,
+        )
     distributed.barrier()
     if rank != 0:
         return None
@@ -185,10 +235,12 @@ def _prepare_work(work: Path, plan: _Plan, frames_dir: Path | None, *, overwrite
     same = plan_file.exists() and json.loads(plan_file.read_text()) == wanted
     if not same:
         if frames_dir is not None and not overwrite and any(frames_dir.glob("*.png")):
-            raise FileExistsError(f"{frames_dir} already holds images; pass overwrite=True (--overwrite) or "
-                                  "choose an empty folder for the frames")
+            raise FileExistsError(
+                f"{frames_dir} already holds images; pass overwrite=True (--overwrite) or "
+                "choose an empty folder for the frames"
+            )
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         atomic_write(plan_file, lambda tmp: Path(tmp).write_text(json.dumps(wanted, indent=1)))
-    for stale in work.glob(".*.tmp"):            # segments a killed run was writing
+    for stale in work.glob(".*.tmp"):  # segments a killed run was writing
         stale.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
 """Files in and out: images (8/16-bit, float, metadata kept, written atomically) and video sources."""
+
 from rdafnet.io.image import (
     IMAGE_SUFFIXES,
     ImageReadError,
@@ -12,5 +13,19 @@ from rdafnet.io.image import (
 )
 from rdafnet.io.video import VIDEO_SUFFIXES, VideoInfo, VideoResult, is_video, probe
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "ImageReadError", "VideoInfo", "VideoResult", "from_float",
-           "image_size", "is_video", "plan_outputs", "probe", "read_image", "read_metadata", "to_float", "write_image"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "ImageReadError",
+    "VideoInfo",
+    "VideoResult",
+    "from_float",
+    "image_size",
+    "is_video",
+    "plan_outputs",
+    "probe",
+    "read_image",
+    "read_metadata",
+    "to_float",
+    "write_image",
+]

@@ -1,4 +1,5 @@
 """Image files <-> numpy arrays: EXIF orientation, 8/16-bit, atomic writes."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,8 +16,21 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from rdafnet.utils.atomic import atomic_write
 
 #: Files read as images: PNG, JPEG, TIFF, BMP, WebP, and the lossless PPM/PGM/PNM, TGA, QOI and SGI.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm", ".pnm", ".tga", ".qoi",
-                  ".sgi")
+IMAGE_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".pnm",
+    ".tga",
+    ".qoi",
+    ".sgi",
+)
 
 
 class ImageReadError(ValueError):
@@ -34,8 +48,14 @@ def _png_is_16bit_colour(path: Path) -> bool:
 
 #: EXIF orientation -> the array operation that undoes it (the same as ``ImageOps.exif_transpose``)
 _ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
-    2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1], 5: lambda x: x.swapaxes(0, 1),
-    6: lambda x: np.rot90(x, -1), 7: lambda x: np.rot90(x, 2).swapaxes(0, 1), 8: lambda x: np.rot90(x, 1)}
+    2: lambda x: x[:, ::-1],
+    3: lambda x: x[::-1, ::-1],
+    4: lambda x: x[::-1],
+    5: lambda x: x.swapaxes(0, 1),
+    6: lambda x: np.rot90(x, -1),
+    7: lambda x: np.rot90(x, 2).swapaxes(0, 1),
+    8: lambda x: np.rot90(x, 1),
+}
 
 
 def _orientation(path: Path) -> int:
@@ -43,6 +63,7 @@ def _orientation(path: Path) -> int:
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
+
             with tifffile.TiffFile(path) as tif:
                 tag = tif.pages[0].tags.get("Orientation")
                 return int(tag.value) if tag is not None else 1
@@ -56,6 +77,7 @@ def _read_16bit(path: Path) -> np.ndarray:
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
+
             return tifffile.imread(path)
         import png
     except ImportError as exc:
@@ -83,21 +105,53 @@ def _write_16bit(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> Cal
     h, w, c = arr.shape
     writer = png.Writer(w, h, greyscale=False, alpha=c == 4, bitdepth=16)
     extra = (_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)) if icc else b"") + (
-        _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif) if exif else b"")
+        _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif) if exif else b""
+    )
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             writer.write(f, arr.reshape(h, w * c))
-        if extra:                         # after IHDR (8-byte signature + 25-byte chunk), before the data
+        if extra:  # after IHDR (8-byte signature + 25-byte chunk), before the data
             data = Path(tmp).read_bytes()
             Path(tmp).write_bytes(data[:33] + extra + data[33:])
+
     return write
 
 
 #: TIFF tags that describe how a file's pixels are stored (size, strips, samples): a TIFF's EXIF, as Pillow
 #: reads it, is its first directory and holds them; they describe that file only and are never copied
-_TIFF_LAYOUT = frozenset({254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284, 317, 320, 322,
-                          323, 324, 325, 330, 338, 339, 340, 341, 347, 34675})
+_TIFF_LAYOUT = frozenset(
+    {
+        254,
+        255,
+        256,
+        257,
+        258,
+        259,
+        262,
+        266,
+        273,
+        277,
+        278,
+        279,
+        280,
+        281,
+        284,
+        317,
+        320,
+        322,
+        323,
+        324,
+        325,
+        330,
+        338,
+        339,
+        340,
+        341,
+        347,
+        34675,
+    }
+)
 
 
 def _tiff16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
@@ -113,13 +167,24 @@ def _tiff16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | None) 
         if with_exif:
             tags = Image.Exif()
             tags.load(exif)
-            for tag, value in tags.items():         # (read_metadata has left out the input's storage tags)
-                ifd[tag] = tags.get_ifd(tag) if tag in (0x8769, 0x8825) else value   # Exif, GPS: sub-IFDs
-        for tag, value in {256: w, 257: h, 258: (16,) * c, 259: 1, 262: 2, 273: (0,), 277: c, 278: h,
-                           279: (arr.size * 2,), 284: 1, 339: (1,) * c}.items():
+            for tag, value in tags.items():  # (read_metadata has left out the input's storage tags)
+                ifd[tag] = tags.get_ifd(tag) if tag in (0x8769, 0x8825) else value  # Exif, GPS: sub-IFDs
+        for tag, value in {
+            256: w,
+            257: h,
+            258: (16,) * c,
+            259: 1,
+            262: 2,
+            273: (0,),
+            277: c,
+            278: h,
+            279: (arr.size * 2,),
+            284: 1,
+            339: (1,) * c,
+        }.items():
             ifd[tag] = value
         if c == 4:
-            ifd[338] = (2,)                     # ExtraSamples: unassociated alpha
+            ifd[338] = (2,)  # ExtraSamples: unassociated alpha
         if icc:
             ifd[34675] = icc
         return ifd
@@ -127,8 +192,11 @@ def _tiff16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | None) 
     try:
         ifd = directory(bool(exif)).tobytes(8)
     except Exception as exc:  # noqa: BLE001 - a tag Pillow cannot re-encode: keep the image and the profile
-        warnings.warn(f"{path}: the input's EXIF could not be written to a 16-bit TIFF ({exc}); it is left out",
-                      RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"{path}: the input's EXIF could not be written to a 16-bit TIFF ({exc}); it is left out",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         ifd = directory(False).tobytes(8)
     return b"II*\x00" + struct.pack("<L", 8) + ifd + arr.astype("<u2").tobytes()
 
@@ -143,8 +211,12 @@ def _matching_icc(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> di
     want = "GRAY" if arr.ndim == 2 else "RGB"
     if space == want:
         return metadata
-    warnings.warn(f"{path}: the input's ICC profile describes {space} data, not this {want} output; it is not "
-                  "copied (the output is untagged, read as sRGB)", RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"{path}: the input's ICC profile describes {space} data, not this {want} output; it is not "
+        "copied (the output is untagged, read as sRGB)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
     return {k: v for k, v in metadata.items() if k != "icc_profile"}
 
 
@@ -155,6 +227,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
     try:
         if path.suffix.lower() in (".tif", ".tiff") and importlib.util.find_spec("tifffile") is not None:
             import tifffile
+
             with tifffile.TiffFile(path) as tif:
                 h, w = tif.pages[0].imagelength, tif.pages[0].imagewidth
         else:
@@ -185,8 +258,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as im:
             if getattr(im, "n_frames", 1) > 1:
-                raise ImageReadError(f"{path} holds {im.n_frames} frames (an animation); rdafnet restores single "
-                                     "images: save its frames as images (PIL.ImageSequence) and restore those")
+                raise ImageReadError(
+                    f"{path} holds {im.n_frames} frames (an animation); rdafnet restores single "
+                    "images: save its frames as images (PIL.ImageSequence) and restore those"
+                )
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im)
@@ -215,20 +290,26 @@ def read_metadata(path: str | os.PathLike) -> dict[str, bytes]:
         with Image.open(path) as im:
             meta = {"icc_profile": im.info.get("icc_profile")}
             exif = im.getexif()
-            for tag in _TIFF_LAYOUT & set(exif):     # a TIFF's own storage tags (its size, strips): not EXIF
+            for tag in _TIFF_LAYOUT & set(exif):  # a TIFF's own storage tags (its size, strips): not EXIF
                 del exif[tag]
-            if str(exif.get(0x010E, "")).startswith('{"shape":'):    # tifffile's array shape, not a description
+            if str(exif.get(0x010E, "")).startswith('{"shape":'):  # tifffile's array shape, not a description
                 del exif[0x010E]
             if exif:
-                exif[0x0112] = 1                     # Orientation: applied by read_image
+                exif[0x0112] = 1  # Orientation: applied by read_image
                 meta["exif"] = exif.tobytes()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return {}
     return {k: v for k, v in meta.items() if v}
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool = False, quality: int = 95,
-                metadata: dict[str, bytes] | None = None) -> Path:
+def write_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    overwrite: bool = False,
+    quality: int = 95,
+    metadata: dict[str, bytes] | None = None,
+) -> Path:
     """Write ``image`` (H, W[, C]) uint8 or uint16 atomically (temp file + rename).
 
     ``metadata`` (:func:`read_metadata`: ICC profile, EXIF) is written where the format carries it
@@ -260,8 +341,12 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool =
     return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **kwargs), overwrite=overwrite)
 
 
-def plan_outputs(sources: Sequence[str | os.PathLike], targets: Sequence[str | os.PathLike], *,
-                 protect: Iterable[str | os.PathLike] = ()) -> dict[Path, Path]:
+def plan_outputs(
+    sources: Sequence[str | os.PathLike],
+    targets: Sequence[str | os.PathLike],
+    *,
+    protect: Iterable[str | os.PathLike] = (),
+) -> dict[Path, Path]:
     """``target -> source`` for writing one output per input, checked before anything is written.
 
     Raises ``ValueError`` when a target is an input itself (any of ``sources`` or ``protect``) or
@@ -272,13 +357,15 @@ def plan_outputs(sources: Sequence[str | os.PathLike], targets: Sequence[str | o
     plan: dict[Path, Path] = {}
     for src, target in zip(map(Path, sources), map(Path, targets)):
         if target.resolve() in inputs:
-            raise ValueError(f"the output {target} for {src} would replace the input itself; "
-                             "choose another output folder")
+            raise ValueError(
+                f"the output {target} for {src} would replace the input itself; choose another output folder"
+            )
         if target in plan:
             if plan[target].resolve() == src.resolve():
                 continue
-            raise ValueError(f"{plan[target]} and {src} would both be written to {target}; "
-                             "restore them into separate output folders")
+            raise ValueError(
+                f"{plan[target]} and {src} would both be written to {target}; restore them into separate output folders"
+            )
         plan[target] = src
     return plan
 

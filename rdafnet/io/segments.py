@@ -1,4 +1,5 @@
 """Restored frames into video segments (a background encoder) and segments into one file with the source audio."""
+
 from __future__ import annotations
 
 import heapq
@@ -15,20 +16,30 @@ from rdafnet.io.image import write_image
 from rdafnet.io.video import CONTAINERS, ImageSource, VideoInfo, VideoSource, import_av
 
 
-_ABORT = ("abort",)      # a failed or interrupted run: the open segment is dropped, not committed
+_ABORT = ("abort",)  # a failed or interrupted run: the open segment is dropped, not committed
 
 
 class SegmentWriter(threading.Thread):
     """Encodes restored frames into segment files in a background thread (a bounded queue feeds it)."""
 
-    def __init__(self, work: Path, *, codec: str, pix_fmt: str, options: dict[str, str], info: VideoInfo,
-                 segment_frames: int, frames_out: Path | None, stem: str) -> None:
+    def __init__(
+        self,
+        work: Path,
+        *,
+        codec: str,
+        pix_fmt: str,
+        options: dict[str, str],
+        info: VideoInfo,
+        segment_frames: int,
+        frames_out: Path | None,
+        stem: str,
+    ) -> None:
         super().__init__(daemon=True, name="rdafnet-encode")
         self.q: queue.Queue = queue.Queue(maxsize=4)
         self.work, self.codec, self.pix_fmt, self.options, self.info = work, codec, pix_fmt, options, info
         self.segment_frames, self.frames_out, self.stem = segment_frames, frames_out, stem
         self.error: BaseException | None = None
-        self._ahead: list = []          # an item read past the end of a segment: the next one's first
+        self._ahead: list = []  # an item read past the end of a segment: the next one's first
 
     def put(self, item: tuple | None) -> None:
         """Queue ``item`` (``None``: the end); raises the encoder's error if it has stopped on one."""
@@ -52,7 +63,7 @@ class SegmentWriter(threading.Thread):
 
     def abort(self) -> None:
         """Drop the open segment (finished ones stay for the next run) and wait for the thread."""
-        while self.is_alive():                 # a thread that died on an error reads no more
+        while self.is_alive():  # a thread that died on an error reads no more
             try:
                 self.q.put(_ABORT, timeout=0.2)
                 break
@@ -68,7 +79,7 @@ class SegmentWriter(threading.Thread):
             while (item := self._next()) is not None:
                 seg = item[0] // self.segment_frames
                 atomic_write(segment_path(self.work, seg), lambda tmp: self._encode(tmp, seg, item))
-        except BaseException as exc:         # noqa: BLE001 - raised in the caller by put()/join
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller by put()/join
             self.error = exc
 
     def _encode(self, tmp: str, seg: int, first: tuple) -> None:
@@ -86,8 +97,11 @@ class SegmentWriter(threading.Thread):
                 if self.frames_out is not None:
                     write_image(self.frames_out / f"{self.stem}_{index:06d}.png", image, overwrite=True)
                 frame = av.VideoFrame.from_ndarray(image, format="rgb48le" if image.dtype == np.uint16 else "rgb24")
-                frame = frame.reformat(format=self.pix_fmt, dst_colorspace=info.colour.get("colorspace") or None,
-                                       dst_color_range=info.colour.get("color_range") or None)
+                frame = frame.reformat(
+                    format=self.pix_fmt,
+                    dst_colorspace=info.colour.get("colorspace") or None,
+                    dst_color_range=info.colour.get("color_range") or None,
+                )
                 frame.pts, frame.duration, frame.time_base = pts, duration, info.time_base
                 out.mux(stream.encode(frame))
                 item = self._next()
@@ -107,8 +121,9 @@ def segment_path(work: Path, seg: int) -> Path:
     return work / f"seg-{seg:06d}.mp4"
 
 
-def join_segments(work: Path, segments: int, dst: Path, source: VideoSource | ImageSource, *, audio: bool,
-          overwrite: bool) -> None:
+def join_segments(
+    work: Path, segments: int, dst: Path, source: VideoSource | ImageSource, *, audio: bool, overwrite: bool
+) -> None:
     """Segments -> one file, with the source's audio packets copied unchanged and the rotation kept."""
     av = import_av()
     container = CONTAINERS[dst.suffix.lower()]
@@ -123,31 +138,32 @@ def join_segments(work: Path, segments: int, dst: Path, source: VideoSource | Im
                 if source.info.rotation:
                     video.set_display_rotation(source.info.rotation)
                 tracks = []
-                for a in (src.streams.audio if src is not None else ()):
+                for a in src.streams.audio if src is not None else ():
                     try:
                         tracks.append((a, out.add_stream_from_template(a)))
                     except (av.error.FFmpegError, ValueError) as exc:
-                        raise ValueError(f"the {a.codec_context.name} audio of {source.path} cannot go into "
-                                         f"{dst.suffix} ({exc}); write .mkv, which takes any audio") from exc
+                        raise ValueError(
+                            f"the {a.codec_context.name} audio of {source.path} cannot go into "
+                            f"{dst.suffix} ({exc}); write .mkv, which takes any audio"
+                        ) from exc
 
                 def packets(demux: Iterator[Any], streams: dict[int, Any], order: int) -> Iterator[tuple]:
                     for n, p in enumerate(demux):
-                        if p.dts is None and p.pts is None:        # flush packets carry nothing
+                        if p.dts is None and p.pts is None:  # flush packets carry nothing
                             continue
                         t = (p.dts if p.dts is not None else p.pts) * p.time_base
                         yield t, order, n, p, streams[p.stream.index]
 
-                streams = [packets((p for c in inputs for p in c.demux(c.streams.video[0])),
-                                   {0: video}, 0)]
+                streams = [packets((p for c in inputs for p in c.demux(c.streams.video[0])), {0: video}, 0)]
                 if tracks:
-                    streams.append(packets(src.demux(*[a for a, _ in tracks]),
-                                           {a.index: o for a, o in tracks}, 1))
+                    streams.append(packets(src.demux(*[a for a, _ in tracks]), {a.index: o for a, o in tracks}, 1))
                 for _, _, _, packet, stream in heapq.merge(*streams, key=lambda r: r[:3]):
                     packet.stream = stream
                     out.mux(packet)
         finally:
             for c in inputs + ([src] if src is not None else []):
                 c.close()
+
     try:
         atomic_write(dst, write, overwrite=overwrite)
     except av.error.FFmpegError as exc:

@@ -1,4 +1,5 @@
 """Video sources: decoding with PyAV (FFmpeg's libraries) or a folder of frames, and what a container and codec take."""
+
 from __future__ import annotations
 
 import warnings
@@ -13,12 +14,37 @@ import numpy as np
 from rdafnet.io.image import IMAGE_SUFFIXES, read_image
 
 #: Files read as video.
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
-                  ".wmv", ".flv", ".3gp")
+VIDEO_SUFFIXES = (
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+    ".3gp",
+)
 #: Containers written, by output suffix.
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 #: The speed presets of libx264 and libx265 (``--preset``).
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 #: Constant rate factor of the default codecs: 16 is visually lossless for x264 and VP9.
 DEFAULT_CRF = 16
 
@@ -27,8 +53,9 @@ def import_av() -> Any:
     try:
         import av
     except ImportError as exc:
-        raise ImportError("video needs PyAV (FFmpeg's libraries, no system ffmpeg): "
-                          "pip install 'rdafnet[video]'") from exc
+        raise ImportError(
+            "video needs PyAV (FFmpeg's libraries, no system ffmpeg): pip install 'rdafnet[video]'"
+        ) from exc
     return av
 
 
@@ -43,30 +70,32 @@ class TruncatedVideoWarning(RuntimeWarning):
 @dataclass(frozen=True)
 class VideoInfo:
     """What a source holds: size, timing (``time_base`` units), bit depth, rotation, audio streams."""
+
     width: int
     height: int
-    rate: Fraction | None          # average frames per second
+    rate: Fraction | None  # average frames per second
     time_base: Fraction
-    frames: int | None             # as the container declares it (an estimate; None if it does not)
-    duration: float | None         # seconds
+    frames: int | None  # as the container declares it (an estimate; None if it does not)
+    duration: float | None  # seconds
     bit_depth: int
     pix_fmt: str
-    rotation: int                  # degrees, as the display matrix says
+    rotation: int  # degrees, as the display matrix says
     audio_streams: int
-    colour: dict[str, int]         # colorspace, color_range, color_primaries, color_trc tags
+    colour: dict[str, int]  # colorspace, color_range, color_primaries, color_trc tags
 
 
 @dataclass(frozen=True)
 class VideoResult:
     """What :func:`deblur_video` did."""
+
     path: Path
-    frames: int                    # frames in the output
-    restored: int                  # restored by this call (the rest came from an earlier, killed run)
+    frames: int  # frames in the output
+    restored: int  # restored by this call (the rest came from an earlier, killed run)
     seconds: float
-    stopped: str | None            # why decoding stopped early (a truncated or damaged file), else None
+    stopped: str | None  # why decoding stopped early (a truncated or damaged file), else None
 
 
-Frame = np.ndarray | None       # an RGB frame, or None where it was not wanted
+Frame = np.ndarray | None  # an RGB frame, or None where it was not wanted
 
 
 def _mp4_without_index(path: Path) -> bool:
@@ -83,7 +112,7 @@ def _mp4_without_index(path: Path) -> bool:
                 if size == 1 and len(head) >= 16:
                     size = int.from_bytes(head[8:16], "big")
                 kinds.append(kind)
-                if size < 8:                 # 0: to the end of the file; anything else smaller is not a box
+                if size < 8:  # 0: to the end of the file; anything else smaller is not a box
                     break
                 pos += size
     except OSError:
@@ -101,16 +130,20 @@ class VideoSource:
             self.container = av.open(str(path))
         except (av.error.FFmpegError, UnicodeDecodeError) as exc:
             if _mp4_without_index(path):
-                raise ValueError(f"{path} is an MP4/MOV recording cut off before its index (the 'moov' atom, which "
-                                 "a camera writes when recording stops), so no frame can be located; recover it "
-                                 "with a repair tool (e.g. untrunc, given a healthy clip from the same camera) "
-                                 "and restore the repaired file") from exc
+                raise ValueError(
+                    f"{path} is an MP4/MOV recording cut off before its index (the 'moov' atom, which "
+                    "a camera writes when recording stops), so no frame can be located; recover it "
+                    "with a repair tool (e.g. untrunc, given a healthy clip from the same camera) "
+                    "and restore the repaired file"
+                ) from exc
             raise ValueError(f"{path} is not a video file that FFmpeg can read ({exc})") from exc
         if not self.container.streams.video:
             streams = [f"{st.type} ({st.codec_context.name})" for st in self.container.streams]
             self.container.close()
-            raise ValueError(f"{path} holds no video stream, only {', '.join(streams) or 'no stream at all'}: "
-                             "there is nothing to deblur")
+            raise ValueError(
+                f"{path} holds no video stream, only {', '.join(streams) or 'no stream at all'}: "
+                "there is nothing to deblur"
+            )
         self.stream = stream = self.container.streams.video[0]
         stream.thread_type = "AUTO"
         first = self._first_frame()
@@ -120,15 +153,26 @@ class VideoSource:
             raise ValueError(f"{path}: no video frame could be decoded (a damaged or empty file)")
         fmt = av.VideoFormat(pix_fmt)
         bits = max(c.bits for c in fmt.components)
-        duration = (float(stream.duration * stream.time_base) if stream.duration
-                    else (self.container.duration / 1e6 if self.container.duration else None))
+        duration = (
+            float(stream.duration * stream.time_base)
+            if stream.duration
+            else (self.container.duration / 1e6 if self.container.duration else None)
+        )
         self.info = VideoInfo(
-            width=stream.codec_context.width, height=stream.codec_context.height,
-            rate=stream.average_rate or stream.guessed_rate, time_base=stream.time_base, frames=stream.frames or None,
-            duration=duration, bit_depth=bits, pix_fmt=fmt.name, rotation=int(first.rotation or 0) if first else 0,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            rate=stream.average_rate or stream.guessed_rate,
+            time_base=stream.time_base,
+            frames=stream.frames or None,
+            duration=duration,
+            bit_depth=bits,
+            pix_fmt=fmt.name,
+            rotation=int(first.rotation or 0) if first else 0,
             audio_streams=len(self.container.streams.audio),
             colour={k: int(getattr(first, k)) for k in ("colorspace", "color_range", "color_primaries", "color_trc")}
-            if first else {})
+            if first
+            else {},
+        )
         self.stopped: str | None = None
 
     def _first_frame(self) -> Any:
@@ -153,9 +197,11 @@ class VideoSource:
                 last = pts
                 n += 1
                 if (frame.width, frame.height) != (self.info.width, self.info.height):
-                    raise ValueError(f"{self.path}: the frame size changes at frame {n} (from {self.info.width}x"
-                                     f"{self.info.height} to {frame.width}x{frame.height}); a video is written at one "
-                                     "size: split the file where the size changes and restore each part")
+                    raise ValueError(
+                        f"{self.path}: the frame size changes at frame {n} (from {self.info.width}x"
+                        f"{self.info.height} to {frame.width}x{frame.height}); a video is written at one "
+                        "size: split the file where the size changes and restore each part"
+                    )
                 image = frame.to_ndarray(format=fmt, src_color_range=frame.color_range) if wanted(n - 1) else None
                 yield (pts, frame.duration or step), image
         except av.error.FFmpegError as exc:
@@ -165,10 +211,16 @@ class VideoSource:
         if self.stopped is None and self.info.frames and n < self.info.frames:
             self.stopped = f"the file ends after frame {n} of the {self.info.frames} it declares (truncated?)"
         end = _seconds(last, self.info) + (1 / float(self.info.rate) if self.info.rate else 0)
-        if self.stopped is None and self.info.duration and self.info.rate and \
-                end < self.info.duration - 1.5 / float(self.info.rate):
-            self.stopped = (f"the file ends after frame {n} (t={end:.3f} s) of the {self.info.duration:.3f} s "
-                            "it declares (truncated?)")
+        if (
+            self.stopped is None
+            and self.info.duration
+            and self.info.rate
+            and end < self.info.duration - 1.5 / float(self.info.rate)
+        ):
+            self.stopped = (
+                f"the file ends after frame {n} (t={end:.3f} s) of the {self.info.duration:.3f} s "
+                "it declares (truncated?)"
+            )
 
 
 def _seconds(pts: int | None, info: VideoInfo) -> float:
@@ -184,10 +236,19 @@ class ImageSource:
         first = read_image(files[0])
         self.files = list(files)
         rate = Fraction(fps).limit_denominator(1001)
-        self.info = VideoInfo(width=first.shape[1], height=first.shape[0], rate=rate, time_base=1 / rate,
-                              frames=len(files), duration=len(files) / float(rate),
-                              bit_depth=16 if first.dtype == np.uint16 else 8, pix_fmt="rgb24", rotation=0,
-                              audio_streams=0, colour={})
+        self.info = VideoInfo(
+            width=first.shape[1],
+            height=first.shape[0],
+            rate=rate,
+            time_base=1 / rate,
+            frames=len(files),
+            duration=len(files) / float(rate),
+            bit_depth=16 if first.dtype == np.uint16 else 8,
+            pix_fmt="rgb24",
+            rotation=0,
+            audio_streams=0,
+            colour={},
+        )
         self.stopped = None
         self.path = self.files[0].parent
 
@@ -198,8 +259,10 @@ class ImageSource:
                 continue
             img = read_image(f)
             if img.shape[:2] != (self.info.height, self.info.width):
-                raise ValueError(f"{f} is {img.shape[1]}x{img.shape[0]}, but the first frame is "
-                                 f"{self.info.width}x{self.info.height}: a video needs frames of one size")
+                raise ValueError(
+                    f"{f} is {img.shape[1]}x{img.shape[0]}, but the first frame is "
+                    f"{self.info.width}x{self.info.height}: a video needs frames of one size"
+                )
             yield (i, 1), img[..., :3] if img.shape[2] >= 3 else np.repeat(img, 3, axis=2)
 
 
@@ -234,13 +297,24 @@ def pix_fmt_for(codec: str, info: VideoInfo) -> str:
     formats = {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
     deep = info.bit_depth > 8
     odd = info.width % 2 or info.height % 2
-    chroma = "444" if odd or "444" in info.pix_fmt or info.pix_fmt.startswith(("rgb", "gbr", "bgr")) else \
-        "422" if "422" in info.pix_fmt else "420"
+    chroma = (
+        "444"
+        if odd or "444" in info.pix_fmt or info.pix_fmt.startswith(("rgb", "gbr", "bgr"))
+        else "422"
+        if "422" in info.pix_fmt
+        else "420"
+    )
     for name in ([f"yuv{chroma}p10le"] if deep else []) + [f"yuv{chroma}p", "yuv444p"]:
         if name in formats and not (odd and "444" not in name):
             if deep and "10" not in name:
-                warnings.warn(f"{codec} cannot write {info.bit_depth}-bit video: the output is 8-bit "
-                              "(libx264 and libx265 keep 10 bits)", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"{codec} cannot write {info.bit_depth}-bit video: the output is 8-bit "
+                    "(libx264 and libx265 keep 10 bits)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
             return name
-    raise ValueError(f"codec {codec} cannot write a {info.width}x{info.height} video "
-                     f"(it offers {sorted(formats)}); choose another --codec")
+    raise ValueError(
+        f"codec {codec} cannot write a {info.width}x{info.height} video "
+        f"(it offers {sorted(formats)}); choose another --codec"
+    )

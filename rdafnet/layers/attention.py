@@ -1,4 +1,5 @@
 """Pixel attention and attention fusion: the two halves of continuous cross-layer attention."""
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,9 @@ class DepthwiseSeparableConv(nn.Module):
 
     def __init__(self, channels: int, *, kernel_size: int = 3) -> None:
         super().__init__()
-        self.depthwise = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2,
-                                   groups=channels, bias=False)
+        self.depthwise = nn.Conv2d(
+            channels, channels, kernel_size, padding=kernel_size // 2, groups=channels, bias=False
+        )
         self.pointwise = nn.Conv2d(channels, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ rounding of the transforms (about 1e-5 relative). Each layer shape is timed once
 its first input, and NNPACK is used only where it was faster (:func:`winograd_faster`); where NNPACK is
 missing or fails its probe, the direct convolution runs.
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,8 +38,9 @@ def winograd_available() -> bool:
         return False
 
 
-def winograd_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                    padding: int = 0) -> torch.Tensor:
+def winograd_conv2d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, padding: int = 0
+) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=padding)`` by NNPACK (fp32, CPU, NCHW; stride 1, groups 1)."""
     return torch._nnpack_spatial_convolution(x.contiguous(), weight.contiguous(), bias, [padding, padding], [1, 1])
 
@@ -46,9 +48,15 @@ def winograd_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
 def winograd_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether NNPACK can compute this convolution (fp32 on CPU, square kernels of 3 or more)."""
     k = weight.shape[-1]
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
-            and weight.shape[-2] == k >= 3 and weight.shape[1] == x.shape[1]
-            and not torch.compiler.is_compiling() and winograd_available())
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and weight.dtype == torch.float32
+        and weight.shape[-2] == k >= 3
+        and weight.shape[1] == x.shape[1]
+        and not torch.compiler.is_compiling()
+        and winograd_available()
+    )
 
 
 def winograd_faster(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> bool:
@@ -57,18 +65,21 @@ def winograd_faster(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     crop = x[..., :PROBE, :PROBE]
     key = (tuple(crop.shape), tuple(weight.shape), padding, torch.get_num_threads())
     if key not in _FASTER:
+
         def seconds(fn) -> float:
             fn()
             start = time.perf_counter()
             fn()
             return time.perf_counter() - start
+
         direct = seconds(lambda: F.conv2d(crop, weight, bias, padding=padding))
         _FASTER[key] = seconds(lambda: winograd_conv2d(crop, weight, bias, padding)) < direct
     return _FASTER[key]
 
 
-def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *, padding: int = 0,
-           winograd: bool = False) -> torch.Tensor:
+def conv2d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *, padding: int = 0, winograd: bool = False
+) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=padding)`` (stride 1, groups 1); with ``winograd=True`` by
     NNPACK where it applies and was measured faster for this layer shape (:func:`winograd_faster`)."""
     if winograd and winograd_applies(x, weight) and winograd_faster(x, weight, bias, padding):
@@ -82,14 +93,27 @@ class WinogradConv2d(nn.Conv2d):
 
     @staticmethod
     def replaces(conv: nn.Module) -> bool:
-        return (type(conv) is nn.Conv2d and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
-                and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
-                and conv.padding[0] == conv.padding[1] and conv.kernel_size[0] == conv.kernel_size[1] >= 3)
+        return (
+            type(conv) is nn.Conv2d
+            and conv.stride == (1, 1)
+            and conv.dilation == (1, 1)
+            and conv.groups == 1
+            and conv.padding_mode == "zeros"
+            and isinstance(conv.padding, tuple)
+            and conv.padding[0] == conv.padding[1]
+            and conv.kernel_size[0] == conv.kernel_size[1] >= 3
+        )
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> WinogradConv2d:
-        fast = cls(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding,
-                   bias=conv.bias is not None, device="meta")
+        fast = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            padding=conv.padding,
+            bias=conv.bias is not None,
+            device="meta",
+        )
         fast.weight, fast.bias = conv.weight, conv.bias
         return fast
 

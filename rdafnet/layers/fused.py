@@ -14,6 +14,7 @@ Same function as the reference blocks, fewer memory passes:
 - with ``winograd = True`` (``rdafnet.optimize(model, conv="winograd")``) the 3x3 convolutions run as
   NNPACK's Winograd kernels on fp32 CPU tensors (:mod:`rdafnet.layers.fastconv`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -57,17 +58,18 @@ class Workspace:
         self._buffers.clear()
 
 
-def instance_norm_act_(x: torch.Tensor, *, eps: float, slope: float | None, window: int | None,
-                       scratch: torch.Tensor | None = None) -> torch.Tensor:
+def instance_norm_act_(
+    x: torch.Tensor, *, eps: float, slope: float | None, window: int | None, scratch: torch.Tensor | None = None
+) -> torch.Tensor:
     """Instance norm of ``x`` followed by LeakyReLU(``slope``) (skipped if ``None``): in place, except
     for a single bf16 image, which is normalised into a new tensor. Use the returned tensor."""
     if window is not None:
         y = instance_norm(x, eps=eps, window=window)
         return F.leaky_relu_(y, slope) if slope is not None else y
-    if triton_norm.available(x) and not torch.compiler.is_compiling():   # inductor fuses it itself
+    if triton_norm.available(x) and not torch.compiler.is_compiling():  # inductor fuses it itself
         try:
             return triton_norm.instance_norm_act(x, eps=eps, slope=slope)
-        except Exception as exc:      # noqa: BLE001 - any compile/launch failure: eager fallback
+        except Exception as exc:  # noqa: BLE001 - any compile/launch failure: eager fallback
             triton_norm.disable(f"{type(exc).__name__}: {exc}")
     if x.shape[0] == 1 and x.dtype == torch.bfloat16:
         # one bf16 image: batch norm's statistics over (N, H, W) are instance norm's, and its kernel reads
@@ -125,7 +127,7 @@ class FusedRDAFB(NormWindow, nn.Module):
         self.num_convs, self.attention, self.residual = block.num_convs, block.attention, block.residual
         self.slope, self.eps = block.negative_slope, block.eps
         self.norm_window, self.feature_stride = block.norm_window, block.feature_stride
-        self.winograd = False           # 3x3 convolutions by NNPACK's Winograd kernels (rdafnet.optimize(conv=...))
+        self.winograd = False  # 3x3 convolutions by NNPACK's Winograd kernels (rdafnet.optimize(conv=...))
         c, n = block.channels, block.num_convs
         self.channels = c
         self.convs = copy.deepcopy(block.convs)
@@ -137,8 +139,10 @@ class FusedRDAFB(NormWindow, nn.Module):
         """Inference only: its weights are copies, so training it would update nothing the
         original block holds. Train the original model and optimize it again."""
         if mode:
-            raise RuntimeError("an optimized model (rdafnet.optimize) is for inference only: train the original "
-                               "model, then call rdafnet.optimize on it again")
+            raise RuntimeError(
+                "an optimized model (rdafnet.optimize) is for inference only: train the original "
+                "model, then call rdafnet.optimize on it again"
+            )
         return super().train(False)
 
     @torch.no_grad()
@@ -160,16 +164,20 @@ class FusedRDAFB(NormWindow, nn.Module):
                     a = maps.add(logits)
                     gate = a if i == 0 else self.dsc[i - 1](maps.fuse(self.reduce[i - 1]))
             y = fastconv.conv2d(_gated_reflect_pad(h, gate, buf), conv.weight, conv.bias, winograd=self.winograd)
-            h = instance_norm_act_(y, eps=self.eps, slope=self.slope if i < n - 1 else None,
-                                   window=self.norm_window, scratch=scratch)
+            h = instance_norm_act_(
+                y, eps=self.eps, slope=self.slope if i < n - 1 else None, window=self.norm_window, scratch=scratch
+            )
         if self.residual:
             h.add_(x)
         return F.relu_(h)
 
 
 def _memory_format(like: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if like.is_contiguous(memory_format=torch.channels_last) and like.shape[1] > 1 \
+    return (
+        torch.channels_last
+        if like.is_contiguous(memory_format=torch.channels_last) and like.shape[1] > 1
         else torch.contiguous_format
+    )
 
 
 class _AttentionMaps:
@@ -192,14 +200,18 @@ class _AttentionMaps:
     def add(self, logits: torch.Tensor) -> torch.Tensor:
         """The map ``sigmoid(logits)`` (in place, or into its slice of the buffer), kept for the fusions."""
         c, i = self.channels, len(self.maps)
-        a = torch.sigmoid_(logits) if self.stack is None else torch.sigmoid(logits, out=self.stack[:, i * c:(i + 1) * c])
+        a = (
+            torch.sigmoid_(logits)
+            if self.stack is None
+            else torch.sigmoid(logits, out=self.stack[:, i * c : (i + 1) * c])
+        )
         self.maps.append(a)
         return a
 
     def fuse(self, conv: nn.Conv2d) -> torch.Tensor:
         """``conv(cat(maps so far))``."""
         if self.stack is not None:
-            return conv(self.stack[:, :len(self.maps) * self.channels])
+            return conv(self.stack[:, : len(self.maps) * self.channels])
         first, c = self.maps[0], self.channels
         if not first.is_contiguous(memory_format=torch.channels_last) or torch.compiler.is_compiling():
             return conv(torch.cat(self.maps, dim=1))
@@ -207,8 +219,9 @@ class _AttentionMaps:
 
         def rows(t: torch.Tensor) -> torch.Tensor:
             return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+
         w = conv.weight.view(conv.out_channels, -1)
         o = torch.addmm(conv.bias, rows(first), w[:, :c].t(), out=None if self.out is None else rows(self.out))
         for j in range(1, len(self.maps)):
-            o.addmm_(rows(self.maps[j]), w[:, j * c:(j + 1) * c].t())
+            o.addmm_(rows(self.maps[j]), w[:, j * c : (j + 1) * c].t())
         return o.view(b, hh, ww, -1).permute(0, 3, 1, 2)

@@ -1,4 +1,5 @@
 """Instance normalisation with whole-image or local (windowed) statistics."""
+
 from __future__ import annotations
 
 import torch
@@ -27,7 +28,7 @@ def instance_norm(x: torch.Tensor, *, eps: float = 1e-5, window: int | None = No
     if window is None or (h <= window and w <= window):
         return F.instance_norm(x, eps=eps)
     kh, kw = min(window, h), min(window, w)
-    xc = x - x.mean(dim=(-2, -1), keepdim=True)      # centre first: less cancellation in E[x^2]-E[x]^2
+    xc = x - x.mean(dim=(-2, -1), keepdim=True)  # centre first: less cancellation in E[x^2]-E[x]^2
     mean = _box_mean(xc, kh, kw)
     var = (_box_mean(xc * xc, kh, kw) - mean * mean).clamp_min(0)
     return (xc - mean) * torch.rsqrt(var + eps)

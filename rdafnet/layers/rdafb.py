@@ -1,4 +1,5 @@
 """Residual dense attention fusion block (RDAFB)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -34,9 +35,17 @@ class RDAFB(Fusable, NormWindow, nn.Module):
     that :func:`~rdafnet.set_norm_window` windows are in input pixels.
     """
 
-    def __init__(self, channels: int, *, num_convs: int = 4, attention: AttentionMode = "fusion",
-                 residual: bool = True, negative_slope: float = 0.2, eps: float = 1e-5,
-                 feature_stride: int = 1) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        num_convs: int = 4,
+        attention: AttentionMode = "fusion",
+        residual: bool = True,
+        negative_slope: float = 0.2,
+        eps: float = 1e-5,
+        feature_stride: int = 1,
+    ) -> None:
         super().__init__()
         check_count("channels", channels, 1)
         check_count("num_convs", num_convs, 1)
@@ -48,10 +57,11 @@ class RDAFB(Fusable, NormWindow, nn.Module):
         self.residual = residual
         self.negative_slope = negative_slope
         self.eps = eps
-        self.norm_window: int | None = None   # local statistics (see rdafnet.set_norm_window)
+        self.norm_window: int | None = None  # local statistics (see rdafnet.set_norm_window)
         self.feature_stride = feature_stride
         self.convs = nn.ModuleList(
-            nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect") for _ in range(num_convs))
+            nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect") for _ in range(num_convs)
+        )
         n_attn = num_convs if attention != "none" else 0
         self.attns = nn.ModuleList(PixelAttention(channels) for _ in range(n_attn))
         n_fuse = num_convs - 1 if attention == "fusion" else 0

@@ -1,4 +1,5 @@
 """Multi-stage glue: supervised attention module and cross-stage feature fusion."""
+
 from __future__ import annotations
 
 import torch

@@ -10,6 +10,7 @@ Used automatically for CUDA tensors when ``triton`` imports; ``RDAFNET_TRITON=0`
 On a CPU the kernels run in Triton's interpreter (``TRITON_INTERPRET=1``), which is how the tests
 check them against float64.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,11 +20,11 @@ import torch
 try:
     import triton
     import triton.language as tl
-except ImportError:          # optional: the eager path is used instead
+except ImportError:  # optional: the eager path is used instead
     triton = None
 
 
-_FAILED: list[str] = []      # set when a kernel failed once: the eager path is used from then on
+_FAILED: list[str] = []  # set when a kernel failed once: the eager path is used from then on
 
 
 def available(x: torch.Tensor) -> bool:
@@ -32,22 +33,24 @@ def available(x: torch.Tensor) -> bool:
     if triton is None or _FAILED or os.environ.get("RDAFNET_TRITON", "1") == "0":
         return False
     if x.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        return False      # float64 keeps the eager path (fp32 accumulation would lose its precision)
+        return False  # float64 keeps the eager path (fp32 accumulation would lose its precision)
     return x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def disable(reason: str) -> None:
     """Fall back to the eager path for the rest of the process, with one warning."""
     import warnings
+
     _FAILED.append(reason)
-    warnings.warn(f"rdafnet: Triton kernels disabled, using the eager path ({reason})", RuntimeWarning,
-                  stacklevel=3)
+    warnings.warn(f"rdafnet: Triton kernels disabled, using the eager path ({reason})", RuntimeWarning, stacklevel=3)
 
 
 if triton is not None:
+
     @triton.jit
-    def _stats_kernel(x_ptr, mean_ptr, rstd_ptr, C, H, W, sb, sc, sh, sw, eps,
-                      BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    def _stats_kernel(
+        x_ptr, mean_ptr, rstd_ptr, C, H, W, sb, sc, sh, sw, eps, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr
+    ):
         b = tl.program_id(0)
         cs = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
         cmask = cs < C
@@ -61,7 +64,7 @@ if triton is not None:
             acc += v.to(tl.float32)
         mean = tl.sum(acc, axis=0) / n
         acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-        for start in range(0, n, BLOCK_P):          # second pass: centred squares, no cancellation
+        for start in range(0, n, BLOCK_P):  # second pass: centred squares, no cancellation
             p = start + tl.arange(0, BLOCK_P)
             m = (p < n)[:, None] & cmask[None, :]
             v = tl.load(base + (p // W)[:, None] * sh + (p % W)[:, None] * sw, mask=m, other=0.0)
@@ -72,8 +75,27 @@ if triton is not None:
         tl.store(rstd_ptr + b * C + cs, rstd, mask=cmask)
 
     @triton.jit
-    def _apply_kernel(x_ptr, out_ptr, mean_ptr, rstd_ptr, C, H, W, sb, sc, sh, sw, ob, oc, oh, ow, slope,
-                      HAS_ACT: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    def _apply_kernel(
+        x_ptr,
+        out_ptr,
+        mean_ptr,
+        rstd_ptr,
+        C,
+        H,
+        W,
+        sb,
+        sc,
+        sh,
+        sw,
+        ob,
+        oc,
+        oh,
+        ow,
+        slope,
+        HAS_ACT: tl.constexpr,
+        BLOCK_P: tl.constexpr,
+        BLOCK_C: tl.constexpr,
+    ):
         b = tl.program_id(0)
         cs = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
         p = tl.program_id(2) * BLOCK_P + tl.arange(0, BLOCK_P)
@@ -89,8 +111,9 @@ if triton is not None:
         tl.store(out_ptr + b * ob + cs[None, :] * oc + h * oh + w * ow, y.to(out_ptr.dtype.element_ty), mask=m)
 
 
-def instance_norm_act(x: torch.Tensor, *, eps: float, slope: float | None,
-                      out: torch.Tensor | None = None) -> torch.Tensor:
+def instance_norm_act(
+    x: torch.Tensor, *, eps: float, slope: float | None, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``LeakyReLU(slope)(instance_norm(x))`` (no activation if ``slope`` is None) written to
     ``out`` (default: in place); ``x`` is (B, C, H, W) in any layout and float dtype."""
     if triton is None:
@@ -101,10 +124,23 @@ def instance_norm_act(x: torch.Tensor, *, eps: float, slope: float | None,
     rstd = torch.empty_like(mean)
     block_c = min(32, triton.next_power_of_2(c))
     block_p = 128
-    _stats_kernel[(b, triton.cdiv(c, block_c))](x, mean, rstd, c, h, w, *x.stride(), eps,
-                                                 BLOCK_P=block_p, BLOCK_C=block_c)
+    _stats_kernel[(b, triton.cdiv(c, block_c))](
+        x, mean, rstd, c, h, w, *x.stride(), eps, BLOCK_P=block_p, BLOCK_C=block_c
+    )
     grid = (b, triton.cdiv(c, block_c), triton.cdiv(h * w, block_p))
-    _apply_kernel[grid](x, out, mean, rstd, c, h, w, *x.stride(), *out.stride(),
-                        0.0 if slope is None else slope, HAS_ACT=slope is not None,
-                        BLOCK_P=block_p, BLOCK_C=block_c)
+    _apply_kernel[grid](
+        x,
+        out,
+        mean,
+        rstd,
+        c,
+        h,
+        w,
+        *x.stride(),
+        *out.stride(),
+        0.0 if slope is None else slope,
+        HAS_ACT=slope is not None,
+        BLOCK_P=block_p,
+        BLOCK_C=block_c,
+    )
     return out

@@ -1,4 +1,5 @@
 """RDAFNet networks (single-stage and multi-stage), their variants and ``build()``."""
+
 from __future__ import annotations
 
 import inspect
@@ -21,9 +22,13 @@ from rdafnet.layers import RDAFB, CrossStageFusion, SupervisedAttention
 from rdafnet.layers.rdafb import ATTENTION_MODES, AttentionMode
 from rdafnet.utils.device import PRECISIONS, warn_if_emulated
 
-_HUB = dict(library_name="rdafnet", license="mit", pipeline_tag="image-to-image",
-            tags=["image-deblurring", "motion-deblurring", "rdafnet", "pytorch"],
-            repo_url="https://github.com/rdafnet/rdafnet")
+_HUB = dict(
+    library_name="rdafnet",
+    license="mit",
+    pipeline_tag="image-to-image",
+    tags=["image-deblurring", "motion-deblurring", "rdafnet", "pytorch"],
+    repo_url="https://github.com/rdafnet/rdafnet",
+)
 
 
 class EncoderDecoder(nn.Module):
@@ -34,25 +39,37 @@ class EncoderDecoder(nn.Module):
     last block) that cross-stage fusion passes to the next stage.
     """
 
-    def __init__(self, *, in_channels: int = 3, width: int = 64, num_blocks: int = 16,
-                 negative_slope: float = 0.2, **block_kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        width: int = 64,
+        num_blocks: int = 16,
+        negative_slope: float = 0.2,
+        **block_kwargs: Any,
+    ) -> None:
         super().__init__()
         check_count("width", width, 1)
         check_count("num_blocks", num_blocks, 1)
         self.negative_slope = negative_slope
         self.head = nn.Conv2d(in_channels, width, 7, padding=3, bias=False)
         self.down = nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False)
-        self.blocks = nn.ModuleList(RDAFB(2 * width, negative_slope=negative_slope, feature_stride=2, **block_kwargs)
-                                    for _ in range(num_blocks))
+        self.blocks = nn.ModuleList(
+            RDAFB(2 * width, negative_slope=negative_slope, feature_stride=2, **block_kwargs) for _ in range(num_blocks)
+        )
         self.up = nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False)
         self.fuse = nn.Conv2d(2 * width, width, 5, padding=2, bias=False)
 
     def embed(self, img: torch.Tensor) -> torch.Tensor:
         return F.leaky_relu(self.head(img), self.negative_slope)
 
-    def forward(self, e: torch.Tensor, *, csff: CrossStageFusion | None = None,
-                prev: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        e: torch.Tensor,
+        *,
+        csff: CrossStageFusion | None = None,
+        prev: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         act = self.negative_slope
         h = F.leaky_relu(self.down(e), act)
         mid = len(self.blocks) // 2
@@ -81,23 +98,22 @@ class RDAFNetBase(nn.Module):
     """
 
     input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
-    size_multiple: ClassVar[int] = 2   # one stride-2 down/up pair
-    min_size: ClassVar[int] = 4        # reflect padding inside the blocks needs >= 2 pixels at half resolution
+    size_multiple: ClassVar[int] = 2  # one stride-2 down/up pair
+    min_size: ClassVar[int] = 4  # reflect padding inside the blocks needs >= 2 pixels at half resolution
     precisions: ClassVar[tuple[str, ...]] = tuple(PRECISIONS)
     variant: str | None
-    autocast_dtype: torch.dtype | None = None   # set by rdafnet.optimize(..., precision="bf16")
+    autocast_dtype: torch.dtype | None = None  # set by rdafnet.optimize(..., precision="bf16")
 
-    def forward(self, x: torch.Tensor, *, return_stages: bool = False
-                ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor, *, return_stages: bool = False) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Restore ``x`` (B, 3, H, W) in [0, 1]; ``return_stages`` returns every stage's output."""
         if not torch.compiler.is_compiling():
             check_image_batch(x)
         h, w = x.shape[-2:]
         xp = pad_to_multiple(x, self.size_multiple, min_size=self.min_size)
-        dtype = self.autocast_dtype       # (no autocast context otherwise: a caller's one stays active)
+        dtype = self.autocast_dtype  # (no autocast context otherwise: a caller's one stays active)
         if dtype is not None and not torch.compiler.is_compiling():
             warn_if_emulated(x.device, dtype)
-        if dtype is None:                 # an fp16 image into fp32 weights (or the reverse): the weights' dtype
+        if dtype is None:  # an fp16 image into fp32 weights (or the reverse): the weights' dtype
             xp = xp.to(next(self.parameters()).dtype)
         with torch.autocast(x.device.type, dtype=dtype) if dtype is not None else nullcontext():
             outs = self.forward_signed(xp * 2 - 1)
@@ -116,21 +132,30 @@ class RDAFNetBase(nn.Module):
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this network (saved as ``config.json``)."""
         from rdafnet._version import __version__
+
         hp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in (self._hub_mixin_config or {}).items()}
-        return {"architecture": type(self).__name__, **hp, "input_range": [0.0, 1.0],
-                "size_multiple": self.size_multiple, "rdafnet_version": __version__}
+        return {
+            "architecture": type(self).__name__,
+            **hp,
+            "input_range": [0.0, 1.0],
+            "size_multiple": self.size_multiple,
+            "rdafnet_version": __version__,
+        }
 
     # -- Hugging Face Hub integration (save_pretrained / push_to_hub come from the mixin)
-    def save_pretrained(self, save_directory: str | os.PathLike, *,
-                        model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str | None:
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> str | None:
         """Write ``config.json``, ``model.safetensors`` (config in its metadata too) and a model
         card ``README.md`` to ``save_directory``; ``push_to_hub=True, repo_id=...`` publishes them."""
         Path(save_directory, "README.md").unlink(missing_ok=True)
-        return super().save_pretrained(save_directory, config=self.config,
-                                       model_card_kwargs=model_card_kwargs, **kwargs)
+        return super().save_pretrained(
+            save_directory, config=self.config, model_card_kwargs=model_card_kwargs, **kwargs
+        )
 
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_file
+
         sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         meta = {"rdafnet.config": json.dumps(self.config), "format": "pt"}
         atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_file(sd, tmp, metadata=meta))
@@ -141,18 +166,29 @@ class RDAFNetBase(nn.Module):
 
     def generate_model_card(self, *args: Any, **kwargs: Any):
         from rdafnet.models.card import model_card
+
         return model_card(self, **kwargs)
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | os.PathLike | None,
-                         force_download: bool, local_files_only: bool, token: str | bool | None,
-                         config: dict[str, Any] | None = None, **model_kwargs: Any) -> RDAFNetBase:
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | os.PathLike | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        config: dict[str, Any] | None = None,
+        **model_kwargs: Any,
+    ) -> RDAFNetBase:
         """The Hub mixin's loading hook behind ``RDAFNet.from_pretrained(folder_or_hub_id)``: the
         config must name this class, and the weights load strictly. :func:`rdafnet.from_pretrained`
         also takes registered names, single files and the authors' checkpoints."""
         if config is None:
-            raise ValueError(f"{model_id} has no config.json; expected a folder or hub repository written by "
-                             "save_pretrained()")
+            raise ValueError(
+                f"{model_id} has no config.json; expected a folder or hub repository written by save_pretrained()"
+            )
         model = from_config(config)
         if not isinstance(model, cls):
             raise ValueError(f"{model_id} holds a {type(model).__name__}, not a {cls.__name__}")
@@ -160,9 +196,18 @@ class RDAFNetBase(nn.Module):
             path = Path(model_id) / WEIGHTS_NAME
         else:
             from huggingface_hub import hf_hub_download
-            path = Path(hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
-                                        force_download=force_download, local_files_only=local_files_only,
-                                        token=token))
+
+            path = Path(
+                hf_hub_download(
+                    model_id,
+                    WEIGHTS_NAME,
+                    revision=revision,
+                    cache_dir=cache_dir,
+                    force_download=force_download,
+                    local_files_only=local_files_only,
+                    token=token,
+                )
+            )
         verify_cached_blob(path)
         if "weights_sha256" in config:
             verify_sha256(path, config["weights_sha256"])
@@ -173,13 +218,27 @@ class RDAFNetBase(nn.Module):
 class RDAFNet(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
     """Single-stage RDAFNet: one encoder-decoder with ``num_blocks`` RDAFBs and a global residual."""
 
-    def __init__(self, *, width: int = 64, num_blocks: int = 16, num_convs: int = 4,
-                 attention: AttentionMode = "fusion", residual: bool = True,
-                 negative_slope: float = 0.2, variant: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        width: int = 64,
+        num_blocks: int = 16,
+        num_convs: int = 4,
+        attention: AttentionMode = "fusion",
+        residual: bool = True,
+        negative_slope: float = 0.2,
+        variant: str | None = None,
+    ) -> None:
         super().__init__()
         self.variant = variant
-        self.body = EncoderDecoder(width=width, num_blocks=num_blocks, num_convs=num_convs,
-                                   attention=attention, residual=residual, negative_slope=negative_slope)
+        self.body = EncoderDecoder(
+            width=width,
+            num_blocks=num_blocks,
+            num_convs=num_convs,
+            attention=attention,
+            residual=residual,
+            negative_slope=negative_slope,
+        )
         self.tail = nn.Conv2d(width, 3, 7, padding=3, bias=False)
 
     def forward_signed(self, img: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -190,9 +249,17 @@ class RDAFNet(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
 class RDAFNetMultiStage(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
     """Multi-stage RDAFNet: stages linked by SAM (features) and CSFF (encoder/decoder taps)."""
 
-    def __init__(self, *, width: int = 64, num_blocks: tuple[int, ...] | list[int] = (10, 10, 12),
-                 num_convs: int = 4, attention: AttentionMode = "fusion", residual: bool = True,
-                 negative_slope: float = 0.2, variant: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        width: int = 64,
+        num_blocks: tuple[int, ...] | list[int] = (10, 10, 12),
+        num_convs: int = 4,
+        attention: AttentionMode = "fusion",
+        residual: bool = True,
+        negative_slope: float = 0.2,
+        variant: str | None = None,
+    ) -> None:
         super().__init__()
         if len(num_blocks) < 2:
             raise ValueError(f"a multi-stage net needs >= 2 stages, got num_blocks={tuple(num_blocks)}")
@@ -230,6 +297,7 @@ class RDAFNetMultiStage(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
 def verify_cached_blob(path: Path) -> None:
     """Files in a Hugging Face cache are stored under their sha256: check the content still matches."""
     import re
+
     blob = Path(os.path.realpath(path)).name
     if re.fullmatch(r"[0-9a-f]{64}", blob):
         verify_sha256(path, blob)
@@ -239,6 +307,7 @@ def verify_cached_blob(path: Path) -> None:
 class Variant:
     """A registered network: its class, the hyperparameters that differ from the class defaults,
     and a one-line description."""
+
     cls: type[RDAFNetBase]
     hparams: dict[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -257,11 +326,11 @@ VARIANTS: dict[str, Variant] = {
     "single-stage-n8": Variant(RDAFNet, {"num_blocks": 8}, "ablation: 8 blocks (Table 2)"),
     "single-stage-n12": Variant(RDAFNet, {"num_blocks": 12}, "ablation: 12 blocks (Table 2)"),
     "single-stage-n20": Variant(RDAFNet, {"num_blocks": 20}, "ablation: 20 blocks (Table 2)"),
-    "single-stage-am-only": Variant(RDAFNet, {"attention": "layer"},
-                                    "ablation: no attention fusion, each layer gated by its own map (10.99 M)"),
+    "single-stage-am-only": Variant(
+        RDAFNet, {"attention": "layer"}, "ablation: no attention fusion, each layer gated by its own map (10.99 M)"
+    ),
     "single-stage-no-attention": Variant(RDAFNet, {"attention": "none"}, "ablation: no attention (9.93 M)"),
-    "single-stage-no-residual": Variant(RDAFNet, {"residual": False},
-                                        "ablation: no local residual learning (Table 5)"),
+    "single-stage-no-residual": Variant(RDAFNet, {"residual": False}, "ablation: no local residual learning (Table 5)"),
     "small": Variant(RDAFNet, {"width": 24, "num_blocks": 6}, "CPU-sized: width 24, 6 blocks"),
     "tiny": Variant(RDAFNet, {"width": 16, "num_blocks": 4}, "CPU-sized: width 16, 4 blocks"),
 }
@@ -271,14 +340,20 @@ _DESCRIPTIVE_KEYS = {"architecture", "input_range", "size_multiple", "rdafnet_ve
 # (type check, what it must be) for every hyperparameter: checked before anything is allocated
 _SCHEMA: dict[str, tuple[Any, str]] = {
     "width": (lambda v: _is_int(v) and 1 <= v <= 1024, "an integer from 1 to 1024"),
-    "num_blocks": (lambda v: (_is_int(v) and 1 <= v <= 256) or (isinstance(v, (list, tuple)) and 2 <= len(v) <= 8
-                   and all(_is_int(n) and 1 <= n <= 256 for n in v)),
-                   "an integer from 1 to 256 (a list of 2 to 8 such for RDAFNetMultiStage)"),
+    "num_blocks": (
+        lambda v: (
+            (_is_int(v) and 1 <= v <= 256)
+            or (isinstance(v, (list, tuple)) and 2 <= len(v) <= 8 and all(_is_int(n) and 1 <= n <= 256 for n in v))
+        ),
+        "an integer from 1 to 256 (a list of 2 to 8 such for RDAFNetMultiStage)",
+    ),
     "num_convs": (lambda v: _is_int(v) and 1 <= v <= 16, "an integer from 1 to 16"),
     "attention": (lambda v: v in ATTENTION_MODES, f"one of {list(ATTENTION_MODES)}"),
     "residual": (lambda v: isinstance(v, bool), "true or false"),
-    "negative_slope": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
-                       "a number in [0, 1)"),
+    "negative_slope": (
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+        "a number in [0, 1)",
+    ),
     "variant": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "weights_sha256": (lambda v: isinstance(v, str) and len(v) == 64, "a 64-digit hex sha256"),
 }
@@ -313,8 +388,7 @@ def build(variant: str = "single-stage", **overrides: Any) -> RDAFNetBase:
     allowed = set(inspect.signature(entry.cls).parameters) - {"variant"}
     unknown = set(overrides) - allowed
     if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {variant!r}; "
-                         f"allowed: {sorted(allowed)}")
+        raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {variant!r}; allowed: {sorted(allowed)}")
     wrong = _invalid(entry.cls, overrides)
     if wrong:
         raise ValueError(f"build({variant!r}) got invalid hyperparameters: {'; '.join(wrong)}")
@@ -323,7 +397,9 @@ def build(variant: str = "single-stage", **overrides: Any) -> RDAFNetBase:
 
 def _invalid(cls: type[RDAFNetBase], values: dict[str, Any]) -> list[str]:
     """What in ``values`` (hyperparameters of ``cls``) breaks :data:`_SCHEMA`, one phrase each."""
-    wrong = [f"{k}={values[k]!r} (must be {what})" for k, (ok, what) in _SCHEMA.items() if k in values and not ok(values[k])]
+    wrong = [
+        f"{k}={values[k]!r} (must be {what})" for k, (ok, what) in _SCHEMA.items() if k in values and not ok(values[k])
+    ]
     if cls is RDAFNet and isinstance(values.get("num_blocks"), (list, tuple)):
         wrong.append(f"num_blocks={values['num_blocks']!r} (must be an integer for RDAFNet)")
     if cls is RDAFNetMultiStage and _is_int(values.get("num_blocks")):
@@ -340,7 +416,9 @@ def from_config(config: dict[str, Any]) -> RDAFNetBase:
     params = set(inspect.signature(cls).parameters)
     unknown = sorted(set(config) - params - _DESCRIPTIVE_KEYS)
     if unknown:
-        raise ValueError(f"config has unknown key(s) {unknown} for {arch}; allowed: {sorted(params | _DESCRIPTIVE_KEYS)}")
+        raise ValueError(
+            f"config has unknown key(s) {unknown} for {arch}; allowed: {sorted(params | _DESCRIPTIVE_KEYS)}"
+        )
     wrong = _invalid(cls, config)
     if wrong:
         raise ValueError(f"config for {arch} has invalid values: {'; '.join(wrong)}")

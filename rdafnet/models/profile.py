@@ -1,4 +1,5 @@
 """Parameter and multiply-add counts."""
+
 from __future__ import annotations
 
 import copy
@@ -11,12 +12,13 @@ from torch import nn
 @dataclass(frozen=True)
 class Profile:
     params: int
-    macs: int          # multiply-adds of convolutions (the paper's "FLOPs")
+    macs: int  # multiply-adds of convolutions (the paper's "FLOPs")
     size: tuple[int, int]
 
     def __str__(self) -> str:
-        return (f"{self.params / 1e6:.2f} M params, {self.macs / 1e9:.2f} G multiply-adds "
-                f"at {self.size[0]}x{self.size[1]}")
+        return (
+            f"{self.params / 1e6:.2f} M params, {self.macs / 1e9:.2f} G multiply-adds at {self.size[0]}x{self.size[1]}"
+        )
 
 
 def profile(model: nn.Module, size: tuple[int, int] = (256, 256)) -> Profile:
@@ -30,13 +32,12 @@ def profile(model: nn.Module, size: tuple[int, int] = (256, 256)) -> Profile:
     def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         nonlocal total
         k = mod.weight.shape[2] * mod.weight.shape[3]
-        if isinstance(mod, nn.ConvTranspose2d):   # every input pixel scatters a k*k*out/groups patch
+        if isinstance(mod, nn.ConvTranspose2d):  # every input pixel scatters a k*k*out/groups patch
             total += inputs[0].numel() * mod.out_channels // mod.groups * k
         else:
             total += out.numel() * mod.in_channels // mod.groups * k
 
-    handles = [m.register_forward_hook(hook) for m in meta.modules()
-               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     try:
         with torch.no_grad():
             meta.forward_signed(torch.zeros(1, 3, *size, device="meta"))

@@ -7,6 +7,7 @@ single-stage network, 15-20% of its time (docs/performance.md). :func:`keep_free
 malloc serve large blocks from its own heap and keep them for reuse; the process then holds on to
 its peak memory instead of handing it back between frames.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -29,10 +30,10 @@ def keep_freed_memory() -> bool:
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             mallopt = libc.mallopt
-        except (OSError, AttributeError):       # not glibc (musl has no mallopt)
+        except (OSError, AttributeError):  # not glibc (musl has no mallopt)
             mallopt = None
         if mallopt is not None:
             mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-            ok = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 ** 31 - 1))
+            ok = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
     _APPLIED.append(ok)
     return ok

@@ -1,4 +1,5 @@
 """``precision="auto"``: the fastest path for a model on a device, measured once per machine and cached."""
+
 from __future__ import annotations
 
 import json
@@ -12,15 +13,15 @@ from rdafnet.utils.cache import cache_dir
 from rdafnet.utils.device import native_precision
 
 
-
 #: ``precision="auto"``: the fastest of :data:`PRECISIONS` for a model on a device.
 AUTO = "auto"
 #: bf16 must beat fp32 by this factor in the measurement to be chosen (noise must not flip the choice).
 AUTO_MARGIN = 1.15
 
 
-def auto_precision(device: torch.device | str, *, key: str, measure: Callable[[str], float],
-                   extra: tuple[str, ...] = ()) -> str:
+def auto_precision(
+    device: torch.device | str, *, key: str, measure: Callable[[str], float], extra: tuple[str, ...] = ()
+) -> str:
     """The fastest path on ``device``, never one slower than fp32 there.
 
     CUDA: bf16 (fp16 on GPUs without bf16). CPU: the candidates are fp32, bf16 where it is native
@@ -53,8 +54,9 @@ def auto_precision(device: torch.device | str, *, key: str, measure: Callable[[s
     table[entry] = {"choice": choice, "candidates": candidates, **{f"{c}_s": round(t, 5) for c, t in times.items()}}
     try:
         from rdafnet.utils.atomic import atomic_write
+
         atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(table, indent=1)))
-    except OSError:                 # a read-only home: measure again next time
+    except OSError:  # a read-only home: measure again next time
         pass
     return choice
 

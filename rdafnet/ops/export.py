@@ -1,4 +1,5 @@
 """ONNX export of an RDAFNet network, with dynamic batch, height and width."""
+
 from __future__ import annotations
 
 import copy
@@ -38,8 +39,7 @@ class _OnnxGraph(nn.Module):
 MIN_OPSET = 18
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18,
-                overwrite: bool = False) -> Path:
+def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18, overwrite: bool = False) -> Path:
     """Write ``model`` (an RDAFNet network) as an ONNX file; returns its path.
 
     The graph takes ``blurry`` (B, 3, H, W) float32 in [0, 1], any B and any H, W >= ``model.min_size``,
@@ -48,14 +48,19 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18,
     ``pip install "rdafnet[onnx]"`` (torch's ONNX exporter uses onnxscript).
     """
     if not isinstance(model, RDAFNetBase):
-        raise TypeError(f"export_onnx takes an RDAFNet network (rdafnet.build / from_pretrained), "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"export_onnx takes an RDAFNet network (rdafnet.build / from_pretrained), got {type(model).__name__}"
+        )
     if any(isinstance(mod, FusedRDAFB) for mod in model.modules()):
-        raise ValueError("this model comes from rdafnet.optimize(), whose in-place kernels do not export; "
-                         "export the model as loaded (rdafnet.from_pretrained / build) instead")
+        raise ValueError(
+            "this model comes from rdafnet.optimize(), whose in-place kernels do not export; "
+            "export the model as loaded (rdafnet.from_pretrained / build) instead"
+        )
     if any(isinstance(mod, NormWindow) and mod.norm_window for mod in model.modules()):
-        raise ValueError("windowed instance norm (set_norm_window) does not export; call "
-                         "rdafnet.set_norm_window(model, None) first, or tile outside the graph")
+        raise ValueError(
+            "windowed instance norm (set_norm_window) does not export; call "
+            "rdafnet.set_norm_window(model, None) first, or tile outside the graph"
+        )
     try:
         import onnx
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
@@ -63,8 +68,10 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18,
         raise ImportError('ONNX export needs onnxscript: pip install "rdafnet[onnx]"') from e
     newest = onnx.defs.onnx_opset_version()
     if not isinstance(opset, int) or isinstance(opset, bool) or not MIN_OPSET <= opset <= newest:
-        raise ValueError(f"opset must be an integer from {MIN_OPSET} (the oldest torch's ONNX exporter writes) to "
-                         f"{newest} (the newest this onnx knows), got {opset!r}")
+        raise ValueError(
+            f"opset must be an integer from {MIN_OPSET} (the oldest torch's ONNX exporter writes) to "
+            f"{newest} (the newest this onnx knows), got {opset!r}"
+        )
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
@@ -76,10 +83,17 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18,
     def write(tmp: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(graph, (example,), dynamo=True, opset_version=opset,
-                                        input_names=["blurry"], output_names=["sharp"],
-                                        dynamic_shapes={"x": {0: dim, 2: dim, 3: dim}}, verbose=False)
-        program.save(tmp, external_data=False)     # one self-contained file
+            program = torch.onnx.export(
+                graph,
+                (example,),
+                dynamo=True,
+                opset_version=opset,
+                input_names=["blurry"],
+                output_names=["sharp"],
+                dynamic_shapes={"x": {0: dim, 2: dim, 3: dim}},
+                verbose=False,
+            )
+        program.save(tmp, external_data=False)  # one self-contained file
         written = {o.domain: o.version for o in onnx.load(tmp, load_external_data=False).opset_import}.get("")
         if written != opset:
             raise ValueError(f"the exporter wrote opset {written}, not the {opset} asked for; pick another --opset")

@@ -1,4 +1,5 @@
 """``optimize()``: a copy of a model with every fusable block replaced by its inference form."""
+
 from __future__ import annotations
 
 import copy
@@ -17,11 +18,12 @@ from rdafnet.utils.device import PRECISIONS
 
 #: ``optimize(conv=...)``: oneDNN's direct convolutions, or NNPACK's Winograd kernels for the blocks' 3x3 ones.
 CONVS = ("direct", "winograd")
-_WINOGRAD = "fp32-winograd"      # the name of that path among the candidates of precision="auto"
+_WINOGRAD = "fp32-winograd"  # the name of that path among the candidates of precision="auto"
 
 
-def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "fp32",
-             conv: str = "direct") -> nn.Module:
+def optimize(
+    model: nn.Module, *, channels_last: bool = True, precision: str = "fp32", conv: str = "direct"
+) -> nn.Module:
     """A copy of ``model`` for inference in which every :class:`~rdafnet.layers.Fusable` layer (each
     RDAFB) is replaced by its ``fuse()`` form, sharing one scratch workspace; same outputs.
 
@@ -47,11 +49,15 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
     ``optimize(model)`` alone is the exact fp32 path with direct convolutions.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"optimize takes a torch.nn.Module, got {type(model).__name__}; load one with "
-                        "rdafnet.from_pretrained(...) or rdafnet.build(...)")
+        raise TypeError(
+            f"optimize takes a torch.nn.Module, got {type(model).__name__}; load one with "
+            "rdafnet.from_pretrained(...) or rdafnet.build(...)"
+        )
     if any(isinstance(m, FusedRDAFB) for m in model.modules()):
-        raise ValueError("this model is already optimized (its blocks are fused): pass the original model to "
-                         "rdafnet.optimize, with the precision and conv you want")
+        raise ValueError(
+            "this model is already optimized (its blocks are fused): pass the original model to "
+            "rdafnet.optimize, with the precision and conv you want"
+        )
     if precision == AUTO:
         choice = fastest(model, channels_last=channels_last)
         precision, conv = choice["precision"], choice["conv"]
@@ -62,25 +68,31 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
     dtype = PRECISIONS[precision]
     if conv == "winograd":
         if dtype is not None:
-            raise ValueError(f"conv='winograd' runs fp32 convolutions (NNPACK); with precision={precision!r} "
-                             "use conv='direct'")
+            raise ValueError(
+                f"conv='winograd' runs fp32 convolutions (NNPACK); with precision={precision!r} use conv='direct'"
+            )
         if winograd_available():
-            channels_last = False       # NNPACK reads NCHW: a channels-last map would be reordered every time
+            channels_last = False  # NNPACK reads NCHW: a channels-last map would be reordered every time
         else:
-            warnings.warn("NNPACK is not available in this torch build: conv='winograd' falls back to direct "
-                          "convolutions", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "NNPACK is not available in this torch build: conv='winograd' falls back to direct convolutions",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             conv = "direct"
     fast = copy.deepcopy(model).eval()
     if dtype is not None:
         if not isinstance(fast, RDAFNetBase):
-            raise ValueError(f"precision={precision!r} needs an RDAFNet network; for your own model use "
-                             "optimize(model) and run it under torch.autocast")
+            raise ValueError(
+                f"precision={precision!r} needs an RDAFNet network; for your own model use "
+                "optimize(model) and run it under torch.autocast"
+            )
         fast.autocast_dtype = dtype
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     workspace = Workspace()
     for module in list(fast.modules()):
-        if isinstance(module, Fusable):         # replaced by its fused form as its parent is visited
+        if isinstance(module, Fusable):  # replaced by its fused form as its parent is visited
             continue
         for name, child in list(module.named_children()):
             if isinstance(child, Fusable):
@@ -91,7 +103,7 @@ def optimize(model: nn.Module, *, channels_last: bool = True, precision: str = "
             elif conv == "winograd" and WinogradConv2d.replaces(child):
                 setattr(module, name, WinogradConv2d.from_conv(child))
     if dtype is not None:
-        fast = fast.to(dtype)       # weights stored in bf16/fp16, so autocast casts only the input
+        fast = fast.to(dtype)  # weights stored in bf16/fp16, so autocast casts only the input
     return fast.requires_grad_(False)
 
 
@@ -110,11 +122,12 @@ def fastest(model: nn.Module, *, channels_last: bool = True) -> dict[str, str]:
         fast = optimize(model, channels_last=channels_last, **_keywords(path))
         x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)).to(device)
         best = float("inf")
-        for i in range(3):                  # the first pass warms oneDNN's kernel cache up
+        for i in range(3):  # the first pass warms oneDNN's kernel cache up
             t = time.perf_counter()
             fast(x)
             best = best if i == 0 else min(best, time.perf_counter() - t)
         return best
+
     extra = (_WINOGRAD,) if device.type == "cpu" and winograd_available() else ()
     return _keywords(auto_precision(device, key=key, measure=measure, extra=extra))
 

@@ -1,4 +1,5 @@
 """Fine-tuning: losses, schedule and the trainer."""
+
 from rdafnet.evaluation.evaluate import evaluate
 from rdafnet.train.losses import deblur_loss, frequency_l1
 from rdafnet.train.schedule import paper_lr

@@ -1,4 +1,5 @@
 """Training losses, paper eqs. 8-10."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,8 +14,9 @@ def frequency_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(torch.view_as_real(p), torch.view_as_real(t))
 
 
-def deblur_loss(stages: Sequence[torch.Tensor] | torch.Tensor, target: torch.Tensor, *,
-                freq_weight: float = 0.1) -> torch.Tensor:
+def deblur_loss(
+    stages: Sequence[torch.Tensor] | torch.Tensor, target: torch.Tensor, *, freq_weight: float = 0.1
+) -> torch.Tensor:
     """Sum over stage outputs of ``L1 + freq_weight * frequency L1`` (paper eqs. 8 and 10, lambda = 0.1)."""
     if isinstance(stages, torch.Tensor):
         stages = (stages,)

@@ -1,5 +1,6 @@
 """The trainer: Adam, the paper's schedule, clipping, AMP, EMA, validation, atomic resumable
 checkpoints, and DDP (``torchrun``) on the same code path as a single CPU."""
+
 from __future__ import annotations
 
 import copy
@@ -33,36 +34,39 @@ from rdafnet.train.schedule import paper_lr
 @dataclass
 class TrainConfig:
     """Hyperparameters; defaults follow the paper (Adam 1e-4, betas 0.9/0.99, eq. 11 schedule)."""
+
     steps: int = 1000
-    batch_size: int = 4                   # per process
+    batch_size: int = 4  # per process
     lr: float = 1e-4
     min_lr: float = 1e-7
     betas: tuple[float, float] = (0.9, 0.99)
     constant_fraction: float = 0.1
-    grad_clip: float | None = 0.01        # gradient-norm clip of the authors' code
+    grad_clip: float | None = 0.01  # gradient-norm clip of the authors' code
     freq_weight: float = 0.1
-    ema: float | None = None              # e.g. 0.999; validation and exports then use the EMA weights
+    ema: float | None = None  # e.g. 0.999; validation and exports then use the EMA weights
     val_every: int = 500
     ckpt_every: int = 100
-    ckpt_minutes: float | None = 5.0      # also checkpoint when this long has passed since the last one
-    max_minutes: float | None = None      # stop cleanly after this much wall time (best/ and final/ written)
+    ckpt_minutes: float | None = 5.0  # also checkpoint when this long has passed since the last one
+    max_minutes: float | None = None  # stop cleanly after this much wall time (best/ and final/ written)
     log_every: int = 10
-    num_workers: int = 0                  # processes that prepare batches ahead of the model (0: this one)
-    amp: bool = True                      # bf16 autocast (CUDA, and CPUs with native bf16: AVX512-BF16/AMX)
+    num_workers: int = 0  # processes that prepare batches ahead of the model (0: this one)
+    amp: bool = True  # bf16 autocast (CUDA, and CPUs with native bf16: AVX512-BF16/AMX)
     # NHWC activations; None: exactly when bf16 autocast runs, NCHW for fp32 (each the faster layout
     # there; docs/training.md has the step times)
     channels_last: bool | None = None
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)   # free-form, recorded in the log/model card
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form, recorded in the log/model card
 
     def __post_init__(self) -> None:
         """Every value is checked before anything runs: a bad one is a ``ValueError`` naming it and its range
         (``steps=0`` would write untrained weights, ``ema=1`` weights that never move)."""
+
         def num(v: Any) -> bool:
             return isinstance(v, (int, float)) and not isinstance(v, bool)
 
         def whole(v: Any) -> bool:
             return isinstance(v, int) and not isinstance(v, bool)
+
         rules = {
             "steps": (whole(self.steps) and self.steps >= 1, "an integer >= 1"),
             "batch_size": (whole(self.batch_size) and self.batch_size >= 1, "an integer >= 1"),
@@ -70,16 +74,22 @@ class TrainConfig:
             "min_lr": (num(self.min_lr) and 0 <= self.min_lr <= self.lr if num(self.lr) else False, "in [0, lr]"),
             "betas": (len(self.betas) == 2 and all(num(b) and 0 <= b < 1 for b in self.betas), "two numbers in [0, 1)"),
             "constant_fraction": (num(self.constant_fraction) and 0 <= self.constant_fraction <= 1, "in [0, 1]"),
-            "grad_clip": (self.grad_clip is None or (num(self.grad_clip) and self.grad_clip > 0),
-                          "a number > 0, or None (no clipping)"),
+            "grad_clip": (
+                self.grad_clip is None or (num(self.grad_clip) and self.grad_clip > 0),
+                "a number > 0, or None (no clipping)",
+            ),
             "freq_weight": (num(self.freq_weight) and self.freq_weight >= 0, "a number >= 0"),
             "ema": (self.ema is None or (num(self.ema) and 0 <= self.ema < 1), "in [0, 1), or None (no EMA)"),
             "val_every": (whole(self.val_every) and self.val_every >= 1, "an integer >= 1"),
             "ckpt_every": (whole(self.ckpt_every) and self.ckpt_every >= 1, "an integer >= 1"),
-            "ckpt_minutes": (self.ckpt_minutes is None or (num(self.ckpt_minutes) and self.ckpt_minutes >= 0),
-                             "a number >= 0 (0: after every step), or None"),
-            "max_minutes": (self.max_minutes is None or (num(self.max_minutes) and self.max_minutes > 0),
-                            "a number > 0, or None"),
+            "ckpt_minutes": (
+                self.ckpt_minutes is None or (num(self.ckpt_minutes) and self.ckpt_minutes >= 0),
+                "a number >= 0 (0: after every step), or None",
+            ),
+            "max_minutes": (
+                self.max_minutes is None or (num(self.max_minutes) and self.max_minutes > 0),
+                "a number > 0, or None",
+            ),
             "log_every": (whole(self.log_every) and self.log_every >= 1, "an integer >= 1"),
             "num_workers": (whole(self.num_workers) and self.num_workers >= 0, "an integer >= 0"),
             "seed": (whole(self.seed), "an integer"),
@@ -93,17 +103,22 @@ def check_validation_pairs(pairs: list[tuple[Path, Path]]) -> None:
     """Validation pairs must be readable RGB(A) images of one size each: checked before the first step,
     not found out at the first validation."""
     from rdafnet.io.image import read_image
+
     for blur, sharp in pairs:
         try:
             b, s = read_image(blur), read_image(sharp)
         except ValueError as exc:
             raise ValueError(f"validation pair {blur} / {sharp}: {exc}") from None
         if b.shape[:2] != s.shape[:2]:
-            raise ValueError(f"validation pair {blur} / {sharp}: sizes differ ({b.shape[1]}x{b.shape[0]} and "
-                             f"{s.shape[1]}x{s.shape[0]})")
+            raise ValueError(
+                f"validation pair {blur} / {sharp}: sizes differ ({b.shape[1]}x{b.shape[0]} and "
+                f"{s.shape[1]}x{s.shape[0]})"
+            )
         if b.shape[2] < 3 or s.shape[2] < 3:
-            raise ValueError(f"validation pair {blur} / {sharp} is grayscale; the networks restore RGB: convert "
-                             "the pair to RGB, or leave it out of --val")
+            raise ValueError(
+                f"validation pair {blur} / {sharp} is grayscale; the networks restore RGB: convert "
+                "the pair to RGB, or leave it out of --val"
+            )
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -114,7 +129,7 @@ class StepBatches(torch.utils.data.Dataset):
 
     def __init__(self, samples: PairedImages, *, seed: int, batch_size: int, world: int = 1, rank: int = 0) -> None:
         self.samples, self.seed, self.batch_size, self.world, self.rank = samples, seed, batch_size, world, rank
-        self._perm: tuple[int, np.ndarray] | None = None      # the permutation of the last epoch used
+        self._perm: tuple[int, np.ndarray] | None = None  # the permutation of the last epoch used
 
     def __len__(self) -> int:
         raise TypeError("StepBatches is indexed by step number and has no length")
@@ -144,12 +159,21 @@ class Trainer:
     augmentation depend only on ``(seed, step)``.
     """
 
-    def __init__(self, model: nn.Module, train_set: PairedImages, out_dir: str | os.PathLike,
-                 config: TrainConfig, *, val_pairs: list[tuple[Path, Path]] | None = None,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: PairedImages,
+        out_dir: str | os.PathLike,
+        config: TrainConfig,
+        *,
+        val_pairs: list[tuple[Path, Path]] | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
         if Path(out_dir).exists() and not Path(out_dir).is_dir():
-            raise ValueError(f"{out_dir} is a file; the output (-o) is the run's folder (checkpoint, logs, best/, "
-                             "final/): name a new or existing folder")
+            raise ValueError(
+                f"{out_dir} is a file; the output (-o) is the run's folder (checkpoint, logs, best/, "
+                "final/): name a new or existing folder"
+            )
         check_training_scenes(train_set.pairs)
         check_validation_pairs(val_pairs or [])
         self.config = config
@@ -172,21 +196,28 @@ class Trainer:
         self.net: nn.Module = self.model
         if self.world > 1:
             self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=tuple(config.betas))
         self.step = 0
         self.best = -math.inf
         self.ckpt_path = self.out_dir / "checkpoint.pt"
-        self.batches = StepBatches(train_set, seed=config.seed, batch_size=config.batch_size, world=self.world,
-                                   rank=self.rank)
+        self.batches = StepBatches(
+            train_set, seed=config.seed, batch_size=config.batch_size, world=self.world, rank=self.rank
+        )
 
     def _loader(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of steps ``self.step ... steps - 1``, made by ``num_workers`` processes ahead of
         the model (or in this process with 0); each batch depends only on its step, not on who makes it."""
         workers = self.config.num_workers
         loader = torch.utils.data.DataLoader(
-            self.batches, sampler=range(self.step, self.config.steps), batch_size=None, num_workers=workers,
-            pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None)
+            self.batches,
+            sampler=range(self.step, self.config.steps),
+            batch_size=None,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if workers else None,
+        )
         for blur, sharp in loader:
             blur, sharp = blur.to(self.device, non_blocking=True), sharp.to(self.device, non_blocking=True)
             if self.config.channels_last:
@@ -195,9 +226,14 @@ class Trainer:
 
     def _state(self) -> dict[str, Any]:
         config = getattr(self.model, "config", None)
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                "best_score": self.best, "ema": self.ema.state_dict() if self.ema else {},
-                "model_config": json.dumps(config, sort_keys=True) if isinstance(config, dict) else ""}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "best_score": self.best,
+            "ema": self.ema.state_dict() if self.ema else {},
+            "model_config": json.dumps(config, sort_keys=True) if isinstance(config, dict) else "",
+        }
 
     def save_checkpoint(self) -> None:
         if self.rank == 0:
@@ -210,8 +246,10 @@ class Trainer:
         over (:meth:`restart`, ``rdafnet train --restart``); nothing is changed."""
         if not self.ckpt_path.exists():
             return False
-        how = (f"resume with the settings that wrote it, or start over with `rdafnet train ... --restart` "
-               f"(Trainer.restart()), which moves it and the run's logs into {self.out_dir}/previous-*/")
+        how = (
+            f"resume with the settings that wrote it, or start over with `rdafnet train ... --restart` "
+            f"(Trainer.restart()), which moves it and the run's logs into {self.out_dir}/previous-*/"
+        )
         try:
             state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
             missing = {"model", "optimizer", "step"} - set(state)
@@ -219,13 +257,17 @@ class Trainer:
                 raise ValueError(f"it lacks {', '.join(sorted(missing))}")
         except Exception as exc:  # noqa: BLE001 - truncated, damaged or foreign: one message, what to do
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise ValueError(f"cannot resume from {self.ckpt_path}: not a readable training checkpoint ({reason}); "
-                             + how) from None
+            raise ValueError(
+                f"cannot resume from {self.ckpt_path}: not a readable training checkpoint ({reason}); " + how
+            ) from None
         saved, ours = state.get("model_config") or "", getattr(self.model, "config", None)
         if saved and isinstance(ours, dict):
             theirs = json.loads(saved)
-            diff = [f"{k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}" for k in sorted(set(theirs) | set(ours))
-                    if k not in ("rdafnet_version",) and theirs.get(k) != ours.get(k)]
+            diff = [
+                f"{k}: checkpoint {theirs.get(k)!r}, this run {ours.get(k)!r}"
+                for k in sorted(set(theirs) | set(ours))
+                if k not in ("rdafnet_version",) and theirs.get(k) != ours.get(k)
+            ]
             if diff:
                 raise ValueError(f"{self.ckpt_path} holds another network than this run's ({'; '.join(diff)}); " + how)
         try:
@@ -277,14 +319,19 @@ class Trainer:
         path = self.out_dir / "val.csv"
         new = not path.exists()
         with path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["step", "image", "scene", "held_out", "psnr_blur", "psnr", "gain",
-                                              "ssim_blur", "ssim"], extrasaction="ignore")
+            w = csv.DictWriter(
+                f,
+                fieldnames=["step", "image", "scene", "held_out", "psnr_blur", "psnr", "gain", "ssim_blur", "ssim"],
+                extrasaction="ignore",
+            )
             if new:
                 w.writeheader()
             w.writerows(rows)
-        metrics = {"val_psnr": float(np.mean([r["psnr"] for r in rows])),
-                   "val_ssim": float(np.mean([r["ssim"] for r in rows])),
-                   "val_gain": float(np.mean([r["gain"] for r in rows]))}
+        metrics = {
+            "val_psnr": float(np.mean([r["psnr"] for r in rows])),
+            "val_ssim": float(np.mean([r["ssim"] for r in rows])),
+            "val_gain": float(np.mean([r["gain"] for r in rows])),
+        }
         held = [r["gain"] for r in rows if r["held_out"]]
         if held:
             metrics["val_gain_heldout"] = float(np.mean(held))
@@ -304,8 +351,9 @@ class Trainer:
             model = self.ema or self.model
             model.save_pretrained(self.out_dir / name)
             info = {"step": self.step, "config": asdict(self.config), **(metrics or {})}
-            atomic_write(self.out_dir / name / "training.json",
-                         lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
+            atomic_write(
+                self.out_dir / name / "training.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2))
+            )
 
     def _out_of_time(self, t0: float) -> bool:
         """Whether ``max_minutes`` has passed; every process of a DDP run gets rank 0's answer."""
@@ -343,11 +391,15 @@ class Trainer:
         if self.rank == 0 and not resumed:
             (self.out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         if self.rank == 0 and resumed and self.step >= cfg.steps:
-            print(f"{self.ckpt_path} is already at step {self.step}, at or past steps={cfg.steps}: "
-                  "nothing to train (pass a larger --steps to go on, or --restart to start over)", file=sys.stderr)
+            print(
+                f"{self.ckpt_path} is already at step {self.step}, at or past steps={cfg.steps}: "
+                "nothing to train (pass a larger --steps to go on, or --restart to start over)",
+                file=sys.stderr,
+            )
         bar = None
         if progress and self.rank == 0:
             from tqdm.auto import tqdm
+
             bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
         self.model.train()
         t0 = last_ckpt = time.time()
@@ -359,8 +411,9 @@ class Trainer:
                 if self.rank == 0:
                     print(f"stopping at step {self.step}: --max-minutes {cfg.max_minutes} reached")
                 break
-            lr = paper_lr(self.step, total_steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr,
-                          constant_fraction=cfg.constant_fraction)
+            lr = paper_lr(
+                self.step, total_steps=cfg.steps, lr=cfg.lr, min_lr=cfg.min_lr, constant_fraction=cfg.constant_fraction
+            )
             for g in self.opt.param_groups:
                 g["lr"] = lr
             blur, sharp = next(batches)
@@ -377,8 +430,12 @@ class Trainer:
                     for e, p in zip(self.ema.state_dict().values(), self.model.state_dict().values()):
                         e.lerp_(p, 1 - cfg.ema) if e.is_floating_point() else e.copy_(p)
             self.step += 1
-            row = {"step": self.step, "loss": f"{loss.item():.5f}", "lr": f"{lr:.3g}",
-                   "seconds": f"{time.time() - t0:.1f}"}
+            row = {
+                "step": self.step,
+                "loss": f"{loss.item():.5f}",
+                "lr": f"{lr:.3g}",
+                "seconds": f"{time.time() - t0:.1f}",
+            }
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2g}")
@@ -388,14 +445,17 @@ class Trainer:
             if self.step % cfg.log_every == 0 or "val_psnr" in row:
                 self._log(row)
             minutes = (time.time() - last_ckpt) / 60
-            if (self.step % cfg.ckpt_every == 0 or self.step == cfg.steps
-                    or (cfg.ckpt_minutes is not None and minutes >= cfg.ckpt_minutes)):
+            if (
+                self.step % cfg.ckpt_every == 0
+                or self.step == cfg.steps
+                or (cfg.ckpt_minutes is not None and minutes >= cfg.ckpt_minutes)
+            ):
                 self.save_checkpoint()
                 last_ckpt = time.time()
-        batches.close()                  # stops the loader's worker processes
+        batches.close()  # stops the loader's worker processes
         if bar is not None:
             bar.close()
-        if self.step < cfg.steps:        # stopped by the clock: keep what this run reached
+        if self.step < cfg.steps:  # stopped by the clock: keep what this run reached
             row = {"step": self.step, "seconds": f"{time.time() - t0:.1f}"}
             if self.val_pairs and validated_at != self.step:
                 metrics = self._validate_and_keep_best(row)
@@ -403,5 +463,5 @@ class Trainer:
             self.save_checkpoint()
         self._export("final", metrics)
         if self.world > 1:
-            dist.barrier()       # no rank leaves (and tears the group down) while rank 0 still writes
+            dist.barrier()  # no rank leaves (and tears the group down) while rank 0 still writes
         return metrics

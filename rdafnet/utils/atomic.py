@@ -1,4 +1,5 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it."""
+
 from __future__ import annotations
 
 import os

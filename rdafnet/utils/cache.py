@@ -1,5 +1,6 @@
 """Where the library keeps what it makes once and reuses: ``$RDAFNET_CACHE``, else
 ``$XDG_CACHE_HOME/rdafnet``, else ``~/.cache/rdafnet``."""
+
 from __future__ import annotations
 
 import os
@@ -8,5 +9,7 @@ from pathlib import Path
 
 def cache_dir() -> Path:
     """The library's cache folder (not created here)."""
-    root = os.environ.get("RDAFNET_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rdafnet"
+    root = (
+        os.environ.get("RDAFNET_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rdafnet"
+    )
     return Path(root)

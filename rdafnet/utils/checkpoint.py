@@ -1,6 +1,7 @@
 """Reading and checking weight files, whatever model they are for: safe ``.pth`` reading, key
 prefixes, strict loading that names the keys, safetensors with the config in their metadata, sha256.
 Imports no model."""
+
 from __future__ import annotations
 
 import hashlib
@@ -29,7 +30,7 @@ def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Te
             changed = False
             for p in _PREFIXES:
                 if k.startswith(p):
-                    k, changed = k[len(p):], True
+                    k, changed = k[len(p) :], True
         out[k] = v
     return out
 
@@ -45,10 +46,15 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name and a next step
-        reason = ("it holds objects other than tensors" if isinstance(exc, pickle.UnpicklingError)
-                  else (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160])
-        raise ValueError(f"cannot read {path} as a PyTorch checkpoint with weights_only=True ({reason}); "
-                         "only plain tensor checkpoints are accepted, never arbitrary pickles") from exc
+        reason = (
+            "it holds objects other than tensors"
+            if isinstance(exc, pickle.UnpicklingError)
+            else (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        )
+        raise ValueError(
+            f"cannot read {path} as a PyTorch checkpoint with weights_only=True ({reason}); "
+            "only plain tensor checkpoints are accepted, never arbitrary pickles"
+        ) from exc
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model", "params"):
             if key in obj and isinstance(obj[key], Mapping):
@@ -71,13 +77,18 @@ def sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def verify_sha256(path: str | os.PathLike, expected: str, *,
-                  remedy: str = "delete it and load again (force_download=True for hub files)") -> None:
+def verify_sha256(
+    path: str | os.PathLike,
+    expected: str,
+    *,
+    remedy: str = "delete it and load again (force_download=True for hub files)",
+) -> None:
     """Raise :class:`IntegrityError` (naming the file and what to do) unless ``path`` has this sha256."""
     got = sha256(path)
     if got != expected:
-        raise IntegrityError(f"{path} has sha256 {got}, expected {expected}: the file is corrupted or was "
-                             f"altered; {remedy}")
+        raise IntegrityError(
+            f"{path} has sha256 {got}, expected {expected}: the file is corrupted or was altered; {remedy}"
+        )
 
 
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
@@ -96,8 +107,10 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return strip_prefixes(load_file(str(path)))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
-                         "corrupted: download or save it again") from exc
+        raise ValueError(
+            f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
+            "corrupted: download or save it again"
+        ) from exc
 
 
 def safetensors_config(path: Path) -> dict[str, Any] | None:
@@ -105,8 +118,10 @@ def safetensors_config(path: Path) -> dict[str, Any] | None:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
-                         "corrupted: download or save it again") from exc
+        raise ValueError(
+            f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
+            "corrupted: download or save it again"
+        ) from exc
     return json.loads(meta["rdafnet.config"]) if "rdafnet.config" in meta else None
 
 
@@ -115,22 +130,36 @@ def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], 
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
-    shapes = sorted(f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-                    for k in set(own) & set(state_dict) if tuple(own[k].shape) != tuple(state_dict[k].shape))
+    shapes = sorted(
+        f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in set(own) & set(state_dict)
+        if tuple(own[k].shape) != tuple(state_dict[k].shape)
+    )
+
     def short(xs: list[str]) -> str:
         return ", ".join(xs[:8]) + (f" ... ({len(xs)} in all)" if len(xs) > 8 else "") if xs else "none"
+
     if missing or unexpected or shapes:
-        raise ValueError(f"weights in {source} do not fit {type(model).__name__} "
-                         f"({getattr(model, 'variant', None)}): missing keys: {short(missing)}; "
-                         f"unexpected keys: {short(unexpected)}; shape mismatches: {short(shapes)}")
+        raise ValueError(
+            f"weights in {source} do not fit {type(model).__name__} "
+            f"({getattr(model, 'variant', None)}): missing keys: {short(missing)}; "
+            f"unexpected keys: {short(unexpected)}; shape mismatches: {short(shapes)}"
+        )
     # load_state_dict would cast integer tensors to float and accept NaN: both give black or unchanged images
-    kinds = sorted(f"{k} ({state_dict[k].dtype})" for k in own
-                   if own[k].is_floating_point() and not state_dict[k].is_floating_point())
+    kinds = sorted(
+        f"{k} ({state_dict[k].dtype})"
+        for k in own
+        if own[k].is_floating_point() and not state_dict[k].is_floating_point()
+    )
     if kinds:
-        raise ValueError(f"weights in {source} are not floating point: {short(kinds)}; the file is not a trained "
-                         "RDAFNet (or was quantised): use the original float weights")
+        raise ValueError(
+            f"weights in {source} are not floating point: {short(kinds)}; the file is not a trained "
+            "RDAFNet (or was quantised): use the original float weights"
+        )
     bad = sorted(k for k in own if state_dict[k].is_floating_point() and not torch.isfinite(state_dict[k]).all())
     if bad:
-        raise ValueError(f"weights in {source} hold NaN or inf values in {short(bad)}; the model diverged in "
-                         "training or the file is damaged: use an earlier checkpoint")
+        raise ValueError(
+            f"weights in {source} hold NaN or inf values in {short(bad)}; the model diverged in "
+            "training or the file is damaged: use an earlier checkpoint"
+        )
     model.load_state_dict(state_dict, strict=True)

@@ -1,4 +1,5 @@
 """Devices: which one to run on, the precisions the library runs, and where reduced precision is native."""
+
 from __future__ import annotations
 
 import functools
@@ -40,10 +41,13 @@ def warn_if_emulated(device: torch.device | str, dtype: torch.dtype) -> None:
     """Warn (once per call site) that ``dtype`` is emulated on ``device`` and so much slower than fp32."""
     if not native_precision(device, dtype):
         name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
-        warnings.warn(f"{name} is emulated on this {torch.device(device).type} (no native {name} "
-                      f"instructions), so it is slower than fp32 here (docs/performance.md has the figures); "
-                      f"use precision='fp32' (or 'auto', the CLI's default, which picks fp32 here) on this machine",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{name} is emulated on this {torch.device(device).type} (no native {name} "
+            f"instructions), so it is slower than fp32 here (docs/performance.md has the figures); "
+            f"use precision='fp32' (or 'auto', the CLI's default, which picks fp32 here) on this machine",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

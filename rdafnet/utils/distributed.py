@@ -5,6 +5,7 @@ Under it, :func:`setup` joins the process group (NCCL on GPUs, gloo on CPUs), gi
 own GPU (``LOCAL_RANK``) or its share of the CPU cores, and :func:`shard` hands each rank a fixed,
 interleaved part of the inputs, so results never depend on the number of processes.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@ it, and a second run on the same output is refused at once with the first one's 
 skipping, replacing or corrupting each other's files). Lock files live in the cache
 (``<cache>/locks/``), never among the outputs; the operating system releases a lock when its process
 ends, however it ends. Not taken under ``torchrun``, whose ranks share an output by design."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ def exclusive(target: str | os.PathLike, what: str) -> Iterator[None]:
     run in the message a second run gets."""
     try:
         import fcntl
-    except ImportError:                    # no flock on this platform: no lock
+    except ImportError:  # no flock on this platform: no lock
         yield
         return
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
@@ -41,8 +42,10 @@ def exclusive(target: str | os.PathLike, what: str) -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "another process"
-            raise OutputInUseError(f"{target} is in use by another rdafnet run ({holder}); wait for it to finish, "
-                                   "or write to another output") from None
+            raise OutputInUseError(
+                f"{target} is in use by another rdafnet run ({holder}); wait for it to finish, "
+                "or write to another output"
+            ) from None
         f.seek(0)
         f.truncate()
         f.write(f"PID {os.getpid()}, {what}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")

@@ -1,5 +1,6 @@
 """Input checks, size padding and image <-> tensor layout, shared by the networks, inference,
 training and synthesis."""
+
 from __future__ import annotations
 
 import math
@@ -34,19 +35,24 @@ def check_image_batch(x: torch.Tensor, *, channels: int = 3) -> None:
         hint = " (add a batch dimension with x.unsqueeze(0))" if x.dim() == 3 else ""
         raise ValueError(f"expected a 4-D tensor (B, {channels}, H, W), got shape {tuple(x.shape)}{hint}")
     if x.shape[1] != channels:
-        raise ValueError(f"expected {channels} channels (B, {channels}, H, W), got shape {tuple(x.shape)}; "
-                         "convert grayscale/RGBA images to RGB first (rdafnet.deblur does this for you)")
+        raise ValueError(
+            f"expected {channels} channels (B, {channels}, H, W), got shape {tuple(x.shape)}; "
+            "convert grayscale/RGBA images to RGB first (rdafnet.deblur does this for you)"
+        )
     if not x.is_floating_point():
-        raise ValueError(f"expected a floating-point tensor in [0, 1], got dtype {x.dtype}; "
-                         "use x.float() / 255 for 8-bit images")
+        raise ValueError(
+            f"expected a floating-point tensor in [0, 1], got dtype {x.dtype}; use x.float() / 255 for 8-bit images"
+        )
     if x.numel() == 0:
         raise ValueError(f"expected a non-empty image batch, got shape {tuple(x.shape)}")
-    lo, hi = (float(v) for v in torch.aminmax(x.detach()))    # one pass: NaN propagates, inf is a bound
+    lo, hi = (float(v) for v in torch.aminmax(x.detach()))  # one pass: NaN propagates, inf is a bound
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError("input contains NaN or inf values; clean the image before restoring it")
     if lo < -RANGE_SLACK or hi > 1 + RANGE_SLACK:
-        raise ValueError(f"expected values in [0, 1], got [{lo:.4g}, {hi:.4g}]; divide 8-bit data by 255 "
-                         "(16-bit by 65535), or pass the image array itself to rdafnet.deblur")
+        raise ValueError(
+            f"expected values in [0, 1], got [{lo:.4g}, {hi:.4g}]; divide 8-bit data by 255 "
+            "(16-bit by 65535), or pass the image array itself to rdafnet.deblur"
+        )
 
 
 def check_count(name: str, value: Any, minimum: int) -> int:

@@ -6,6 +6,7 @@ A cache entry is ``<cache>/models/<name>/`` (``config.json``, ``model.safetensor
 The authors publish no checksums, so the sha256 of the file first registered under a name is kept in
 ``<cache>/models/known_sha256.json`` (trust on first use): a later file with another sha256 is refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,10 @@ def authors_names() -> list[str]:
 def _authors_entry(name: str) -> dict[str, Any]:
     entry = registry.entry(name)
     if entry["source"] != "authors":
-        raise ValueError(f"{name!r} is a {entry['source']} model, not an authors' release: nothing to download "
-                         f"(authors' releases: {', '.join(authors_names())})")
+        raise ValueError(
+            f"{name!r} is a {entry['source']} model, not an authors' release: nothing to download "
+            f"(authors' releases: {', '.join(authors_names())})"
+        )
     return entry
 
 
@@ -61,17 +64,21 @@ def _offline(local_files_only: bool) -> bool:
 
 
 def _how_to_get(name: str, entry: dict[str, Any], reason: str) -> str:
-    return (f"{name} (the authors' {entry['variant']} RDAFNet, {entry['license']} licence) is not in the cache "
-            f"({entry_dir(name)}) and cannot be downloaded now: {reason}. To get it by hand, open "
-            f"{_DRIVE_FOLDER.format(entry['drive_folder'])} in a browser and download {entry['file']} (linked from "
-            f"{entry['homepage']}), then register it with `rdafnet download {name} --from {entry['file']}` (or "
-            f"rdafnet.download({name!r}, file={entry['file']!r})); after that from_pretrained({name!r}) loads it "
-            "offline.")
+    return (
+        f"{name} (the authors' {entry['variant']} RDAFNet, {entry['license']} licence) is not in the cache "
+        f"({entry_dir(name)}) and cannot be downloaded now: {reason}. To get it by hand, open "
+        f"{_DRIVE_FOLDER.format(entry['drive_folder'])} in a browser and download {entry['file']} (linked from "
+        f"{entry['homepage']}), then register it with `rdafnet download {name} --from {entry['file']}` (or "
+        f"rdafnet.download({name!r}, file={entry['file']!r})); after that from_pretrained({name!r}) loads it "
+        "offline."
+    )
 
 
 def _repair_hint(name: str) -> str:
-    return (f"repair it with `rdafnet download {name} --force` (or --from FILE with the authors' file), "
-            f"or delete {entry_dir(name)}")
+    return (
+        f"repair it with `rdafnet download {name} --force` (or --from FILE with the authors' file), "
+        f"or delete {entry_dir(name)}"
+    )
 
 
 def _known() -> dict[str, dict[str, str]]:
@@ -79,8 +86,9 @@ def _known() -> dict[str, dict[str, str]]:
     try:
         return json.loads(path.read_text()) if path.exists() else {}
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read {path} ({exc}); it records the sha256 of each authors' file first used "
-                         "here: fix or delete it") from exc
+        raise ValueError(
+            f"cannot read {path} ({exc}); it records the sha256 of each authors' file first used here: fix or delete it"
+        ) from exc
 
 
 def cache_status(name: str) -> dict[str, Any]:
@@ -104,9 +112,11 @@ def check_model(name: str, model: RDAFNetBase) -> None:
     params = sum(p.numel() for p in model.parameters())
     if got != want or params != entry["params"]:
         diff = ", ".join(f"{k}={got[k]!r} (expected {want[k]!r})" for k in want if got[k] != want[k])
-        raise IntegrityError(f"the weights for {name} hold a {model.variant or model.config['architecture']} network "
-                             f"({params:,} parameters; {diff or 'same hyperparameters'}), not the authors' "
-                             f"{entry['variant']} ({entry['params']:,} parameters)")
+        raise IntegrityError(
+            f"the weights for {name} hold a {model.variant or model.config['architecture']} network "
+            f"({params:,} parameters; {diff or 'same hyperparameters'}), not the authors' "
+            f"{entry['variant']} ({entry['params']:,} parameters)"
+        )
 
 
 def cached_files(name: str) -> dict[str, str]:
@@ -115,8 +125,9 @@ def cached_files(name: str) -> dict[str, str]:
     folder = entry_dir(name)
     missing = [n for n in (SOURCE_NAME, CONFIG_NAME, WEIGHTS_NAME) if not (folder / n).exists()]
     if missing:
-        raise IntegrityError(f"the cached copy of {name} in {folder} is damaged (missing {', '.join(missing)}); "
-                             + _repair_hint(name))
+        raise IntegrityError(
+            f"the cached copy of {name} in {folder} is damaged (missing {', '.join(missing)}); " + _repair_hint(name)
+        )
     try:
         files = read_config(folder / SOURCE_NAME)["files"]
     except (ValueError, KeyError) as exc:
@@ -132,8 +143,15 @@ def prepare(name: str, *, local_files_only: bool = False, force: bool = False) -
     return entry_dir(name), cached_files(name), _repair_hint(name)
 
 
-def download(name: str, file: str | os.PathLike | None = None, *, force: bool = False,
-             trust_new_file: bool = False, mirror: str | None = None, local_files_only: bool = False) -> Path:
+def download(
+    name: str,
+    file: str | os.PathLike | None = None,
+    *,
+    force: bool = False,
+    trust_new_file: bool = False,
+    mirror: str | None = None,
+    local_files_only: bool = False,
+) -> Path:
     """Put an authors' release into the cache and return its folder (``from_pretrained(name)`` then
     loads it offline).
 
@@ -148,7 +166,7 @@ def download(name: str, file: str | os.PathLike | None = None, *, force: bool = 
         cached_files(name)
         return entry_dir(name)
     _models_dir().mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=_models_dir()))   # removed whatever happens
+    work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=_models_dir()))  # removed whatever happens
     try:
         if file is not None:
             path, origin = Path(file), str(Path(file).resolve())
@@ -156,8 +174,9 @@ def download(name: str, file: str | os.PathLike | None = None, *, force: bool = 
                 raise FileNotFoundError(f"{path} not found; pass the authors' {entry['file']} you downloaded")
         else:
             if _offline(local_files_only):
-                raise WeightsUnavailableError(_how_to_get(name, entry, "offline mode is on (HF_HUB_OFFLINE=1 or "
-                                                                      "local_files_only=True)"))
+                raise WeightsUnavailableError(
+                    _how_to_get(name, entry, "offline mode is on (HF_HUB_OFFLINE=1 or local_files_only=True)")
+                )
             path = work / entry["file"]
             origin = _fetch(name, entry, path, mirror or os.environ.get("RDAFNET_MIRROR"))
         return _register(name, entry, path, origin, work, trust_new_file=trust_new_file)
@@ -170,8 +189,9 @@ def _fetch(name: str, entry: dict[str, Any], dest: Path, mirror: str | None) -> 
     try:
         import gdown
     except ImportError:
-        raise WeightsUnavailableError(_how_to_get(name, entry, 'the optional downloader is not installed '
-                                                  '(pip install "rdafnet[download]")')) from None
+        raise WeightsUnavailableError(
+            _how_to_get(name, entry, 'the optional downloader is not installed (pip install "rdafnet[download]")')
+        ) from None
     url = f"{mirror.rstrip('/')}/{name}/{entry['file']}" if mirror else _DRIVE_FOLDER.format(entry["drive_folder"])
     try:
         if mirror:
@@ -180,46 +200,59 @@ def _fetch(name: str, entry: dict[str, Any], dest: Path, mirror: str | None) -> 
             listing = gdown.download_folder(id=entry["drive_folder"], skip_download=True, quiet=True) or []
             found = [f for f in listing if Path(f.path).name == entry["file"]]
             if not found:
-                raise FileNotFoundError(f"the folder lists no {entry['file']} "
-                                        f"(it holds: {', '.join(Path(f.path).name for f in listing) or 'nothing'})")
+                raise FileNotFoundError(
+                    f"the folder lists no {entry['file']} "
+                    f"(it holds: {', '.join(Path(f.path).name for f in listing) or 'nothing'})"
+                )
             gdown.download(id=found[0].id, output=str(dest), quiet=False)
             url = f"https://drive.google.com/file/d/{found[0].id}"
         if not dest.is_file() or dest.stat().st_size == 0:
             raise OSError("the downloader returned no file")
     except Exception as exc:  # noqa: BLE001 - any network or server fault: one paragraph that says what to do
         detail = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise WeightsUnavailableError(_how_to_get(name, entry, f"downloading {url} failed "
-                                                  f"({type(exc).__name__}: {detail})")) from exc
+        raise WeightsUnavailableError(
+            _how_to_get(name, entry, f"downloading {url} failed ({type(exc).__name__}: {detail})")
+        ) from exc
     return url
 
 
-def _register(name: str, entry: dict[str, Any], path: Path, origin: str, work: Path, *,
-              trust_new_file: bool) -> Path:
+def _register(name: str, entry: dict[str, Any], path: Path, origin: str, work: Path, *, trust_new_file: bool) -> Path:
     digest = sha256(path)
     pinned, known = entry.get("sha256"), _known().get(name)
     if pinned and digest != pinned:
-        raise IntegrityError(f"{origin} has sha256 {digest}, but {name} is registered with {pinned}: the file is "
-                             "damaged or is not the authors' release; nothing was cached")
+        raise IntegrityError(
+            f"{origin} has sha256 {digest}, but {name} is registered with {pinned}: the file is "
+            "damaged or is not the authors' release; nothing was cached"
+        )
     if known and digest != known["sha256"] and not trust_new_file:
         raise IntegrityError(
             f"{origin} has sha256 {digest}, but the {entry['file']} first used here for {name} "
             f"({known['origin']}, {known['first_seen']}) had {known['sha256']}: the file changed since first use, "
             "or this copy is damaged or not the authors'. Nothing was cached. If you trust the new file, pass "
-            "--trust-new-file (trust_new_file=True)")
+            "--trust-new-file (trust_new_file=True)"
+        )
     try:
         model = from_official(read_checkpoint(path), source=origin)
     except ValueError as exc:
-        raise ValueError(f"{origin} is not a usable authors' {entry['file']} for {name} ({exc}); nothing was "
-                         "cached: download it again") from exc
+        raise ValueError(
+            f"{origin} is not a usable authors' {entry['file']} for {name} ({exc}); nothing was "
+            "cached: download it again"
+        ) from exc
     check_model(name, model)
     staged = work / "entry"
     model.save_pretrained(staged, model_card_kwargs=_card(name, entry, origin, digest))
     files = {n: sha256(staged / n) for n in (CONFIG_NAME, WEIGHTS_NAME)}
-    record = {"name": name, "file": entry["file"], "file_sha256": digest, "origin": origin,
-              "converted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files}
+    record = {
+        "name": name,
+        "file": entry["file"],
+        "file_sha256": digest,
+        "origin": origin,
+        "converted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "files": files,
+    }
     (staged / SOURCE_NAME).write_text(json.dumps(record, indent=2))
     final = entry_dir(name)
-    if final.exists():                              # swap in one rename; the old entry goes only afterwards
+    if final.exists():  # swap in one rename; the old entry goes only afterwards
         old = work / "old"
         os.replace(final, old)
     os.replace(staged, final)
@@ -232,12 +265,17 @@ def _register(name: str, entry: dict[str, Any], path: Path, origin: str, work: P
 
 def _card(name: str, entry: dict[str, Any], origin: str, digest: str) -> dict[str, Any]:
     paper = entry["paper"]
-    metrics = [{"dataset": f"{ds} test set (paper)", "dataset_type": ds.lower(), "type": kind, "value": value}
-               for ds, scores in paper.items() for kind, value in scores.items()]
+    metrics = [
+        {"dataset": f"{ds} test set (paper)", "dataset_type": ds.lower(), "type": kind, "value": value}
+        for ds, scores in paper.items()
+        for kind, value in scores.items()
+    ]
     rows = "\n".join(f"| {ds} | {s['psnr']:.2f} | {s['ssim']:.3f} |" for ds, s in paper.items())
-    body = (f"The authors' released `{entry['file']}` ({entry['homepage']}, {entry['license']} licence), "
-            f"converted unchanged into this library's layout.\n\n- source: {origin}\n- sha256 of the authors' file: "
-            f"`{digest}`\n- trained on: {entry['trained_on']}\n\nFigures reported in the paper (full 720x1280 "
-            "frames, PSNR/SSIM by MATLAB), not measured here:\n\n| test set | PSNR (dB) | SSIM |\n| --- | --- | --- |\n"
-            f"{rows}\n")
+    body = (
+        f"The authors' released `{entry['file']}` ({entry['homepage']}, {entry['license']} licence), "
+        f"converted unchanged into this library's layout.\n\n- source: {origin}\n- sha256 of the authors' file: "
+        f"`{digest}`\n- trained on: {entry['trained_on']}\n\nFigures reported in the paper (full 720x1280 "
+        "frames, PSNR/SSIM by MATLAB), not measured here:\n\n| test set | PSNR (dB) | SSIM |\n| --- | --- | --- |\n"
+        f"{rows}\n"
+    )
     return {"title": name, "body": body, "source": name, "metrics": metrics, "datasets": ["GoPro"]}

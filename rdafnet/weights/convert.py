@@ -1,5 +1,6 @@
 """The authors' released checkpoints (``GoPro.pth``): their key layout mapped to this library's, and
 the network a state dict of either layout describes."""
+
 from __future__ import annotations
 
 import re
@@ -38,7 +39,7 @@ def _map_block(rest: str) -> str:
 
 
 def _infer_block_kwargs(sd: Mapping[str, torch.Tensor], block_prefix: str) -> dict[str, Any]:
-    keys = [k[len(block_prefix):] for k in sd if k.startswith(block_prefix)]
+    keys = [k[len(block_prefix) :] for k in sd if k.startswith(block_prefix)]
     num_convs = len({k for k in keys if re.match(r"conv_\d+\.0\.weight$", k)})
     has_attn = any(k.startswith("attn_") for k in keys)
     has_fusion = any(re.match(r"c\d+\.weight$", k) for k in keys)
@@ -62,8 +63,10 @@ def convert_official(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, dict[
         return _convert_single(sd)
     if "stage_1_enc_1.0.weight" in sd:
         return _convert_multi(sd)
-    raise ValueError("not an RDAFNet checkpoint in the authors' layout: expected a key 'first.0.weight' "
-                     f"(single-stage) or 'stage_1_enc_1.0.weight' (multi-stage); first keys: {list(sd)[:5]}")
+    raise ValueError(
+        "not an RDAFNet checkpoint in the authors' layout: expected a key 'first.0.weight' "
+        f"(single-stage) or 'stage_1_enc_1.0.weight' (multi-stage); first keys: {list(sd)[:5]}"
+    )
 
 
 def _convert_single(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
@@ -99,8 +102,12 @@ def _variant_name(cls: type[RDAFNetBase], hp: Mapping[str, Any]) -> str | None:
     what weights do not show: local residuals on, the paper's slope), if any."""
     for name, variant in VARIANTS.items():
         full = {k: list(v) if isinstance(v, tuple) else v for k, v in variant.hyperparameters().items()}
-        if (variant.cls is cls and full["residual"] and full["negative_slope"] == 0.2
-                and all(full[k] == (list(v) if isinstance(v, tuple) else v) for k, v in hp.items())):
+        if (
+            variant.cls is cls
+            and full["residual"]
+            and full["negative_slope"] == 0.2
+            and all(full[k] == (list(v) if isinstance(v, tuple) else v) for k, v in hp.items())
+        ):
             return name
     return None
 
@@ -108,8 +115,11 @@ def _variant_name(cls: type[RDAFNetBase], hp: Mapping[str, Any]) -> str | None:
 def _convert_multi(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
     stages = _indices(sd, r"stage_(\d+)_enc_1\.")
     num_blocks = [len(_indices(sd, rf"body_block_{s}\.(\d+)\.")) for s in stages]
-    hp = {"width": sd["stage_1_enc_1.0.weight"].shape[0], "num_blocks": num_blocks,
-          **_infer_block_kwargs(sd, "body_block_1.0.")}
+    hp = {
+        "width": sd["stage_1_enc_1.0.weight"].shape[0],
+        "num_blocks": num_blocks,
+        **_infer_block_kwargs(sd, "body_block_1.0."),
+    }
     out: dict[str, torch.Tensor] = {}
     for k, v in sd.items():
         if m := re.match(r"stage_(\d+)_(enc_1|enc_2|dec_1|dec_2)\.0\.(.+)$", k):
@@ -123,7 +133,7 @@ def _convert_multi(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any],
         elif m := re.match(r"csff_(\d+)_(enc|dec)_1\.(.+)$", k):
             out[f"csffs.{int(m[1]) - 2}.{m[2]}.{m[3]}"] = v
         elif k.startswith("last_conv."):
-            out["tail." + k[len("last_conv."):]] = v
+            out["tail." + k[len("last_conv.") :]] = v
         else:
             out[k] = v
     return "multi-stage", hp, out
@@ -155,13 +165,25 @@ def infer_config(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         arch, width, first = "RDAFNetMultiStage", sd["stages.0.head.weight"].shape[0], "stages.0.blocks.0."
         blocks = [len(_indices(sd, rf"stages\.{k}\.blocks\.(\d+)\.")) for k in stages]
     else:
-        raise ValueError("not an RDAFNet state dict in this library's layout: expected a key 'body.head.weight' "
-                         f"(single-stage) or 'stages.0.head.weight' (multi-stage); first keys: {list(sd)[:5]}")
-    rest = [k[len(first):] for k in sd if k.startswith(first)]
-    attention = ("fusion" if any(k.startswith("fusions.") for k in rest)
-                 else "layer" if any(k.startswith("attns.") for k in rest) else "none")
-    return {"architecture": arch, "width": width, "num_blocks": blocks, "attention": attention,
-            "num_convs": len({k for k in rest if re.match(r"convs\.\d+\.weight$", k)})}
+        raise ValueError(
+            "not an RDAFNet state dict in this library's layout: expected a key 'body.head.weight' "
+            f"(single-stage) or 'stages.0.head.weight' (multi-stage); first keys: {list(sd)[:5]}"
+        )
+    rest = [k[len(first) :] for k in sd if k.startswith(first)]
+    attention = (
+        "fusion"
+        if any(k.startswith("fusions.") for k in rest)
+        else "layer"
+        if any(k.startswith("attns.") for k in rest)
+        else "none"
+    )
+    return {
+        "architecture": arch,
+        "width": width,
+        "num_blocks": blocks,
+        "attention": attention,
+        "num_convs": len({k for k in rest if re.match(r"convs\.\d+\.weight$", k)}),
+    }
 
 
 def from_state_dict(state_dict: Mapping[str, torch.Tensor], *, source: str) -> RDAFNetBase:

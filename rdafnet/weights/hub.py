@@ -1,6 +1,7 @@
 """Where weights come from: bundled models, registered names, Hugging Face Hub ids, local folders,
 ``.safetensors`` files and the authors' ``.pth`` checkpoints, each resolved to a file and built
 through the variant registry (:mod:`rdafnet.models`)."""
+
 from __future__ import annotations
 
 import os
@@ -12,12 +13,33 @@ from typing import Any
 import torch
 
 from rdafnet.weights import authors, registry
-from rdafnet.utils.checkpoint import CONFIG_NAME, WEIGHTS_NAME, IntegrityError, load_strict, read_checkpoint, read_config, read_safetensors, safetensors_config, sha256, strip_prefixes, verify_sha256
+from rdafnet.utils.checkpoint import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    IntegrityError,
+    load_strict,
+    read_checkpoint,
+    read_config,
+    read_safetensors,
+    safetensors_config,
+    sha256,
+    strip_prefixes,
+    verify_sha256,
+)
 from rdafnet.weights.convert import from_official, is_official
 from rdafnet.models.networks import RDAFNetBase, from_config, verify_cached_blob
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "IntegrityError", "bundled_dir", "from_pretrained", "list_pretrained",
-           "pretrained_info", "sha256", "verify_sha256"]
+__all__ = [
+    "CONFIG_NAME",
+    "WEIGHTS_NAME",
+    "IntegrityError",
+    "bundled_dir",
+    "from_pretrained",
+    "list_pretrained",
+    "pretrained_info",
+    "sha256",
+    "verify_sha256",
+]
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
 
 
@@ -41,31 +63,37 @@ def bundled_dir(entry: dict[str, Any]) -> Path:
     return Path(str(resources.files("rdafnet").joinpath(entry["path"])))
 
 
-def _build_and_load(config: dict[str, Any], weights: Path, source: str, config_file: Path | None = None
-                    ) -> RDAFNetBase:
+def _build_and_load(config: dict[str, Any], weights: Path, source: str, config_file: Path | None = None) -> RDAFNetBase:
     try:
         model = from_config(config)
     except ValueError as exc:
         raise ValueError(f"{config_file or weights}: {exc}") from exc
-    if "weights_sha256" in config:           # written by save_pretrained
+    if "weights_sha256" in config:  # written by save_pretrained
         verify_sha256(weights, config["weights_sha256"], remedy="save or download the model again")
     load_strict(model, read_safetensors(weights), source=source)
     return model
 
 
-def _load_folder(folder: Path, *, source: str, sha: dict[str, str] | None = None,
-                 remedy: str = "delete it and load again") -> RDAFNetBase:
+def _load_folder(
+    folder: Path, *, source: str, sha: dict[str, str] | None = None, remedy: str = "delete it and load again"
+) -> RDAFNetBase:
     cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if not w_path.exists():
-        raise ValueError(f"{folder} holds no {WEIGHTS_NAME}; expected a folder written by "
-                         "model.save_pretrained() (config.json + model.safetensors)")
+        raise ValueError(
+            f"{folder} holds no {WEIGHTS_NAME}; expected a folder written by "
+            "model.save_pretrained() (config.json + model.safetensors)"
+        )
     for name, digest in (sha or {}).items():
         verify_sha256(folder / name, digest, remedy=remedy)
     config = read_config(cfg_path) if cfg_path.exists() else safetensors_config(w_path)
     if config is None:
         raise ValueError(f"{folder} has no {CONFIG_NAME} and {w_path.name} carries no config metadata")
-    return _build_and_load(config, w_path, f"{w_path} (config: {config.get('variant') or config.get('architecture')})",
-                           cfg_path if cfg_path.exists() else None)
+    return _build_and_load(
+        config,
+        w_path,
+        f"{w_path} (config: {config.get('variant') or config.get('architecture')})",
+        cfg_path if cfg_path.exists() else None,
+    )
 
 
 def _load_file(path: Path) -> RDAFNetBase:
@@ -75,29 +103,41 @@ def _load_file(path: Path) -> RDAFNetBase:
         if config is None and (path.parent / CONFIG_NAME).exists():
             config = read_config(path.parent / CONFIG_NAME)
         if config is None:
-            raise ValueError(f"{path} carries no rdafnet config (metadata) and has no {CONFIG_NAME} beside "
-                             "it; save models with model.save_pretrained()")
+            raise ValueError(
+                f"{path} carries no rdafnet config (metadata) and has no {CONFIG_NAME} beside "
+                "it; save models with model.save_pretrained()"
+            )
         return _build_and_load(config, path, str(path))
     if suffix in (".pth", ".pt", ".ckpt", ".tar"):
         sd = strip_prefixes(read_checkpoint(path))
         if is_official(sd):
             return from_official(sd, source=str(path))
-        raise ValueError(f"{path} is not an authors' RDAFNet checkpoint (no 'first.*' or 'stage_1_*' keys); "
-                         "for this library's own weights use a save_pretrained folder or .safetensors file")
-    raise ValueError(f"unsupported weights file {path}: expected .safetensors, a save_pretrained folder, "
-                     "or the authors' .pth checkpoint")
+        raise ValueError(
+            f"{path} is not an authors' RDAFNet checkpoint (no 'first.*' or 'stage_1_*' keys); "
+            "for this library's own weights use a save_pretrained folder or .safetensors file"
+        )
+    raise ValueError(
+        f"unsupported weights file {path}: expected .safetensors, a save_pretrained folder, "
+        "or the authors' .pth checkpoint"
+    )
 
 
 def _hub_download(repo_id: str, filename: str, *, revision: str | None, **kw: Any) -> Path:
     from huggingface_hub import hf_hub_download
+
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision, **kw))
     except Exception as exc:  # noqa: BLE001 - re-raised with what to do next
         offline = kw.get("local_files_only") or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
-        hint = ("it is not in the local Hugging Face cache; connect once to download it, or pass a "
-                "local path") if offline else "check the repository id, revision and your network"
-        raise ValueError(f"cannot get {filename} of hub repository {repo_id!r} "
-                         f"(revision {revision or 'main'}): {hint} ({type(exc).__name__}: {exc})") from exc
+        hint = (
+            ("it is not in the local Hugging Face cache; connect once to download it, or pass a local path")
+            if offline
+            else "check the repository id, revision and your network"
+        )
+        raise ValueError(
+            f"cannot get {filename} of hub repository {repo_id!r} "
+            f"(revision {revision or 'main'}): {hint} ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _load_hub(repo_id: str, *, revision: str | None, sha: dict[str, str] | None = None, **kw: Any):
@@ -110,10 +150,17 @@ def _load_hub(repo_id: str, *, revision: str | None, sha: dict[str, str] | None 
     return _load_folder(files[WEIGHTS_NAME].parent, source=f"hub:{repo_id}@{revision or 'main'}")
 
 
-def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | None = None,
-                    device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-                    cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
-                    force_download: bool = False, token: str | bool | None = None):
+def from_pretrained(
+    source: str | os.PathLike | None = None,
+    *,
+    revision: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
+    token: str | bool | None = None,
+):
     """Load a pretrained RDAFNet, in eval mode, its config at ``model.config``.
 
     ``source``: ``None`` (the bundled default, no network), a registered name
@@ -124,22 +171,28 @@ def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | 
     ``HF_HUB_OFFLINE=1``) loads hub models from the local cache without network.
     """
     if source is not None and not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"from_pretrained takes a registered name, a hub id or a path (str or Path), got "
-                        f"{type(source).__name__}; rdafnet.list_pretrained() lists the names")
+        raise TypeError(
+            f"from_pretrained takes a registered name, a hub id or a path (str or Path), got "
+            f"{type(source).__name__}; rdafnet.list_pretrained() lists the names"
+        )
     if isinstance(source, str) and not source.strip():
-        raise ValueError("from_pretrained got an empty name; pass a registered name (rdafnet.list_pretrained()), "
-                         "a hub id owner/name, a path, or nothing for the bundled default")
-    hub_kw = dict(cache_dir=cache_dir, local_files_only=local_files_only, force_download=force_download,
-                  token=token)
+        raise ValueError(
+            "from_pretrained got an empty name; pass a registered name (rdafnet.list_pretrained()), "
+            "a hub id owner/name, a path, or nothing for the bundled default"
+        )
+    hub_kw = dict(cache_dir=cache_dir, local_files_only=local_files_only, force_download=force_download, token=token)
     name = registry.default_name() if source is None else None
     if source is not None and not isinstance(source, Path) and str(source) in registry.models():
         name = str(source)
     if name is not None:
         entry = registry.entry(name)
         if entry["source"] == "bundled":
-            model = _load_folder(bundled_dir(entry), source=f"bundled:{name}", sha=entry["sha256"],
-                                 remedy="the installed package is damaged: reinstall it "
-                                        "(pip install --force-reinstall rdafnet)")
+            model = _load_folder(
+                bundled_dir(entry),
+                source=f"bundled:{name}",
+                sha=entry["sha256"],
+                remedy="the installed package is damaged: reinstall it (pip install --force-reinstall rdafnet)",
+            )
         elif entry["source"] == "authors":
             folder, sha, remedy = authors.prepare(name, local_files_only=local_files_only, force=force_download)
             model = _load_folder(folder, source=f"authors:{name}", sha=sha, remedy=remedy)
@@ -150,8 +203,10 @@ def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | 
     else:
         path = Path(source)
         if isinstance(source, Path) and not path.exists() and str(source) in registry.models():
-            raise ValueError(f"{path} does not exist; {str(source)!r} is also a registered model name: pass it as a "
-                             f"string, from_pretrained({str(source)!r}), to load that")
+            raise ValueError(
+                f"{path} does not exist; {str(source)!r} is also a registered model name: pass it as a "
+                f"string, from_pretrained({str(source)!r}), to load that"
+            )
         if path.is_dir():
             model = _load_folder(path, source=str(path))
         elif path.exists():
@@ -160,8 +215,10 @@ def from_pretrained(source: str | os.PathLike | None = None, *, revision: str | 
             repo_id, _, rev = str(source).partition("@")
             model = _load_hub(repo_id, revision=rev or revision, **hub_kw)
         else:
-            raise ValueError(f"{str(source)!r} is not a registered model ({', '.join(registry.models()) or 'none'}), "
-                             "an existing file or folder, or a hub id 'owner/name'")
+            raise ValueError(
+                f"{str(source)!r} is not a registered model ({', '.join(registry.models()) or 'none'}), "
+                "an existing file or folder, or a hub id 'owner/name'"
+            )
         info = {"source": str(source)}
     model.pretrained = info
     model.eval()

@@ -1,5 +1,6 @@
 """The registry of named pretrained models (``rdafnet/weights/registry.json``): bundled models,
 Hub repositories and the authors' releases, each with where it lives and how it is checked."""
+
 from __future__ import annotations
 
 import json
