@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -150,14 +151,12 @@ def _case(args: argparse.Namespace) -> None:
     else:
         # "-auto": the memory guard decides (the library's default); otherwise whole frames are forced
         budget = None if "auto" in flags else 2**62
-        run = lambda t=x: restore_tensor(
-            t,
-            run_model,
-            tile=tile,
-            overlap=args.overlap,  # noqa: E731
-            batch_size=args.batch,
-            max_memory=budget,
-        )
+
+        def run(t: torch.Tensor = x) -> torch.Tensor:
+            return restore_tensor(
+                t, run_model, tile=tile, overlap=args.overlap, batch_size=args.batch, max_memory=budget
+            )
+
     t_warm = time.perf_counter()
     side = 64 if tile is None else 2 * tile
     run(x[..., : min(h, side), : min(w, side)])
@@ -347,9 +346,9 @@ def convs(args: argparse.Namespace) -> None:
     for (cin, cout, k, pad, hh, ww), n in sorted(_conv_shapes(args.variant, h, w).items()):
         x, wt = torch.randn(1, cin, hh, ww, generator=g), torch.randn(cout, cin, k, k, generator=g) * 0.05
         xc, wc = x.contiguous(memory_format=torch.channels_last), wt.contiguous(memory_format=torch.channels_last)
-        nchw = best(lambda: F.conv2d(x, wt, padding=pad))
-        cl = best(lambda: F.conv2d(xc, wc, padding=pad))
-        nn_s = best(lambda: fastconv.winograd_conv2d(x, wt, None, pad)) if fastconv.winograd_available() else None
+        nchw = best(partial(F.conv2d, x, wt, padding=pad))
+        cl = best(partial(F.conv2d, xc, wc, padding=pad))
+        nn_s = best(partial(fastconv.winograd_conv2d, x, wt, None, pad)) if fastconv.winograd_available() else None
         kept = fastconv.winograd_faster(x, wt, None, pad) if nn_s is not None else False
         r = {
             "in": cin,
@@ -435,8 +434,8 @@ def tiling(args: argparse.Namespace) -> None:
     import numpy as np
 
     import rdafnet
-    from rdafnet.io.image import read_image
     from rdafnet.evaluation.metrics import psnr
+    from rdafnet.io.image import read_image
 
     pairs = _real_pairs(Path(args.data))
     model = rdafnet.optimize(rdafnet.from_pretrained())
@@ -470,7 +469,7 @@ def tiling(args: argparse.Namespace) -> None:
         _write_result(
             args.json,
             "tiling",
-            [{"image": Path(b).stem, **dict(zip(keys, r))} for (b, _), r in zip(pairs, acc)],
+            [{"image": Path(b).stem, **dict(zip(keys, r, strict=True))} for (b, _), r in zip(pairs, acc, strict=True)],
             tile=t,
             overlap=o,
             window=args.window,
@@ -482,12 +481,13 @@ def precision(args: argparse.Namespace) -> None:
     import numpy as np
 
     import rdafnet
-    from rdafnet.io.image import read_image
     from rdafnet.evaluation.metrics import psnr
+    from rdafnet.io.image import read_image
 
     pairs = _real_pairs(Path(args.data))
     print(
-        "| model | image | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) | max abs diff (8-bit levels) |"
+        "| model | image | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) "
+        "| max abs diff (8-bit levels) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     rows: list[dict] = []

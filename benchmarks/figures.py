@@ -75,8 +75,8 @@ def main() -> None:
         img = read_image(a.data / "lai_real_blurry" / fname)[..., :3]
         res = rdafnet.deblur(img, model)
         cy, cx = (img.shape[0] - LAI_CROP) // 2, (img.shape[1] - LAI_CROP) // 2
-        c = lambda im: im[cy : cy + LAI_CROP, cx : cx + LAI_CROP]  # noqa: E731
-        rows.append(_row([_label(c(img), f"{fname} blurry"), _label(c(res), "restored")]))
+        crop = np.s_[cy : cy + LAI_CROP, cx : cx + LAI_CROP]
+        rows.append(_row([_label(img[crop], f"{fname} blurry"), _label(res[crop], "restored")]))
     write_image(a.out / "lai_real.png", _stack(rows), overwrite=True)
     print(f"wrote {a.out / 'before_after.png'} and {a.out / 'lai_real.png'}")
 

@@ -88,7 +88,7 @@ def pack(args: argparse.Namespace) -> None:
             log(f"budget of {args.max_mib} MiB reached: {b.name} and later pairs left out")
             continue
         used += sum(map(len, blobs))
-        for kind, src, blob in zip(("blur", "sharp"), (b, s), blobs):
+        for kind, src, blob in zip(("blur", "sharp"), (b, s), blobs, strict=True):
             dst = out / part / scene_of(b) / kind / (Path(src).stem + ".webp")
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_bytes(blob)

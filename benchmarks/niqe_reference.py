@@ -91,14 +91,10 @@ def main() -> None:
     print(f"{'image':32s} {'BasicSR':>10s} {'f64 resize':>10s} {'rdafnet':>10s} {'diff':>9s} {'diff f64':>9s}")
     for name, img in reference_images(a.data if a.data.is_dir() else None).items():
         gray = to_gray255(img)
-        run = lambda: float(
-            ref.niqe(
-                gray,
-                params["mu_pris_param"],
-                params["cov_pris_param"],  # noqa: E731
-                params["gaussian_window"],
-            )
-        )
+
+        def run(gray: np.ndarray = gray) -> float:
+            return float(ref.niqe(gray, params["mu_pris_param"], params["cov_pris_param"], params["gaussian_window"]))
+
         ref.imresize = released
         theirs = run()
         ref.imresize = lambda x, scale, antialiasing: imresize_half(x)

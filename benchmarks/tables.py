@@ -183,7 +183,8 @@ def winograd_notes() -> str:
         "(Winograd) beat that, "
         f"and only for the 3x3 and larger kernels. As released (without the setting) the authors' code takes "
         f"{t[ss, 'reference']['median_s']:.1f} s, so these paths are "
-        f"{t[ss, 'reference']['median_s'] / w['median_s']:.1f}x and {t[ss, 'reference']['median_s'] / f['median_s']:.1f}x "
+        f"{t[ss, 'reference']['median_s'] / w['median_s']:.1f}x and "
+        f"{t[ss, 'reference']['median_s'] / f['median_s']:.1f}x "
         "faster than what a user runs by default.\n"
     )
 

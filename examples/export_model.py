@@ -27,9 +27,9 @@ import torch
 
 import rdafnet
 from rdafnet.data import find_pairs
-from rdafnet.weights.hub import sha256
-from rdafnet.ops import bf16_native
 from rdafnet.evaluation.evaluate import evaluate
+from rdafnet.ops import bf16_native
+from rdafnet.weights.hub import sha256
 
 
 def cpu_seconds(model: torch.nn.Module, size: tuple[int, int] = (720, 1280), repeats: int = 3) -> dict[str, float]:

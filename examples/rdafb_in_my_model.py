@@ -35,7 +35,7 @@ def main() -> float:
     sharp = torch.rand(4, 3, 48, 48)
     blurry = nn.functional.avg_pool2d(sharp, 5, stride=1, padding=2)  # a stand-in blur
     first = None
-    for step in range(steps):
+    for _step in range(steps):
         loss = deblur_loss(model(blurry), sharp)
         opt.zero_grad()
         loss.backward()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import DATA, REFERENCE
 
 # precision="auto" caches its measurement: keep the tests' cache out of the user's home (subprocesses

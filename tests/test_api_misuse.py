@@ -89,6 +89,7 @@ def test_a_path_named_like_a_registered_model_says_so(tmp_path, monkeypatch):
 def test_videos_without_frames_are_described(tmp_path):
     av = pytest.importorskip("av")
     import numpy as np
+
     from rdafnet.io.video import probe
 
     audio = tmp_path / "voice.m4a"

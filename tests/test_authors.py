@@ -8,12 +8,12 @@ import threading
 
 import pytest
 import torch
+from helpers import recipe_state_dict
 
 import rdafnet
-from rdafnet.weights import authors
-from rdafnet.utils.checkpoint import IntegrityError
 from rdafnet.cli import main as cli
-from helpers import recipe_state_dict
+from rdafnet.utils.checkpoint import IntegrityError
+from rdafnet.weights import authors
 
 NAME = "rdafnet-single-stage-gopro"
 

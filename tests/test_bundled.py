@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import rdafnet
-from rdafnet.weights import hub
 from rdafnet.io.image import read_image
+from rdafnet.weights import hub
 
 
 def test_bundled_default_loads_offline_and_is_registered():

@@ -166,15 +166,16 @@ def test_a_second_run_on_the_same_output_is_refused_with_the_first_ones_pid(tmp_
 
 
 def test_two_trainings_on_one_folder_do_not_share_it(tmp_path):
-    from rdafnet.utils.lock import OutputInUseError, exclusive
     from test_training import _pairs_folder, _train_cmd
+
+    from rdafnet.utils.lock import OutputInUseError, exclusive
 
     _pairs_folder(tmp_path / "pairs", n=2)
     with exclusive(tmp_path / "run", "the first training"):
         with pytest.raises(OutputInUseError, match="the first training"):
+            import rdafnet
             from rdafnet.data import PairedImages, find_pairs
             from rdafnet.train import TrainConfig, Trainer
-            import rdafnet
 
             Trainer(
                 rdafnet.build("tiny", width=8, num_blocks=1),

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import recipe_state_dict
 
 import rdafnet
-from helpers import recipe_state_dict
 from rdafnet.inference.tiling import restore_tensor
 
 pytestmark = pytest.mark.cuda
@@ -49,7 +49,7 @@ def test_parity_fixture_on_the_gpu(reference_dir, variant):
     x = (torch.from_numpy(fixture["input"]).double().to(DEV) + 1) / 2
     with torch.no_grad():
         for path, m in (("reference", model), ("optimized", rdafnet.optimize(model))):
-            for out, name in zip(m(x, return_stages=True), names):
+            for out, name in zip(m(x, return_stages=True), names, strict=True):
                 err = np.abs((out * 2 - 1).cpu().numpy() - fixture[name]).max()
                 assert err < 1e-6, f"{variant} {path} {name}: {err:.3g}"
 

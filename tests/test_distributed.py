@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import decode_frames, make_clip
 
 import rdafnet
-from helpers import decode_frames, make_clip
 from rdafnet.io.image import read_image, write_image
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def test_two_processes_share_a_video_by_segments(tmp_path):
     one, t1, _ = decode_frames(tmp_path / "one.mp4")
     two, t2, _ = decode_frames(tmp_path / "two.mp4")
     assert len(one) == 12 and t1 == t2
-    assert all(np.array_equal(a, b) for a, b in zip(one, two))
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
 
 
 def test_eval_gathers_every_row_on_rank_zero(tmp_path, frames):
@@ -106,5 +106,5 @@ def test_sigkill_and_resume_gives_the_uninterrupted_video(tmp_path):
     assert restored < 24  # the finished segments were not redone
     a, ta, _ = decode_frames(tmp_path / "straight.mp4")
     b, tb, _ = decode_frames(tmp_path / "killed.mp4")
-    assert ta == tb and all(np.array_equal(x, y) for x, y in zip(a, b)) and len(a) == 24
+    assert ta == tb and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)) and len(a) == 24
     assert not work.exists()

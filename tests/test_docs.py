@@ -4,7 +4,6 @@ a page run in order, in one namespace, as a reader would run them."""
 import re
 
 import pytest
-
 from helpers import ROOT
 
 SKIP = "<!-- not run by the tests"

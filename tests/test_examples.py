@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from helpers import ROOT
+
 from rdafnet.io.image import write_image
 
 EXAMPLES = ROOT / "examples"

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from helpers import ROOT
 
 import rdafnet
 from rdafnet.cli import main as cli
-from helpers import ROOT
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

@@ -7,9 +7,9 @@ import tarfile
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 import rdafnet
-from helpers import ROOT
 from rdafnet.io.image import read_image, write_image
 
 SCRIPT = ROOT / "benchmarks" / "gpu_run.py"

@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 import torch
+from helpers import ROOT, recipe_state_dict
 
 import rdafnet
-from rdafnet.weights import hub
 from rdafnet.cli import main as cli
-from helpers import ROOT, recipe_state_dict
+from rdafnet.weights import hub
 
 
 def _same_function(a, b, size=(12, 10)):

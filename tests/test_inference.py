@@ -7,9 +7,9 @@ from PIL import Image
 
 import rdafnet
 from rdafnet.cli import main as cli
+from rdafnet.evaluation.metrics import psnr
 from rdafnet.inference.tiling import restore_tensor
 from rdafnet.io.image import read_image, write_image
-from rdafnet.evaluation.metrics import psnr
 from rdafnet.layers.norm import instance_norm
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DATA, ROOT
 
 from rdafnet.evaluation.niqe import imresize_half, niqe, to_gray255
-from helpers import DATA, ROOT
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "niqe_reference.json").read_text())
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -34,7 +34,7 @@ def test_optimized_equals_reference_float64(variant, kw, channels_last):
     assert any(isinstance(m, FusedRDAFB) for m in fast.modules())
     x = torch.rand(2, 3, 34, 46, dtype=torch.float64)
     with torch.no_grad():
-        for a, b in zip(model(x, return_stages=True), fast(x, return_stages=True)):
+        for a, b in zip(model(x, return_stages=True), fast(x, return_stages=True), strict=True):
             assert (a - b).abs().max() < 1e-9
         y = fast(x[:1])  # the workspace is reused across calls and shapes
         assert (fast(x)[:1] - y).abs().max() < 1e-12
@@ -97,6 +97,7 @@ def test_reduced_precision_instance_norm_keeps_fp32_statistics(dtype, size):
 @pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
 def test_reduced_precision_warns_where_emulated(precision, dtype):
     import warnings
+
     from rdafnet.utils.device import native_precision
 
     x = torch.rand(1, 3, 16, 16)
@@ -113,6 +114,7 @@ def test_optimize_bf16_on_the_bundled_model_and_sample():
     # the bundled model on its real GoPro sample: bf16 stays within 45 dB of the fp32 path
     # (docs/performance.md lists the measured figures on real frames)
     import numpy as np
+
     from rdafnet.io.image import read_image, to_float
 
     img = read_image(Path(rdafnet.__file__).parent / "samples" / "gopro_blurry.png")

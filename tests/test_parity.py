@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from helpers import recipe_state_dict
 
 import rdafnet
-from helpers import recipe_state_dict
 
 TOL = 1e-6  # the reference README: a faithful model agrees to ~1e-10, > 1e-6 is an architecture bug
 
@@ -18,7 +18,7 @@ def test_parity_through_authors_checkpoint(reference_dir, tmp_path, variant, out
     sd = recipe_state_dict(variant)
     fixture = np.load(reference_dir / f"parity_{variant.replace('-', '_')}.npz")
     # the recipe tensors themselves match the fixture's checksums
-    sums = dict(zip(fixture["weight_sums_keys"].tolist(), fixture["weight_sums"].tolist()))
+    sums = dict(zip(fixture["weight_sums_keys"].tolist(), fixture["weight_sums"].tolist(), strict=True))
     for k, v in sd.items():
         assert abs(v.double().sum().item() - sums[k]) < 1e-9 * max(1.0, abs(sums[k])), k
     ckpt = {prefix + k: v for k, v in sd.items()}
@@ -31,7 +31,7 @@ def test_parity_through_authors_checkpoint(reference_dir, tmp_path, variant, out
     with torch.no_grad():
         stages = model((x + 1) / 2, return_stages=True)
     assert len(stages) == len(outputs)
-    for out, name in zip(stages, outputs):
+    for out, name in zip(stages, outputs, strict=True):
         err = np.abs((out * 2 - 1).numpy() - fixture[name]).max()
         assert err <= TOL, f"{variant} {name}: max abs error {err:.3g}"
 

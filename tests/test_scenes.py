@@ -82,8 +82,9 @@ def _scenes(root):
     """Two tiny scenes of synthetic pairs, in the GoPro layout (made once per folder)."""
     if root.is_dir():
         return root
-    from rdafnet.data import synthetic_blur
     from skimage import data
+
+    from rdafnet.data import synthetic_blur
 
     photos = {"GOPR1111_11_00": [data.astronaut(), data.coffee()], "GOPR2222_11_00": [data.chelsea()]}
     for scene, imgs in photos.items():
@@ -216,7 +217,7 @@ def test_worker_processes_give_the_same_batches_and_weights(tmp_path):
             tr.step = 1
             got = list(tr._loader())
             assert len(got) == 2 and all(
-                torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(got, batches[1:])
+                torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(got, batches[1:], strict=True)
             )
             tr.step = 0
         tr.fit(progress=False)

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 import torch
+from helpers import recipe_state_dict
 
 import rdafnet
-from helpers import recipe_state_dict
 
 
 def _same(a, b, size=(18, 26)):

@@ -22,8 +22,8 @@ from rdafnet.data import (
     synthetic_blur,
     trajectory_psf,
 )
-from rdafnet.io.image import read_image, write_image
 from rdafnet.evaluation.metrics import psnr, psnr_torch, ssim, ssim_torch
+from rdafnet.io.image import read_image, write_image
 from rdafnet.train import TrainConfig, Trainer, deblur_loss, frequency_l1, paper_lr
 
 skimage_metrics = pytest.importorskip("skimage.metrics")
@@ -52,7 +52,10 @@ def test_torch_metrics_match_numpy():
     b = np.clip(a + rng.normal(0, 0.05, a.shape), 0, 1)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     for i in range(2):
-        hw = lambda x: x[i].transpose(1, 2, 0)  # noqa: E731
+
+        def hw(x: np.ndarray, i: int = i) -> np.ndarray:
+            return x[i].transpose(1, 2, 0)
+
         assert abs(float(ssim_torch(ta, tb)[i]) - ssim(hw(a), hw(b))) < 1e-9
         assert abs(float(psnr_torch(ta, tb)[i]) - psnr(hw(a), hw(b))) < 1e-9
 
@@ -175,7 +178,7 @@ def test_camera_motion_blur_translation_keeps_lights_aligned():
         )
         lin = to_linear(blur.astype(np.float64))
         stats = [_moments(lin, y, x, r=12) for y, x in pts]
-        for (y, x), (m, cy, cx, vy, vx) in zip(pts, stats):
+        for (y, x), (m, cy, cx, _vy, _vx) in zip(pts, stats, strict=True):
             assert m == pytest.approx(1.0, abs=1e-4)  # light is conserved
             assert abs(cy - y) < 1e-4 and abs(cx - x) < 1e-4, (k, y, x, cy, cx)
         assert lin.max() < 0.6  # it was blurred
@@ -387,7 +390,7 @@ def test_memory_format_follows_autocast_and_trains_the_same(tmp_path):
 def test_training_lowers_validation_loss(tmp_path):
     _pairs_folder(tmp_path / "pairs", n=4)
     val = PairedImages.from_path(tmp_path / "pairs", crop=48, augment=False)
-    batch = [torch.stack(t) for t in zip(*[val[i] for i in range(len(val))])]
+    batch = [torch.stack(t) for t in zip(*[val[i] for i in range(len(val))], strict=True)]
     tr = _trainer(tmp_path, "run", steps=40)
 
     def val_loss():

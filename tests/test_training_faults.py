@@ -5,11 +5,11 @@ step, and an evaluation error names its pair."""
 import numpy as np
 import pytest
 import torch
+from test_training import _pairs_folder, _train_cmd
 
 import rdafnet
 from rdafnet.cli import main
 from rdafnet.io.image import write_image
-from test_training import _pairs_folder, _train_cmd
 
 
 def _args(tmp_path, steps=2, **over):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import decode_frames, make_clip
 from PIL import Image
 
 import rdafnet
-from helpers import decode_frames, make_clip
 from rdafnet.cli import main
 from rdafnet.evaluation.metrics import psnr
 
@@ -45,7 +45,7 @@ def test_cli_restores_a_clip_with_its_audio_and_timing(tmp_path, clip, model):
     assert s_out["size"] == s_in["size"] == (96, 64)
     assert abs(s_out["duration"] - s_in["duration"]) <= 1 / 24
     assert _audio_packets(out) == _audio_packets(clip) != []  # copied unchanged
-    quality = [psnr(restored, rdafnet.deblur(frame, model)) for frame, restored in zip(src, got)]
+    quality = [psnr(restored, rdafnet.deblur(frame, model)) for frame, restored in zip(src, got, strict=True)]
     print("codec PSNR of each frame against the exact restored frame:", [round(q, 1) for q in quality])
     assert min(quality) > CODEC_PSNR
     assert not list(tmp_path.glob(".*"))  # the work folder is gone
@@ -184,7 +184,7 @@ def test_iter_deblur_streams_frames_in_order_with_bounded_read_ahead(model):
         assert pulled["n"] <= i + 1 + 2 + 2 + 1  # consumed + batch + prefetch queue + one in hand
         out.append(y)
     assert len(out) == 7
-    for f, y in zip(frames, out):
+    for f, y in zip(frames, out, strict=True):
         ref = rdafnet.deblur(f, model)
         assert y.shape == f.shape and np.abs(y.astype(int) - ref).max() <= 1  # batched: rounding only
     pil = rdafnet.iter_deblur([Image.fromarray(frames[0]), torch.from_numpy(frames[1]).permute(2, 0, 1)], model)

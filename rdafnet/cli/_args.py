@@ -53,7 +53,7 @@ def device(text: str) -> str:
 
 def even_tile(text: str) -> int:
     """An argparse type for ``--tile``: an even integer >= 16 (what tiled inference needs)."""
-    value = bounded(int, 16)(text)
+    value = int(bounded(int, 16)(text))
     if value % 2:
         raise argparse.ArgumentTypeError(f"must be even (the networks halve the resolution), got {text}")
     return value

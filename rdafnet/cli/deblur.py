@@ -11,11 +11,11 @@ import warnings
 from contextlib import ExitStack
 from pathlib import Path
 
-from rdafnet.utils.lock import exclusive
+from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile, expand_inputs
+from rdafnet.io.video import X264_PRESETS
 from rdafnet.ops.auto import AUTO
 from rdafnet.utils.device import PRECISIONS
-from rdafnet.io.video import X264_PRESETS
-from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile, expand_inputs
+from rdafnet.utils.lock import exclusive
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -96,17 +96,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(a: argparse.Namespace):
-    from rdafnet.utils import distributed
-    from rdafnet.weights.hub import from_pretrained
-    from rdafnet.utils.device import resolve_device
     from rdafnet.ops import fastest, keep_freed_memory, optimize, set_norm_window
+    from rdafnet.utils import distributed
+    from rdafnet.utils.device import resolve_device
+    from rdafnet.weights.hub import from_pretrained
 
     keep_freed_memory()  # no page faults on large frames (rdafnet/ops/allocator.py)
     device = resolve_device(distributed.setup(a.device))
     model = from_pretrained(a.model, device=device)
     path = {"precision": a.precision}
     if a.precision == AUTO:  # rank 0 decides, so that every rank computes the same
-        path = distributed.broadcast(fastest(model) if distributed.rank_and_world()[0] == 0 else None)
+        path = distributed.broadcast(fastest(model) if distributed.rank_and_world()[0] == 0 else {})
     model = optimize(model, **path)
     if a.norm_window:
         set_norm_window(model, a.norm_window)
@@ -125,10 +125,10 @@ def run(a: argparse.Namespace) -> int:
 def _run(a: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from rdafnet.utils import distributed
     from rdafnet.inference.deblur import deblur
     from rdafnet.io.image import ImageReadError, plan_outputs, read_image, read_metadata, write_image
     from rdafnet.io.video import CONTAINERS, is_video
+    from rdafnet.utils import distributed
 
     if a.overlap is not None and a.tile is None:
         raise ValueError("--overlap applies to tiles: pass --tile too")
@@ -155,7 +155,8 @@ def _run(a: argparse.Namespace) -> int:
     with exclusive(out_dir, "rdafnet deblur"):  # a second run on this folder is refused, not interleaved
         model = _load(a)  # all checks above: nothing is loaded for a bad command
         mine = distributed.shard(list(sources.items()))
-        failed, skipped, done = [], 0, 0
+        failed: list[Path] = []
+        skipped = done = 0
         for target, f in tqdm(mine, desc="images", unit="img", disable=len(mine) < 2):
             if target.exists() and not a.overwrite:
                 skipped += 1
@@ -200,8 +201,8 @@ def _refuse_file_name(out: Path, what: str) -> None:
 
 
 def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
-    from rdafnet.io.video import CONTAINERS, DEFAULT_CRF, TruncatedVideoWarning, is_video
     from rdafnet.inference.video import deblur_video
+    from rdafnet.io.video import CONTAINERS, DEFAULT_CRF, TruncatedVideoWarning, is_video
 
     out = Path(a.out)
     if is_video(out) and out.suffix.lower() not in CONTAINERS:
@@ -214,7 +215,7 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
         files = expand_inputs(a.inputs)
         if not files:
             raise ValueError("no input images found for the video")
-        jobs = [(files, out)]
+        jobs: list[tuple[Path | list[Path], Path]] = [(files, out)]
     elif out.suffix.lower() in CONTAINERS:
         if len(videos) > 1:
             raise ValueError(f"{len(videos)} videos cannot all be written to {out}; pass an output folder")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, device, expand_inputs
+
+if TYPE_CHECKING:
+    from rdafnet.evaluation.sheet import SheetRow
 
 _SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
 
@@ -72,7 +75,8 @@ class _Sheet:
     def __init__(self, a: argparse.Namespace, total: int, titles: tuple[str, ...]) -> None:
         import numpy as np
 
-        self.crop, self.titles, self.rows, self.seen = a.sheet_crop, titles, [], 0
+        self.crop, self.titles, self.seen = a.sheet_crop, titles, 0
+        self.rows: list[SheetRow] = []
         self.keep = (
             set(np.linspace(0, total - 1, min(total, a.sheet_max)).round().astype(int).tolist()) if total else set()
         )
@@ -135,9 +139,9 @@ def run(a: argparse.Namespace) -> int:
 def _run_pairs(a: argparse.Namespace) -> int:
     import numpy as np
 
-    from rdafnet.utils import distributed
     from rdafnet.data.pairs import find_pairs
     from rdafnet.evaluation.evaluate import evaluate
+    from rdafnet.utils import distributed
     from rdafnet.weights.hub import from_pretrained
 
     pairs = find_pairs(a.data)
@@ -174,8 +178,8 @@ def _run_photos(a: argparse.Namespace) -> int:
     import numpy as np
 
     from rdafnet.evaluation.evaluate import evaluate_no_reference
-    from rdafnet.weights.hub import from_pretrained
     from rdafnet.utils.device import resolve_device
+    from rdafnet.weights.hub import from_pretrained
 
     files = expand_inputs(a.photos)
     if not files:

@@ -16,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(a: argparse.Namespace) -> int:
-    from rdafnet.weights.hub import list_pretrained, pretrained_info
     from rdafnet.models.networks import describe_model, list_models
+    from rdafnet.weights.hub import list_pretrained, pretrained_info
 
     entries = {name: pretrained_info(name) for name in list_pretrained()}
     print("bundled models (rdafnet.from_pretrained(NAME), no network):")
@@ -42,11 +42,10 @@ def run_list(a: argparse.Namespace) -> int:
 def run_info(a: argparse.Namespace) -> int:
     import json
 
-    from rdafnet.weights.hub import from_pretrained, pretrained_info
-    from rdafnet.models.networks import build
+    from rdafnet.models.networks import VARIANTS, build, describe_model
     from rdafnet.models.profile import profile
+    from rdafnet.weights.hub import from_pretrained, pretrained_info
     from rdafnet.weights.registry import models as registered
-    from rdafnet.models.networks import VARIANTS, describe_model
 
     if a.model in VARIANTS and a.model not in registered() and not Path(a.model).exists():
         print(

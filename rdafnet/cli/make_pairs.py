@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rdafnet.data.synth import MAX_SHAKE
 from rdafnet.cli._args import bounded
+from rdafnet.data.synth import MAX_SHAKE
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

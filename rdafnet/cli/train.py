@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from rdafnet.models.networks import VARIANTS
 from rdafnet.cli._args import bounded, device, positive_float
+from rdafnet.models.networks import VARIANTS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,9 +60,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> int:
     import torch
 
-    from rdafnet.utils import distributed
     from rdafnet.data.pairs import PairedImages, find_pairs
-    from rdafnet.train.trainer import TrainConfig, Trainer
+    from rdafnet.train.config import TrainConfig
+    from rdafnet.train.trainer import Trainer
+    from rdafnet.utils import distributed
 
     cfg = TrainConfig(
         steps=a.steps,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from rdafnet.io.image import IMAGE_SUFFIXES, read_image, write_image
 from rdafnet.data.synth import camera_motion_blur, gopro_pair, synthetic_blur
+from rdafnet.io.image import IMAGE_SUFFIXES, read_image, write_image
 
-MOTIONS = {"shake": synthetic_blur, "camera": camera_motion_blur}
+MOTIONS: dict[str, Callable[..., np.ndarray]] = {"shake": synthetic_blur, "camera": camera_motion_blur}
 
 
 def _image_files(folder: Path) -> list[Path]:

@@ -11,9 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rdafnet.utils.tensor import image_to_batch
 from rdafnet.io.image import IMAGE_SUFFIXES, image_size, read_image, to_float
-
+from rdafnet.utils.tensor import image_to_batch
 
 #: The GoPro data set's test sequences (Nah et al. 2017): for evaluation only, never for training.
 GOPRO_TEST_SEQUENCES = frozenset(
@@ -73,7 +72,7 @@ def find_pairs(root: str | os.PathLike) -> list[tuple[Path, Path]]:
                 parts = line.split()
                 if len(parts) != 2:
                     raise ValueError(f"{root}:{n}: expected 'blur_path sharp_path', got {line!r}")
-                pairs.append(tuple((root.parent / p) for p in parts))
+                pairs.append((root.parent / parts[0], root.parent / parts[1]))
         missing = [str(p) for pair in pairs for p in pair if not p.exists()]
         if missing:
             raise ValueError(f"{root} lists files that do not exist: {missing[:5]}")
@@ -114,7 +113,7 @@ def pair_names(pairs: Sequence[tuple[Path, Path]]) -> list[str]:
     if len(set(names)) < len(names):
         names = [f"{Path(b).parent.parent.name}/{Path(b).name}" for b, _ in pairs]
     seen: dict[str, Path] = {}
-    for name, (b, _) in zip(names, pairs):
+    for name, (b, _) in zip(names, pairs, strict=True):
         if name in seen:
             raise ValueError(
                 f"{seen[name]} and {b} share the name {name!r}; list each pair once, "
@@ -175,7 +174,7 @@ class PairedImages(Dataset):
                     _check_crop(b, *size, crop)
 
     @classmethod
-    def from_path(cls, root: str | os.PathLike, **kwargs) -> "PairedImages":
+    def from_path(cls, root: str | os.PathLike, **kwargs) -> PairedImages:
         return cls(find_pairs(root), **kwargs)
 
     def set_epoch(self, epoch: int) -> None:

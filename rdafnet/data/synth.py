@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from rdafnet.utils.tensor import batch_to_image, image_to_batch
 from rdafnet.io.image import from_float, to_float
+from rdafnet.utils.tensor import batch_to_image, image_to_batch
 
 GAMMA = 2.2
 

@@ -4,19 +4,19 @@ training), and NIQE before and after on real photos without a sharp reference (`
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from rdafnet.utils import distributed
-from rdafnet.utils.tensor import batch_to_image, image_to_batch
 from rdafnet.data.pairs import pair_names, scene_of
-from rdafnet.io.image import from_float, plan_outputs, read_image, to_float, write_image
 from rdafnet.evaluation.metrics import psnr, ssim
 from rdafnet.evaluation.niqe import niqe
+from rdafnet.io.image import from_float, plan_outputs, read_image, to_float, write_image
+from rdafnet.utils import distributed
+from rdafnet.utils.tensor import batch_to_image, image_to_batch
 
 #: ``on_image(row, images)``: called with each row and its images (input, output[, sharp]), e.g. for a sheet
 OnImage = Callable[[dict[str, Any], list[Any]], None]
@@ -73,7 +73,7 @@ def evaluate(
 
     model.eval()
     rows = []
-    jobs = list(zip(names, pairs))
+    jobs = list(zip(names, pairs, strict=True))
     for name, (b_path, s_path) in distributed.shard(jobs) if shard else jobs:
         try:
             blur, sharp = read_image(b_path)[..., :3], read_image(s_path)[..., :3]
@@ -125,7 +125,7 @@ def evaluate_no_reference(
     _plan(out_dir, paths, names, overwrite)
     found = _by_stem(Path(restored)) if restored is not None else {}
     rows: list[dict[str, Any]] = []
-    for path, name in zip(paths, names):
+    for path, name in zip(paths, names, strict=True):
         try:
             photo = read_image(path)
             rgb = photo[..., :3] if photo.ndim == 3 else photo

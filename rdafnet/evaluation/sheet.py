@@ -133,7 +133,7 @@ def _raster(rows: Sequence[SheetRow], cells: list[list[np.ndarray]], crop: int) 
     for j, title in enumerate(rows[0].titles[:ncol]):
         draw.text((_GAP + j * (crop + _GAP), 3), title, fill="black", font=font)
     y = _LABEL_H + _GAP
-    for row, c, hgt in zip(rows, cells, heights):
+    for row, c, hgt in zip(rows, cells, heights, strict=True):
         draw.text((_GAP, y + 2), f"{row.name}  {row.label}"[:160], fill="black", font=font)
         for j, im in enumerate(c):
             sheet.paste(Image.fromarray(np.ascontiguousarray(im)), (_GAP + j * (crop + _GAP), y + _LABEL_H))
@@ -152,7 +152,7 @@ def _html(rows: Sequence[SheetRow], cells: list[list[np.ndarray]]) -> str:
         f"<tr><td colspan=9><b>{html.escape(r.name)}</b> {html.escape(r.label)}</td></tr><tr>"
         + "".join(f'<td><img src="{uri(im)}" width="{im.shape[1]}" height="{im.shape[0]}"></td>' for im in c)
         + "</tr>"
-        for r, c in zip(rows, cells)
+        for r, c in zip(rows, cells, strict=True)
     )
     return (
         "<!doctype html><meta charset=utf-8><title>rdafnet before/after</title>"

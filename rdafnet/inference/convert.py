@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from rdafnet.utils.tensor import batch_to_image, image_to_batch
 from rdafnet.io.image import from_float, read_image, to_float
+from rdafnet.utils.tensor import batch_to_image, image_to_batch
 
 ImageLike = TypeVar("ImageLike", np.ndarray, torch.Tensor, Image.Image)
 
@@ -100,9 +100,10 @@ _PIL_AS = {
 def _prepare_pil(image: Image.Image) -> tuple[torch.Tensor, Finish]:
     """A PIL image in; the finished result has the same mode (and size, ICC profile and EXIF)."""
     mode = image.mode
-    if getattr(image, "n_frames", 1) > 1:
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
         raise ValueError(
-            f"this image holds {image.n_frames} frames (an animation); restore them one by one "
+            f"this image holds {frames} frames (an animation); restore them one by one "
             "(PIL.ImageSequence.Iterator) or with rdafnet.iter_deblur"
         )
     if mode not in _PIL_AS or (mode == "P" and "transparency" in image.info):

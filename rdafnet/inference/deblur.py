@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from rdafnet.utils.device import resolve_device
 from rdafnet.inference.convert import Finish, ImageLike, prepare
 from rdafnet.inference.tiling import restore_tensor
+from rdafnet.utils.device import resolve_device
 
 _DEFAULT_MODEL: dict[str, torch.nn.Module] = {}
 
@@ -20,8 +20,8 @@ def default_model() -> torch.nn.Module:
     """The bundled pretrained model, loaded once per process, optimized with ``precision="auto"`` (the
     fastest precision on this CPU: fp32, or bf16 where measured faster, within 1 grey level)."""
     if "m" not in _DEFAULT_MODEL:
-        from rdafnet.weights.hub import from_pretrained
         from rdafnet.ops import optimize
+        from rdafnet.weights.hub import from_pretrained
 
         _DEFAULT_MODEL["m"] = optimize(from_pretrained(), precision="auto")
     return _DEFAULT_MODEL["m"]
@@ -107,7 +107,8 @@ def iter_deblur(
     def flush() -> Iterator[Any]:
         x = torch.cat([t for t, _ in pending])
         y = restore_tensor(x, model, tile=tile, overlap=overlap, batch_size=batch_size, max_memory=max_memory)
-        outs = [finish(part) for (_, finish), part in zip(pending, y.split([t.shape[0] for t, _ in pending]))]
+        parts = y.split([t.shape[0] for t, _ in pending])
+        outs = [finish(part) for (_, finish), part in zip(pending, parts, strict=True)]
         pending.clear()
         yield from outs
 

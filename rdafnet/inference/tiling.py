@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from rdafnet.utils.tensor import check_count, check_image_batch
 from rdafnet.utils.device import resolve_device
+from rdafnet.utils.tensor import check_count, check_image_batch
 
 
 def _axis_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -97,7 +97,7 @@ def auto_tile(model: torch.nn.Module, h: int, w: int, *, batch_size: int, budget
     need = frame_bytes(model, h, w, frames)
     if need is None or need <= budget:
         return None
-    fitting = [t for t in _AUTO_TILES if t < max(h, w) and frame_bytes(model, t, t, batch_size) <= budget]
+    fitting = [t for t in _AUTO_TILES if t < max(h, w) and (frame_bytes(model, t, t, batch_size) or 0) <= budget]
     if not fitting:
         return _AUTO_TILES[-1]
     return min(fitting, key=lambda t: (round(tile_work(h, w, t, auto_overlap(t)), 3), -t))
@@ -149,7 +149,7 @@ def restore_tensor(
             overlap = auto_overlap(tile) if overlap is None else overlap
             what = f"a whole {h}x{w} frame" if b == 1 else f"{b} whole {h}x{w} frames"
             warnings.warn(
-                f"{what} needs about {frame_bytes(model, h, w, b) / 2**30:.1f} GiB, over the "
+                f"{what} needs about {(frame_bytes(model, h, w, b) or 0) / 2**30:.1f} GiB, over the "
                 f"{budget / 2**30:.1f} GiB budget: restoring it in {tile} px tiles, overlap {overlap} "
                 "(pass tile= or max_memory= to choose; tiles differ slightly from a whole-frame pass)",
                 RuntimeWarning,
@@ -194,7 +194,7 @@ def restore_tensor(
                 ) from exc
             batch_size = max(1, batch_size // 2)
             continue
-        for (i, y, xx), p in zip(chunk, pred):
+        for (i, y, xx), p in zip(chunk, pred, strict=True):
             th, tw = p.shape[-2:]
             wgt = (
                 _axis_weight(y, tile, h, overlap, margin)[:, None] * _axis_weight(xx, tile, w, overlap, margin)[None]

@@ -23,14 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from rdafnet.utils import distributed
-from rdafnet.utils.atomic import atomic_write
 from rdafnet.inference.deblur import iter_deblur
 from rdafnet.io.segments import SegmentWriter, join_segments, segment_path
 from rdafnet.io.video import (
     CONTAINERS,
     DEFAULT_CRF,
     X264_PRESETS,
+    ImageSource,
     TruncatedVideoWarning,
     VideoResult,
     VideoSource,
@@ -39,6 +38,8 @@ from rdafnet.io.video import (
     open_source,
     pix_fmt_for,
 )
+from rdafnet.utils import distributed
+from rdafnet.utils.atomic import atomic_write
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def deblur_video(
         raise ValueError(
             f"cannot write video as {dst.suffix or 'a file without suffix'}; name the output {' / '.join(CONTAINERS)}"
         )
-    if not isinstance(src, (list, tuple)) and Path(src).resolve() == dst.resolve():
+    if isinstance(src, (str, Path)) and Path(src).resolve() == dst.resolve():
         raise ValueError(f"the output {dst} is the input; choose another name")
     if dst.exists() and not overwrite:
         raise FileExistsError(f"{dst} exists; pass overwrite=True (CLI: --overwrite) to replace it")
@@ -145,7 +146,7 @@ def deblur_video(
     stat = Path(source.path).stat() if isinstance(source, VideoSource) else None
     plan = _Plan(
         source=str(Path(source.path).resolve()),
-        source_size=stat.st_size if stat else len(source.files),
+        source_size=stat.st_size if stat else len(source.files) if isinstance(source, ImageSource) else 0,
         source_mtime=stat.st_mtime if stat else 0.0,
         model=_model_digest(model),
         options={"codec": codec, "pix_fmt": pix_fmt, **options, "tile": tile, "overlap": overlap, "fps": fps},
@@ -155,7 +156,10 @@ def deblur_video(
         _prepare_work(work, plan, frames_dir, overwrite=overwrite)
     distributed.barrier()
     done_segments = {int(p.stem[4:]) for p in work.glob("seg-*.mp4")}
-    mine = lambda seg: seg % world == rank and seg not in done_segments
+
+    def mine(seg: int) -> bool:
+        return seg % world == rank and seg not in done_segments
+
     pending: deque = deque()
     counts = {"frames": 0}
 

@@ -9,6 +9,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -90,7 +91,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def _write_16bit(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> Callable[[str], None]:
+def _write_16bit(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> Callable[[str], object]:
     """A writer of a 16-bit colour PNG (pypng; the ICC profile and EXIF go in iCCP/eXIf chunks) or
     TIFF (:func:`_tiff16`: the ICC profile and EXIF with its sub-IFDs)."""
     icc, exif = metadata.get("icc_profile"), metadata.get("exif")
@@ -164,7 +165,7 @@ def _tiff16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | None) 
 
     def directory(with_exif: bool) -> TiffImagePlugin.ImageFileDirectory_v2:
         ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
-        if with_exif:
+        if with_exif and exif is not None:
             tags = Image.Exif()
             tags.load(exif)
             for tag, value in tags.items():  # (read_metadata has left out the input's storage tags)
@@ -332,7 +333,9 @@ def write_image(
     if arr.dtype == np.uint16 and path.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise ValueError(f"cannot write 16-bit data as {path.suffix}; use .png or .tif")
     im = Image.fromarray(arr)
-    kwargs = {"quality": quality} if suffix in (".jpg", ".jpeg") else {"lossless": True} if suffix == ".webp" else {}
+    kwargs: dict[str, Any] = (
+        {"quality": quality} if suffix in (".jpg", ".jpeg") else {"lossless": True} if suffix == ".webp" else {}
+    )
     fmt = Image.registered_extensions().get(suffix)
     if fmt is None:
         raise ValueError(f"unsupported output format {path.suffix!r} for {path}; use .png, .jpg, .tif")
@@ -355,7 +358,7 @@ def plan_outputs(
     """
     inputs = {Path(p).resolve() for p in (*sources, *protect)}
     plan: dict[Path, Path] = {}
-    for src, target in zip(map(Path, sources), map(Path, targets)):
+    for src, target in zip(map(Path, sources), map(Path, targets), strict=True):
         if target.resolve() in inputs:
             raise ValueError(
                 f"the output {target} for {src} would replace the input itself; choose another output folder"

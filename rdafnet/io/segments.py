@@ -6,15 +6,15 @@ import heapq
 import queue
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rdafnet.utils.atomic import atomic_write
 from rdafnet.io.image import write_image
 from rdafnet.io.video import CONTAINERS, ImageSource, VideoInfo, VideoSource, import_av
-
+from rdafnet.utils.atomic import atomic_write
 
 _ABORT = ("abort",)  # a failed or interrupted run: the open segment is dropped, not committed
 
@@ -78,7 +78,7 @@ class SegmentWriter(threading.Thread):
         try:
             while (item := self._next()) is not None:
                 seg = item[0] // self.segment_frames
-                atomic_write(segment_path(self.work, seg), lambda tmp: self._encode(tmp, seg, item))
+                atomic_write(segment_path(self.work, seg), partial(self._encode, seg=seg, first=item))
         except BaseException as exc:  # noqa: BLE001 - raised in the caller by put()/join
             self.error = exc
 
@@ -155,7 +155,7 @@ def join_segments(
                         yield t, order, n, p, streams[p.stream.index]
 
                 streams = [packets((p for c in inputs for p in c.demux(c.streams.video[0])), {0: video}, 0)]
-                if tracks:
+                if src is not None and tracks:
                     streams.append(packets(src.demux(*[a for a, _ in tracks]), {a.index: o for a, o in tracks}, 1))
                 for _, _, _, packet, stream in heapq.merge(*streams, key=lambda r: r[:3]):
                     packet.stream = stream

@@ -101,7 +101,8 @@ Frame = np.ndarray | None  # an RGB frame, or None where it was not wanted
 def _mp4_without_index(path: Path) -> bool:
     """An MP4/MOV file (an ``ftyp`` box first) whose top-level boxes hold no ``moov`` (the index a camera
     writes when recording stops): a recording cut off, which no decoder can read as it is."""
-    kinds, pos = [], 0
+    kinds: list[bytes] = []
+    pos = 0
     try:
         size_all = path.stat().st_size
         with open(path, "rb") as f:
@@ -271,7 +272,7 @@ def open_source(src: str | Path | Sequence[str | Path], *, fps: float | None = N
     if isinstance(src, (str, Path)) and Path(src).is_dir():
         files = sorted(f for f in Path(src).iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
         return ImageSource(files, fps or 30)
-    if isinstance(src, (list, tuple)):
+    if not isinstance(src, (str, Path)):
         return ImageSource([Path(f) for f in src], fps or 30)
     path = Path(src)
     if not path.exists():

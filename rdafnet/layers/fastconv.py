@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +93,7 @@ class WinogradConv2d(nn.Conv2d):
     same parameters and state-dict keys. :meth:`replaces` says which layers ``from_conv`` takes."""
 
     @staticmethod
-    def replaces(conv: nn.Module) -> bool:
+    def replaces(conv: nn.Module) -> TypeGuard[nn.Conv2d]:
         return (
             type(conv) is nn.Conv2d
             and conv.stride == (1, 1)
@@ -106,11 +107,13 @@ class WinogradConv2d(nn.Conv2d):
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> WinogradConv2d:
+        kh, kw = conv.kernel_size
+        ph, pw = conv.padding if isinstance(conv.padding, tuple) else (0, 0)  # replaces() takes tuples only
         fast = cls(
             conv.in_channels,
             conv.out_channels,
-            conv.kernel_size,
-            padding=conv.padding,
+            (kh, kw),
+            padding=(ph, pw),
             bias=conv.bias is not None,
             device="meta",
         )
@@ -118,4 +121,4 @@ class WinogradConv2d(nn.Conv2d):
         return fast
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return conv2d(x, self.weight, self.bias, padding=self.padding[0], winograd=True)
+        return conv2d(x, self.weight, self.bias, padding=int(self.padding[0]), winograd=True)

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import copy
 import threading
+from typing import Protocol, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rdafnet.layers import fastconv, triton_norm
+from rdafnet.layers.attention import AttentionFusion, PixelAttention
 from rdafnet.layers.norm import NormWindow, instance_norm
 
 
@@ -117,23 +119,42 @@ def _gated_reflect_pad(h: torch.Tensor, gate: torch.Tensor | None, buf: torch.Te
     return _reflect_border_(buf)
 
 
+class _Block(Protocol):
+    """What :class:`FusedRDAFB` reads of the block it fuses (an :class:`rdafnet.RDAFB`)."""
+
+    channels: int
+    num_convs: int
+    residual: bool
+    negative_slope: float
+    eps: float
+    norm_window: int | None
+    feature_stride: int
+    convs: nn.ModuleList
+    attns: nn.ModuleList
+    fusions: nn.ModuleList
+
+    @property
+    def attention(self) -> str: ...
+
+
 class FusedRDAFB(NormWindow, nn.Module):
     """Inference-only RDAFB with the reference block's exact function (see module docstring);
     made by :meth:`RDAFB.fuse`."""
 
-    def __init__(self, block: nn.Module, *, workspace: Workspace | None = None) -> None:
+    def __init__(self, block: _Block, *, workspace: Workspace | None = None) -> None:
         super().__init__()
         self.workspace = workspace or Workspace()
         self.num_convs, self.attention, self.residual = block.num_convs, block.attention, block.residual
         self.slope, self.eps = block.negative_slope, block.eps
         self.norm_window, self.feature_stride = block.norm_window, block.feature_stride
         self.winograd = False  # 3x3 convolutions by NNPACK's Winograd kernels (rdafnet.optimize(conv=...))
-        c, n = block.channels, block.num_convs
+        c = block.channels
         self.channels = c
         self.convs = copy.deepcopy(block.convs)
         self.attns = copy.deepcopy(block.attns)
-        self.dsc = nn.ModuleList(copy.deepcopy(f.dsc) for f in block.fusions)
-        self.reduce = nn.ModuleList(copy.deepcopy(f.reduce) for f in block.fusions)
+        fusions = [cast(AttentionFusion, f) for f in block.fusions]
+        self.dsc = nn.ModuleList(copy.deepcopy(f.dsc) for f in fusions)
+        self.reduce = nn.ModuleList(copy.deepcopy(f.reduce) for f in fusions)
 
     def train(self, mode: bool = True) -> FusedRDAFB:
         """Inference only: its weights are copies, so training it would update nothing the
@@ -157,12 +178,14 @@ class FusedRDAFB(NormWindow, nn.Module):
         for i, conv in enumerate(self.convs):
             gate = None
             if self.attention != "none":
-                logits = F.conv2d(h, self.attns[i].proj.weight, self.attns[i].proj.bias)
+                proj = cast(PixelAttention, self.attns[i]).proj
+                logits = F.conv2d(h, proj.weight, proj.bias)
                 if maps is None:
                     gate = torch.sigmoid_(logits)
                 else:
                     a = maps.add(logits)
-                    gate = a if i == 0 else self.dsc[i - 1](maps.fuse(self.reduce[i - 1]))
+                    gate = a if i == 0 else self.dsc[i - 1](maps.fuse(cast(nn.Conv2d, self.reduce[i - 1])))
+            conv = cast(nn.Conv2d, conv)
             y = fastconv.conv2d(_gated_reflect_pad(h, gate, buf), conv.weight, conv.bias, winograd=self.winograd)
             h = instance_norm_act_(
                 y, eps=self.eps, slope=self.slope if i < n - 1 else None, window=self.norm_window, scratch=scratch
@@ -221,7 +244,8 @@ class _AttentionMaps:
             return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
         w = conv.weight.view(conv.out_channels, -1)
-        o = torch.addmm(conv.bias, rows(first), w[:, :c].t(), out=None if self.out is None else rows(self.out))
+        bias = conv.bias if conv.bias is not None else first.new_zeros(conv.out_channels)
+        o = torch.addmm(bias, rows(first), w[:, :c].t(), out=None if self.out is None else rows(self.out))
         for j in range(1, len(self.maps)):
             o.addmm_(rows(self.maps[j]), w[:, j * c : (j + 1) * c].t())
         return o.view(b, hh, ww, -1).permute(0, 3, 1, 2)

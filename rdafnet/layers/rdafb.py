@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rdafnet.utils.tensor import check_count
 from rdafnet.layers.attention import AttentionFusion, PixelAttention
 from rdafnet.layers.fused import Fusable, FusedRDAFB, Workspace
 from rdafnet.layers.norm import NormWindow, instance_norm
+from rdafnet.utils.tensor import check_count
 
 AttentionMode = Literal["fusion", "layer", "none"]
 ATTENTION_MODES: tuple[str, ...] = ("fusion", "layer", "none")

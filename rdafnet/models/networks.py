@@ -8,19 +8,19 @@ import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from rdafnet.utils.atomic import atomic_write
-from rdafnet.utils.tensor import check_count, check_image_batch, pad_to_multiple
-from rdafnet.utils.checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
 from rdafnet.layers import RDAFB, CrossStageFusion, SupervisedAttention
 from rdafnet.layers.rdafb import ATTENTION_MODES, AttentionMode
+from rdafnet.utils.atomic import atomic_write
+from rdafnet.utils.checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
 from rdafnet.utils.device import PRECISIONS, warn_if_emulated
+from rdafnet.utils.tensor import check_count, check_image_batch, pad_to_multiple
 
 _HUB = dict(
     library_name="rdafnet",
@@ -103,6 +103,7 @@ class RDAFNetBase(nn.Module):
     precisions: ClassVar[tuple[str, ...]] = tuple(PRECISIONS)
     variant: str | None
     autocast_dtype: torch.dtype | None = None  # set by rdafnet.optimize(..., precision="bf16")
+    pretrained: dict[str, Any] | None = None  # where rdafnet.from_pretrained loaded the weights from
 
     def forward(self, x: torch.Tensor, *, return_stages: bool = False) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Restore ``x`` (B, 3, H, W) in [0, 1]; ``return_stages`` returns every stage's output."""
@@ -133,7 +134,8 @@ class RDAFNetBase(nn.Module):
         """Everything needed to rebuild this network (saved as ``config.json``)."""
         from rdafnet._version import __version__
 
-        hp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in (self._hub_mixin_config or {}).items()}
+        mixin_config: dict[str, Any] = getattr(self, "_hub_mixin_config", None) or {}
+        hp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in mixin_config.items()}
         return {
             "architecture": type(self).__name__,
             **hp,
@@ -149,7 +151,7 @@ class RDAFNetBase(nn.Module):
         """Write ``config.json``, ``model.safetensors`` (config in its metadata too) and a model
         card ``README.md`` to ``save_directory``; ``push_to_hub=True, repo_id=...`` publishes them."""
         Path(save_directory, "README.md").unlink(missing_ok=True)
-        return super().save_pretrained(
+        return super().save_pretrained(  # type: ignore[misc]  # the Hub mixin follows in the networks' MRO
             save_directory, config=self.config, model_card_kwargs=model_card_kwargs, **kwargs
         )
 
@@ -202,7 +204,7 @@ class RDAFNetBase(nn.Module):
                     model_id,
                     WEIGHTS_NAME,
                     revision=revision,
-                    cache_dir=cache_dir,
+                    cache_dir=None if cache_dir is None else str(cache_dir),
                     force_download=force_download,
                     local_files_only=local_files_only,
                     token=token,
@@ -215,7 +217,7 @@ class RDAFNetBase(nn.Module):
         return model.eval()
 
 
-class RDAFNet(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
+class RDAFNet(RDAFNetBase, PyTorchModelHubMixin, **_HUB):  # type: ignore[misc]  # our loading hook is keyword-only
     """Single-stage RDAFNet: one encoder-decoder with ``num_blocks`` RDAFBs and a global residual."""
 
     def __init__(
@@ -246,7 +248,7 @@ class RDAFNet(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
         return (torch.clamp(torch.tanh(self.tail(d)) + img, -1, 1),)
 
 
-class RDAFNetMultiStage(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
+class RDAFNetMultiStage(RDAFNetBase, PyTorchModelHubMixin, **_HUB):  # type: ignore[misc]  # as above
     """Multi-stage RDAFNet: stages linked by SAM (features) and CSFF (encoder/decoder taps)."""
 
     def __init__(
@@ -264,8 +266,17 @@ class RDAFNetMultiStage(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
         if len(num_blocks) < 2:
             raise ValueError(f"a multi-stage net needs >= 2 stages, got num_blocks={tuple(num_blocks)}")
         self.variant = variant
-        kw = dict(num_convs=num_convs, attention=attention, residual=residual, negative_slope=negative_slope)
-        self.stages = nn.ModuleList(EncoderDecoder(width=width, num_blocks=n, **kw) for n in num_blocks)
+        self.stages = nn.ModuleList(
+            EncoderDecoder(
+                width=width,
+                num_blocks=n,
+                num_convs=num_convs,
+                attention=attention,
+                residual=residual,
+                negative_slope=negative_slope,
+            )
+            for n in num_blocks
+        )
         self.sams = nn.ModuleList(SupervisedAttention(width) for _ in num_blocks[:-1])
         self.merges = nn.ModuleList(nn.Conv2d(2 * width, width, 1) for _ in num_blocks[1:])
         self.csffs = nn.ModuleList(CrossStageFusion(2 * width) for _ in num_blocks[1:])
@@ -281,7 +292,7 @@ class RDAFNetMultiStage(RDAFNetBase, PyTorchModelHubMixin, **_HUB):
         prev: tuple[torch.Tensor, torch.Tensor] | None = None
         last = len(self.stages) - 1
         for k, stage in enumerate(self.stages):
-            e = stage.embed(img)
+            e = cast(EncoderDecoder, stage).embed(img)
             if k > 0:
                 e = self.merges[k - 1](torch.cat([e, feats], dim=1))
             d, enc, dec = stage(e, csff=self.csffs[k - 1] if k > 0 else None, prev=prev)

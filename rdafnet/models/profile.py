@@ -29,7 +29,7 @@ def profile(model: nn.Module, size: tuple[int, int] = (256, 256)) -> Profile:
     meta = copy.deepcopy(model).to("meta")
     total = 0
 
-    def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+    def hook(mod: nn.Conv2d | nn.ConvTranspose2d, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         nonlocal total
         k = mod.weight.shape[2] * mod.weight.shape[3]
         if isinstance(mod, nn.ConvTranspose2d):  # every input pixel scatters a k*k*out/groups patch
@@ -40,9 +40,9 @@ def profile(model: nn.Module, size: tuple[int, int] = (256, 256)) -> Profile:
     handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     try:
         with torch.no_grad():
-            meta.forward_signed(torch.zeros(1, 3, *size, device="meta"))
+            meta.forward_signed(torch.zeros(1, 3, *size, device="meta"))  # type: ignore[operator]
     finally:
         for h in handles:
             h.remove()
     params = sum(p.numel() for p in model.parameters())
-    return Profile(params=params, macs=total, size=tuple(size))
+    return Profile(params=params, macs=total, size=(size[0], size[1]))

@@ -12,7 +12,6 @@ import torch
 from rdafnet.utils.cache import cache_dir
 from rdafnet.utils.device import native_precision
 
-
 #: ``precision="auto"``: the fastest of :data:`PRECISIONS` for a model on a device.
 AUTO = "auto"
 #: bf16 must beat fp32 by this factor in the measurement to be chosen (noise must not flip the choice).

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rdafnet.utils.atomic import atomic_write
 from rdafnet.layers import FusedRDAFB, NormWindow
 from rdafnet.models.networks import RDAFNetBase
+from rdafnet.utils.atomic import atomic_write
 
 
 class _OnnxGraph(nn.Module):
@@ -24,7 +24,7 @@ class _OnnxGraph(nn.Module):
     takes any height and width.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: RDAFNetBase) -> None:
         super().__init__()
         self.model = model
 
@@ -93,6 +93,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18, o
                 dynamic_shapes={"x": {0: dim, 2: dim, 3: dim}},
                 verbose=False,
             )
+        if program is None:  # (only the legacy exporter returns nothing)
+            raise RuntimeError("torch.onnx.export returned no program")
         program.save(tmp, external_data=False)  # one self-contained file
         written = {o.domain: o.version for o in onnx.load(tmp, load_external_data=False).opset_import}.get("")
         if written != opset:

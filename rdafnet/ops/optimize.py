@@ -89,7 +89,7 @@ def optimize(
             )
         fast.autocast_dtype = dtype
     if channels_last:
-        fast = fast.to(memory_format=torch.channels_last)
+        fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
     workspace = Workspace()
     for module in list(fast.modules()):
         if isinstance(module, Fusable):  # replaced by its fused form as its parent is visited

@@ -20,4 +20,5 @@ def deblur_loss(
     """Sum over stage outputs of ``L1 + freq_weight * frequency L1`` (paper eqs. 8 and 10, lambda = 0.1)."""
     if isinstance(stages, torch.Tensor):
         stages = (stages,)
-    return sum(F.l1_loss(s, target) + freq_weight * frequency_l1(s, target) for s in stages)
+    losses = [F.l1_loss(s, target) + freq_weight * frequency_l1(s, target) for s in stages]
+    return torch.stack(losses).sum()

@@ -10,8 +10,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Generator
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,135 +20,18 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from rdafnet.utils.atomic import atomic_write
-from rdafnet.utils.lock import exclusive
-from rdafnet.utils.checkpoint import load_strict
 from rdafnet.data.pairs import PairedImages, check_training_scenes, scene_of
-from rdafnet.utils.distributed import rank_and_world
 from rdafnet.evaluation.evaluate import evaluate
-from rdafnet.utils.device import bf16_native
+from rdafnet.models.networks import RDAFNetBase
+from rdafnet.train.batches import StepBatches, check_validation_pairs
+from rdafnet.train.config import TrainConfig
 from rdafnet.train.losses import deblur_loss
 from rdafnet.train.schedule import paper_lr
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters; defaults follow the paper (Adam 1e-4, betas 0.9/0.99, eq. 11 schedule)."""
-
-    steps: int = 1000
-    batch_size: int = 4  # per process
-    lr: float = 1e-4
-    min_lr: float = 1e-7
-    betas: tuple[float, float] = (0.9, 0.99)
-    constant_fraction: float = 0.1
-    grad_clip: float | None = 0.01  # gradient-norm clip of the authors' code
-    freq_weight: float = 0.1
-    ema: float | None = None  # e.g. 0.999; validation and exports then use the EMA weights
-    val_every: int = 500
-    ckpt_every: int = 100
-    ckpt_minutes: float | None = 5.0  # also checkpoint when this long has passed since the last one
-    max_minutes: float | None = None  # stop cleanly after this much wall time (best/ and final/ written)
-    log_every: int = 10
-    num_workers: int = 0  # processes that prepare batches ahead of the model (0: this one)
-    amp: bool = True  # bf16 autocast (CUDA, and CPUs with native bf16: AVX512-BF16/AMX)
-    # NHWC activations; None: exactly when bf16 autocast runs, NCHW for fp32 (each the faster layout
-    # there; docs/training.md has the step times)
-    channels_last: bool | None = None
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form, recorded in the log/model card
-
-    def __post_init__(self) -> None:
-        """Every value is checked before anything runs: a bad one is a ``ValueError`` naming it and its range
-        (``steps=0`` would write untrained weights, ``ema=1`` weights that never move)."""
-
-        def num(v: Any) -> bool:
-            return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-        def whole(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        rules = {
-            "steps": (whole(self.steps) and self.steps >= 1, "an integer >= 1"),
-            "batch_size": (whole(self.batch_size) and self.batch_size >= 1, "an integer >= 1"),
-            "lr": (num(self.lr) and self.lr > 0, "a number > 0"),
-            "min_lr": (num(self.min_lr) and 0 <= self.min_lr <= self.lr if num(self.lr) else False, "in [0, lr]"),
-            "betas": (len(self.betas) == 2 and all(num(b) and 0 <= b < 1 for b in self.betas), "two numbers in [0, 1)"),
-            "constant_fraction": (num(self.constant_fraction) and 0 <= self.constant_fraction <= 1, "in [0, 1]"),
-            "grad_clip": (
-                self.grad_clip is None or (num(self.grad_clip) and self.grad_clip > 0),
-                "a number > 0, or None (no clipping)",
-            ),
-            "freq_weight": (num(self.freq_weight) and self.freq_weight >= 0, "a number >= 0"),
-            "ema": (self.ema is None or (num(self.ema) and 0 <= self.ema < 1), "in [0, 1), or None (no EMA)"),
-            "val_every": (whole(self.val_every) and self.val_every >= 1, "an integer >= 1"),
-            "ckpt_every": (whole(self.ckpt_every) and self.ckpt_every >= 1, "an integer >= 1"),
-            "ckpt_minutes": (
-                self.ckpt_minutes is None or (num(self.ckpt_minutes) and self.ckpt_minutes >= 0),
-                "a number >= 0 (0: after every step), or None",
-            ),
-            "max_minutes": (
-                self.max_minutes is None or (num(self.max_minutes) and self.max_minutes > 0),
-                "a number > 0, or None",
-            ),
-            "log_every": (whole(self.log_every) and self.log_every >= 1, "an integer >= 1"),
-            "num_workers": (whole(self.num_workers) and self.num_workers >= 0, "an integer >= 0"),
-            "seed": (whole(self.seed), "an integer"),
-        }
-        wrong = [f"{k}={getattr(self, k)!r} (must be {what})" for k, (ok, what) in rules.items() if not ok]
-        if wrong:
-            raise ValueError(f"invalid training settings: {'; '.join(wrong)}")
-
-
-def check_validation_pairs(pairs: list[tuple[Path, Path]]) -> None:
-    """Validation pairs must be readable RGB(A) images of one size each: checked before the first step,
-    not found out at the first validation."""
-    from rdafnet.io.image import read_image
-
-    for blur, sharp in pairs:
-        try:
-            b, s = read_image(blur), read_image(sharp)
-        except ValueError as exc:
-            raise ValueError(f"validation pair {blur} / {sharp}: {exc}") from None
-        if b.shape[:2] != s.shape[:2]:
-            raise ValueError(
-                f"validation pair {blur} / {sharp}: sizes differ ({b.shape[1]}x{b.shape[0]} and "
-                f"{s.shape[1]}x{s.shape[0]})"
-            )
-        if b.shape[2] < 3 or s.shape[2] < 3:
-            raise ValueError(
-                f"validation pair {blur} / {sharp} is grayscale; the networks restore RGB: convert "
-                "the pair to RGB, or leave it out of --val"
-            )
-
-
-class StepBatches(torch.utils.data.Dataset):
-    """Item ``step`` is the (blurry, sharp) batch of that training step for process ``rank`` of
-    ``world``: sample position ``p = (step * world + rank) * batch_size + j`` is sample ``p mod n`` of
-    a permutation drawn from ``(seed, epoch = p // n)``, so the data order survives a resume and does
-    not depend on which worker process builds the batch."""
-
-    def __init__(self, samples: PairedImages, *, seed: int, batch_size: int, world: int = 1, rank: int = 0) -> None:
-        self.samples, self.seed, self.batch_size, self.world, self.rank = samples, seed, batch_size, world, rank
-        self._perm: tuple[int, np.ndarray] | None = None  # the permutation of the last epoch used
-
-    def __len__(self) -> int:
-        raise TypeError("StepBatches is indexed by step number and has no length")
-
-    def _order(self, epoch: int) -> np.ndarray:
-        if self._perm is None or self._perm[0] != epoch:
-            self._perm = (epoch, np.random.default_rng((self.seed, 1, epoch)).permutation(len(self.samples)))
-        return self._perm[1]
-
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        n, b = len(self.samples), self.batch_size
-        blurs, sharps = [], []
-        for j in range(b):
-            epoch, pos = divmod((step * self.world + self.rank) * b + j, n)
-            self.samples.set_epoch(epoch)
-            x, y = self.samples[int(self._order(epoch)[pos])]
-            blurs.append(x)
-            sharps.append(y)
-        return torch.stack(blurs), torch.stack(sharps)
+from rdafnet.utils.atomic import atomic_write
+from rdafnet.utils.checkpoint import load_strict
+from rdafnet.utils.device import bf16_native
+from rdafnet.utils.distributed import rank_and_world
+from rdafnet.utils.lock import exclusive
 
 
 class Trainer:
@@ -161,7 +44,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: RDAFNetBase,
         train_set: PairedImages,
         out_dir: str | os.PathLike,
         config: TrainConfig,
@@ -191,14 +74,14 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = model.to(self.device)
         if config.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if config.ema else None
         self.net: nn.Module = self.model
         if self.world > 1:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=tuple(config.betas))
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=(config.betas[0], config.betas[1]))
         self.step = 0
         self.best = -math.inf
         self.ckpt_path = self.out_dir / "checkpoint.pt"
@@ -206,7 +89,7 @@ class Trainer:
             train_set, seed=config.seed, batch_size=config.batch_size, world=self.world, rank=self.rank
         )
 
-    def _loader(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _loader(self) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
         """The batches of steps ``self.step ... steps - 1``, made by ``num_workers`` processes ahead of
         the model (or in this process with 0); each batch depends only on its step, not on who makes it."""
         workers = self.config.num_workers
@@ -312,7 +195,7 @@ class Trainer:
         training data does not hold (``val_gain_heldout``), and the gain per scene (``gain/<scene>``,
         ``gain/<scene> (seen)`` where the scene is trained on). Each frame goes to ``val.csv``."""
         model = self.ema or self.model
-        rows = evaluate(model, self.val_pairs, device=self.device)
+        rows = evaluate(model, self.val_pairs, device=self.device) or []  # (None only on ranks > 0 of a shard)
         model.train()
         for r in rows:
             r.update(step=self.step, gain=r["psnr"] - r["psnr_blur"], held_out=r["scene"] not in self.train_scenes)
@@ -427,8 +310,8 @@ class Trainer:
             self.opt.step()
             if self.ema is not None:
                 with torch.no_grad():
-                    for e, p in zip(self.ema.state_dict().values(), self.model.state_dict().values()):
-                        e.lerp_(p, 1 - cfg.ema) if e.is_floating_point() else e.copy_(p)
+                    for e, p in zip(self.ema.state_dict().values(), self.model.state_dict().values(), strict=True):
+                        e.lerp_(p, 1 - (cfg.ema or 0)) if e.is_floating_point() else e.copy_(p)
             self.step += 1
             row = {
                 "step": self.step,

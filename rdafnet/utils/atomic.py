@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = True) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object], *, overwrite: bool = True) -> Path:
     """Call ``write(tmp_path)`` and move the result to ``path`` in one rename.
 
     A crash leaves either the old file or the new one, never a partial file. With

@@ -7,7 +7,6 @@ import warnings
 
 import torch
 
-
 #: The precisions ``optimize(precision=...)``, ``deblur`` and the CLI accept, and their compute dtype.
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

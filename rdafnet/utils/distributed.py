@@ -71,7 +71,7 @@ def gather(rows: list[Any]) -> list[Any] | None:
         return rows
     parts: list[list[Any]] | None = [[] for _ in range(world)] if rank == 0 else None
     dist.gather_object(rows, parts, dst=0)
-    if rank != 0:
+    if parts is None:  # not rank 0
         return None
     merged: list[Any] = []
     for i in range(max(len(p) for p in parts)):

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-
 #: how far outside [0, 1] an input may stray (rounding of a resize or colour conversion) before it is refused
 RANGE_SLACK = 1e-3
 

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rdafnet.weights import registry
+from rdafnet.models.networks import VARIANTS, RDAFNetBase
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.utils.cache import cache_dir
 from rdafnet.utils.checkpoint import CONFIG_NAME, WEIGHTS_NAME, IntegrityError, read_checkpoint, read_config, sha256
+from rdafnet.weights import registry
 from rdafnet.weights.convert import from_official
-from rdafnet.models.networks import VARIANTS, RDAFNetBase
 
 __all__ = ["WeightsUnavailableError", "download", "entry_dir", "cache_status", "authors_names"]
 SOURCE_NAME = "source.json"
@@ -198,11 +198,12 @@ def _fetch(name: str, entry: dict[str, Any], dest: Path, mirror: str | None) -> 
             gdown.download(url=url, output=str(dest), quiet=False)
         else:
             listing = gdown.download_folder(id=entry["drive_folder"], skip_download=True, quiet=True) or []
-            found = [f for f in listing if Path(f.path).name == entry["file"]]
+            files = [f for f in listing if not isinstance(f, str)]
+            found = [f for f in files if Path(f.path).name == entry["file"]]
             if not found:
                 raise FileNotFoundError(
                     f"the folder lists no {entry['file']} "
-                    f"(it holds: {', '.join(Path(f.path).name for f in listing) or 'nothing'})"
+                    f"(it holds: {', '.join(Path(f.path).name for f in files) or 'nothing'})"
                 )
             gdown.download(id=found[0].id, output=str(dest), quiet=False)
             url = f"https://drive.google.com/file/d/{found[0].id}"

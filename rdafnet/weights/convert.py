@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from rdafnet.utils.checkpoint import load_strict, read_checkpoint, strip_prefixes
 from rdafnet.models.networks import ARCHITECTURES, VARIANTS, RDAFNet, RDAFNetBase, build
+from rdafnet.utils.checkpoint import load_strict, read_checkpoint, strip_prefixes
 
 # RDAFB internals: authors' sub-key -> ours (i is 1-based in their names)
 _BLOCK_RULES = [
@@ -158,7 +158,8 @@ def infer_config(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     trace in the weights and take their defaults."""
     sd = strip_prefixes(state_dict)
     if "body.head.weight" in sd:
-        arch, width, blocks = "RDAFNet", sd["body.head.weight"].shape[0], len(_indices(sd, r"body\.blocks\.(\d+)\."))
+        blocks: int | list[int] = len(_indices(sd, r"body\.blocks\.(\d+)\."))
+        arch, width = "RDAFNet", sd["body.head.weight"].shape[0]
         first = "body.blocks.0."
     elif "stages.0.head.weight" in sd:
         stages = _indices(sd, r"stages\.(\d+)\.head\.")

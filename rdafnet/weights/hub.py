@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from rdafnet.weights import authors, registry
+from rdafnet.models.networks import RDAFNetBase, from_config, verify_cached_blob
 from rdafnet.utils.checkpoint import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -26,8 +26,8 @@ from rdafnet.utils.checkpoint import (
     strip_prefixes,
     verify_sha256,
 )
+from rdafnet.weights import authors, registry
 from rdafnet.weights.convert import from_official, is_official
-from rdafnet.models.networks import RDAFNetBase, from_config, verify_cached_blob
 
 __all__ = [
     "CONFIG_NAME",
@@ -52,9 +52,10 @@ def list_pretrained() -> dict[str, str]:
 def pretrained_info(name: str | None = None) -> dict[str, Any]:
     """The registry entry of a pretrained model (source, files and sha256, metrics); for the authors'
     releases also whether it is cached here, where, and the sha256 of the authors' file."""
+    name = name or registry.default_name()
     entry = dict(registry.entry(name))
-    if entry["source"] == "authors":
-        entry.update(authors.cache_status(name or registry.default_name()))
+    if entry["source"] == "authors" and name is not None:
+        entry.update(authors.cache_status(name))
     return entry
 
 
@@ -140,7 +141,7 @@ def _hub_download(repo_id: str, filename: str, *, revision: str | None, **kw: An
         ) from exc
 
 
-def _load_hub(repo_id: str, *, revision: str | None, sha: dict[str, str] | None = None, **kw: Any):
+def _load_hub(repo_id: str, *, revision: str | None, sha: dict[str, str] | None = None, **kw: Any) -> RDAFNetBase:
     files = {name: _hub_download(repo_id, name, revision=revision, **kw) for name in (CONFIG_NAME, WEIGHTS_NAME)}
     for name, p in files.items():
         if sha and name in sha:
@@ -180,7 +181,12 @@ def from_pretrained(
             "from_pretrained got an empty name; pass a registered name (rdafnet.list_pretrained()), "
             "a hub id owner/name, a path, or nothing for the bundled default"
         )
-    hub_kw = dict(cache_dir=cache_dir, local_files_only=local_files_only, force_download=force_download, token=token)
+    hub_kw: dict[str, Any] = {
+        "cache_dir": cache_dir,
+        "local_files_only": local_files_only,
+        "force_download": force_download,
+        "token": token,
+    }
     name = registry.default_name() if source is None else None
     if source is not None and not isinstance(source, Path) and str(source) in registry.models():
         name = str(source)
@@ -201,6 +207,8 @@ def from_pretrained(
             model = _load_hub(entry["repo_id"], revision=revision or entry["revision"], sha=entry["sha256"], **hub_kw)
         info = {"name": name, **{k: v for k, v in entry.items() if k != "sha256"}}
     else:
+        if source is None:
+            raise ValueError("this install bundles no default model; pass a path, hub id or registered name")
         path = Path(source)
         if isinstance(source, Path) and not path.exists() and str(source) in registry.models():
             raise ValueError(
