@@ -184,30 +184,11 @@ def test_camera_motion_blur_translation_keeps_lights_aligned():
         assert lin.max() < 0.6  # it was blurred
         # translation blurs every light the same way
         assert max(s[3] for s in stats) - min(s[3] for s in stats) < 1e-4
-    n8 = camera_motion_blur(
-        sharp,
-        np.random.default_rng(0),
-        n_min=8,
-        n_max=8,
-        max_speed=2.5,
-        max_accel=0,
-        max_rotation=0,
-        max_zoom=0,
-        moving_region_p=0,
-    )
+    steady = dict(n_min=8, n_max=8, max_speed=2.5, max_accel=0, max_rotation=0, max_zoom=0, moving_region_p=0)
+    n8 = camera_motion_blur(sharp, np.random.default_rng(0), **steady)
     assert not np.allclose(
         n8,
-        camera_motion_blur(
-            sharp,
-            np.random.default_rng(1),
-            n_min=8,
-            n_max=8,
-            max_speed=2.5,
-            max_accel=0,
-            max_rotation=0,
-            max_zoom=0,
-            moving_region_p=0,
-        ),
+        camera_motion_blur(sharp, np.random.default_rng(1), **steady),
     )  # seeded: different seeds differ
 
 
