@@ -216,3 +216,14 @@ def test_cli_errors_are_one_line_with_one_exit_code_per_kind(tmp_path, capsys):
         assert err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1, err
     main(["convert", str(tmp_path / "nope.pth"), str(tmp_path / "out")])
     assert "nope.pth not found" in capsys.readouterr().err
+
+
+def test_no_link_to_a_project_repository_that_does_not_exist():
+    # the project has no public repository: docs link relatively, model cards name the package
+    root = PACKAGE.parent
+    files = [root / "README.md", root / "pyproject.toml", *root.joinpath("docs").rglob("*.md")]
+    files += [p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".md", ".json")]
+    found = [str(p.relative_to(root)) for p in files if "github.com/rdafnet" in p.read_text(errors="replace")]
+    assert not found, found
+    card = rdafnet.build("tiny", width=4, num_blocks=1).generate_model_card()
+    assert "github.com/rdafnet" not in str(card) and "`rdafnet` library" in str(card)

@@ -382,3 +382,27 @@ def test_cli_output_format_and_leftovers_of_a_killed_run(model, tmp_path, capsys
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.jpg", "a.png", "b.jpg", "b.png"]
     with Image.open(out / "a.jpg") as im:
         assert im.format == "JPEG"
+
+
+def test_memory_budget_where_the_system_says_little(monkeypatch):
+    # macOS has no /proc/meminfo; Windows has no os.sysconf either: a budget all the same, never an error
+    import os
+
+    from rdafnet.inference import tiling
+
+    def no_proc(*a, **k):
+        raise FileNotFoundError("/proc/meminfo")
+
+    monkeypatch.setattr(tiling, "open", no_proc, raising=False)
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+    def macos_sysconf(name):  # like os.sysconf: ValueError for a name the system does not know
+        known = {"SC_PHYS_PAGES": pages, "SC_PAGE_SIZE": 1}
+        if name not in known:
+            raise ValueError(f"unrecognized configuration name {name}")
+        return known[name]
+
+    monkeypatch.setattr(os, "sysconf", macos_sysconf)
+    assert tiling.memory_budget(torch.device("cpu")) == pages // 2  # macOS: no available-pages count
+    monkeypatch.delattr(os, "sysconf")
+    assert tiling.memory_budget(torch.device("cpu")) == tiling.UNKNOWN_RAM // 2

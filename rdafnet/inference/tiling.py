@@ -61,8 +61,13 @@ def frame_bytes(model: torch.nn.Module, h: int, w: int, batch: int = 1) -> int |
     return int(per_pixel * h * w * batch)
 
 
+#: The RAM assumed where the system says nothing (no ``/proc/meminfo`` and no ``os.sysconf``: Windows).
+UNKNOWN_RAM = 8 * 2**30
+
+
 def memory_budget(device: torch.device) -> int:
-    """Bytes a pass may use: 80% of the free GPU memory, or half of the available RAM."""
+    """Bytes a pass may use: 80% of the free GPU memory, or half of the available RAM (Linux:
+    ``/proc/meminfo``; macOS: the physical pages ``os.sysconf`` gives; otherwise :data:`UNKNOWN_RAM`)."""
     if device.type == "cuda":
         return int(0.8 * torch.cuda.mem_get_info(device)[0])
     try:
@@ -70,7 +75,13 @@ def memory_budget(device: torch.device) -> int:
             info = dict(line.split(":", 1) for line in f)
         available = int(info["MemAvailable"].split()[0]) * 1024
     except (OSError, KeyError, ValueError):
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        available = UNKNOWN_RAM
+        for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+            try:
+                available = os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
+                break
+            except (AttributeError, ValueError, OSError):
+                continue
     return available // 2
 
 

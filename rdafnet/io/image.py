@@ -9,7 +9,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -66,7 +66,7 @@ def _orientation(path: Path) -> int:
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
-                tag = tif.pages[0].tags.get("Orientation")
+                tag = cast("tifffile.TiffPage", tif.pages[0]).tags.get("Orientation")
                 return int(tag.value) if tag is not None else 1
         with Image.open(path) as im:
             return int(im.getexif().get(0x0112, 1))
@@ -230,7 +230,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
-                h, w = tif.pages[0].imagelength, tif.pages[0].imagewidth
+                page = cast("tifffile.TiffPage", tif.pages[0])
+                h, w = page.imagelength, page.imagewidth
         else:
             with Image.open(path) as im:
                 w, h = im.size
@@ -257,13 +258,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         # applied here as Pillow's exif_transpose does below (read_metadata resets the tag for every file)
         return np.ascontiguousarray(_ORIENT.get(_orientation(path), lambda x: x)(arr))
     try:
-        with Image.open(path) as im:
-            if getattr(im, "n_frames", 1) > 1:
+        with Image.open(path) as opened:
+            frames = getattr(opened, "n_frames", 1)
+            if frames > 1:
                 raise ImageReadError(
-                    f"{path} holds {im.n_frames} frames (an animation); rdafnet restores single "
+                    f"{path} holds {frames} frames (an animation); rdafnet restores single "
                     "images: save its frames as images (PIL.ImageSequence) and restore those"
                 )
-            im = ImageOps.exif_transpose(im)
+            im = ImageOps.exif_transpose(opened)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im)
                 if arr.min() < 0 or arr.max() > 65535:

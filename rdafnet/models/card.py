@@ -16,7 +16,7 @@ _TEMPLATE = """---
 # {{ title }}
 
 RDAFNet motion deblurring model ("Dynamic Scene Deblurring Based on Continuous Cross-Layer
-Attention Transmission", Hua et al.) for the [`rdafnet`]({{ repo_url }}) library.
+Attention Transmission", Hua et al.) for the `rdafnet` library (`pip install rdafnet`).
 
 | | |
 | --- | --- |
@@ -89,5 +89,4 @@ def model_card(
         macs=f"{prof.macs / 1e9:.1f} G at 720x1280",
         source=source,
         body=body,
-        repo_url="https://github.com/rdafnet/rdafnet",
     )

@@ -27,7 +27,6 @@ _HUB = dict(
     license="mit",
     pipeline_tag="image-to-image",
     tags=["image-deblurring", "motion-deblurring", "rdafnet", "pytorch"],
-    repo_url="https://github.com/rdafnet/rdafnet",
 )
 
 
