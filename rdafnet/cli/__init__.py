@@ -2,7 +2,8 @@
 
 Exit codes (:mod:`rdafnet.cli._args`): 0 done; 1 ran, but some inputs failed (each named on
 stderr); 2 refused or stopped with ``error: ...`` (bad arguments, an unreadable or unsuitable
-file, an output that would replace an input or an existing file); 130 interrupted.
+file, an output that would replace an input or an existing file); 128 + the signal's number when a
+stop signal ended the run (130 SIGINT, 143 SIGTERM, 129 SIGHUP), after one line that says how to resume.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from rdafnet._version import __version__
 from rdafnet.cli import convert, deblur, download, evaluate, export_onnx, info, make_pairs, train
 from rdafnet.cli._args import EXIT_INTERRUPTED, EXIT_REFUSED
+from rdafnet.utils.signals import Interrupted
 
 COMMANDS = (make_pairs, train, evaluate, deblur, convert, download, export_onnx, info)
 
@@ -34,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, ImportError) as exc:  # library errors say what to do: no traceback
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    except Interrupted as exc:  # a stop signal: the command has made its state safe and says how to go on
+        print(f"error: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -50,13 +50,24 @@ class StepBatches(torch.utils.data.Dataset):
             self._perm = (epoch, np.random.default_rng((self.seed, 1, epoch)).permutation(len(self.samples)))
         return self._perm[1]
 
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, str]]]:
+        """The batch of ``step``, and the (pair, reason) of each pair that could not be read: the next
+        pair of the epoch's order takes its place, so the batch is still the same on every run."""
         n, b = len(self.samples), self.batch_size
-        blurs, sharps = [], []
+        blurs, sharps, skipped = [], [], []
         for j in range(b):
             epoch, pos = divmod((step * self.world + self.rank) * b + j, n)
             self.samples.set_epoch(epoch)
-            x, y = self.samples[int(self._order(epoch)[pos])]
+            for k in range(n):
+                i = int(self._order(epoch)[(pos + k) % n])
+                try:
+                    x, y = self.samples[i]
+                    break
+                except (ValueError, OSError) as exc:  # truncated, undecodable, sizes that differ
+                    blur, sharp = self.samples.pairs[i]
+                    skipped.append((f"{blur} / {sharp}", (str(exc).splitlines() or [type(exc).__name__])[0]))
+            else:
+                raise ValueError(f"no training pair can be read; the first: {skipped[0][0]}: {skipped[0][1]}")
             blurs.append(x)
             sharps.append(y)
-        return torch.stack(blurs), torch.stack(sharps)
+        return torch.stack(blurs), torch.stack(sharps), skipped

@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from rdafnet.utils.checkpoint import load_strict
 from rdafnet.utils.device import bf16_native
 from rdafnet.utils.distributed import rank_and_world
 from rdafnet.utils.lock import exclusive
+from rdafnet.utils.signals import Interrupted, stop_signals
 
 
 class Trainer:
@@ -39,7 +40,11 @@ class Trainer:
 
     Killing the process at any moment and calling ``fit()`` again with the same arguments resumes
     from the last checkpoint and reproduces the uninterrupted run: the sample order and the
-    augmentation depend only on ``(seed, step)``.
+    augmentation depend only on ``(seed, step)``. SIGTERM, SIGHUP or SIGINT end the current step, write
+    the checkpoint and raise :class:`~rdafnet.utils.signals.Interrupted`. A pair that cannot be read is
+    skipped with a warning (the next pair of the epoch's order takes its place, so a resumed run draws the
+    same). A non-finite loss or gradient stops the run before the step is applied; non-finite weights are
+    never written.
     """
 
     def __init__(
@@ -85,6 +90,8 @@ class Trainer:
         self.step = 0
         self.best = -math.inf
         self.ckpt_path = self.out_dir / "checkpoint.pt"
+        self.saved_step: int | None = None  # the step checkpoint.pt holds
+        self.skipped: dict[str, str] = {}  # unreadable training pairs -> why
         self.batches = StepBatches(
             train_set, seed=config.seed, batch_size=config.batch_size, world=self.world, rank=self.rank
         )
@@ -101,7 +108,11 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             prefetch_factor=4 if workers else None,
         )
-        for blur, sharp in loader:
+        for blur, sharp, skipped in loader:
+            for pair, why in skipped:
+                if pair not in self.skipped and self.rank == 0:
+                    print(f"warning: skipping training pair {pair}: {why}", file=sys.stderr)
+                self.skipped[pair] = why
             blur, sharp = blur.to(self.device, non_blocking=True), sharp.to(self.device, non_blocking=True)
             if self.config.channels_last:
                 blur = blur.contiguous(memory_format=torch.channels_last)
@@ -116,12 +127,42 @@ class Trainer:
             "best_score": self.best,
             "ema": self.ema.state_dict() if self.ema else {},
             "model_config": json.dumps(config, sort_keys=True) if isinstance(config, dict) else "",
+            "skipped": json.dumps(self.skipped),
         }
 
     def save_checkpoint(self) -> None:
+        """Write ``checkpoint.pt`` atomically; non-finite weights are refused (the last good checkpoint
+        stays), and a full disk is one error naming the file and the space it needs."""
         if self.rank == 0:
+            self._check_finite(f"writing {self.ckpt_path}")
             state = self._state()
-            atomic_write(self.ckpt_path, lambda tmp: torch.save(state, tmp))
+            size = sum(t.numel() * t.element_size() for t in _tensors(state))
+            atomic_write(self.ckpt_path, lambda tmp: torch.save(state, tmp), need=size)
+            self.saved_step = self.step
+
+    def _interrupted(self, signum: int) -> None:
+        """A stop signal arrived: write the checkpoint at this step boundary and raise ``Interrupted``."""
+        self.save_checkpoint()
+        name = Interrupted(signum).name
+        raise Interrupted(
+            signum,
+            f"stopped by {name} at step {self.step}: {self.ckpt_path} holds it; run the same command to resume",
+        )
+
+    def _check_finite(self, doing: str) -> None:
+        models = [self.model] + ([self.ema] if self.ema is not None else [])
+        if not all(torch.isfinite(p).all() for m in models for p in m.parameters()):
+            raise self._diverged(f"the weights are not finite; refused {doing}")
+
+    def _diverged(self, what: str, lr: float | None = None) -> ValueError:
+        at = f"lr {lr:.3g}, " if lr is not None else ""
+        last = (
+            f"{self.ckpt_path} (step {self.saved_step}) is the last good state: resume it with a lower --lr, "
+            "or start over with --restart"
+            if self.saved_step is not None
+            else "no checkpoint was written: start again with a lower --lr"
+        )
+        return ValueError(f"training diverged at step {self.step + 1} ({at}{what}); {last}")
 
     def load_checkpoint(self) -> bool:
         """Resume from ``checkpoint.pt`` if there is one. A checkpoint that cannot be read, or that holds
@@ -163,6 +204,8 @@ class Trainer:
         # checkpoints from before held-out-scene validation kept a PSNR under "best", not a gain: such a
         # run starts its best/ selection afresh rather than compare a gain with a PSNR
         self.step, self.best = int(state["step"]), float(state.get("best_score", -math.inf))
+        self.saved_step = self.step
+        self.skipped = json.loads(state.get("skipped") or "{}")
         return True
 
     def restart(self) -> Path | None:
@@ -182,7 +225,7 @@ class Trainer:
         if self.rank != 0:
             return
         path = self.out_dir / "log.csv"
-        fields = ["step", "loss", "lr", "val_psnr", "val_ssim", "val_gain", "val_gain_heldout", "seconds"]
+        fields = ["step", "loss", "lr", "val_psnr", "val_ssim", "val_gain", "val_gain_heldout", "seconds", "skipped"]
         new = not path.exists()
         with path.open("a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -231,6 +274,7 @@ class Trainer:
 
     def _export(self, name: str, metrics: dict[str, float] | None = None) -> None:
         if self.rank == 0:
+            self._check_finite(f"exporting {self.out_dir / name}")
             model = self.ema or self.model
             model.save_pretrained(self.out_dir / name)
             info = {"step": self.step, "config": asdict(self.config), **(metrics or {})}
@@ -238,15 +282,16 @@ class Trainer:
                 self.out_dir / name / "training.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2))
             )
 
-    def _out_of_time(self, t0: float) -> bool:
-        """Whether ``max_minutes`` has passed; every process of a DDP run gets rank 0's answer."""
-        if self.config.max_minutes is None:
-            return False
-        flag = torch.tensor([time.time() - t0 >= 60 * self.config.max_minutes], dtype=torch.uint8)
+    def _stop(self, t0: float, signalled: int | None) -> int:
+        """Why to stop before the next step: 0 go on, -1 ``max_minutes`` has passed, or the number of a
+        stop signal that arrived; every process of a DDP run gets rank 0's answer."""
+        limit = self.config.max_minutes
+        code = signalled or (-1 if limit is not None and time.time() - t0 >= 60 * limit else 0)
         if self.world > 1:
-            flag = flag.to(self.device)
+            flag = torch.tensor([code], dtype=torch.int32, device=self.device)
             dist.broadcast(flag, 0)
-        return bool(flag.item())
+            code = int(flag.item())
+        return code
 
     def _validate_and_keep_best(self, row: dict[str, Any]) -> dict[str, float]:
         metrics: dict[str, float] = {}
@@ -264,10 +309,10 @@ class Trainer:
         """Train to ``config.steps``, or until ``config.max_minutes`` of wall time have passed in this
         call; either way ``best/`` (with validation pairs), ``final/`` and the checkpoint are written.
         A second run on the same ``out_dir`` while this one trains is refused (its PID is named)."""
-        with exclusive(self.out_dir, "rdafnet training"):
-            return self._fit(progress=progress)
+        with exclusive(self.out_dir, "rdafnet training"), stop_signals(defer=True) as signalled:
+            return self._fit(progress=progress, signalled=signalled)
 
-    def _fit(self, *, progress: bool) -> dict[str, float]:
+    def _fit(self, *, progress: bool, signalled: Callable[[], int | None]) -> dict[str, float]:
         cfg = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = self.load_checkpoint()
@@ -285,12 +330,43 @@ class Trainer:
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
         self.model.train()
-        t0 = last_ckpt = time.time()
+        t0 = time.time()
+        batches = self._loader()
+        try:
+            metrics, validated_at = self._train_steps(batches, bar, t0, signalled)
+        finally:
+            batches.close()  # stops the loader's worker processes
+            if bar is not None:
+                bar.close()
+        if self.skipped and self.rank == 0:
+            print(
+                f"skipped {len(self.skipped)} unreadable training pair(s): {', '.join(sorted(self.skipped))}",
+                file=sys.stderr,
+            )
+        if self.step < cfg.steps:  # stopped by the clock: keep what this run reached
+            row = {"step": self.step, "seconds": f"{time.time() - t0:.1f}"}
+            if self.val_pairs and validated_at != self.step:
+                metrics = self._validate_and_keep_best(row)
+                self._log(row)
+            self.save_checkpoint()
+        self._export("final", metrics)
+        if self.world > 1:
+            dist.barrier()  # no rank leaves (and tears the group down) while rank 0 still writes
+        return metrics
+
+    def _train_steps(
+        self, batches: Generator[Any, None, None], bar: Any, t0: float, signalled: Callable[[], int | None]
+    ) -> tuple[dict[str, float], int]:
+        """Steps up to ``config.steps`` (or a stop); returns the last validation metrics and their step."""
+        cfg = self.config
+        last_ckpt = t0
         metrics: dict[str, float] = {}
         validated_at = -1
-        batches = self._loader()
         while self.step < cfg.steps:
-            if self._out_of_time(t0):
+            stop = self._stop(t0, signalled())
+            if stop > 0:
+                self._interrupted(stop)
+            if stop < 0:
                 if self.rank == 0:
                     print(f"stopping at step {self.step}: --max-minutes {cfg.max_minutes} reached")
                 break
@@ -299,14 +375,22 @@ class Trainer:
             )
             for g in self.opt.param_groups:
                 g["lr"] = lr
-            blur, sharp = next(batches)
+            try:
+                blur, sharp = next(batches)
+            except Exception:  # the loader's workers got the stop signal too
+                if signalled() is None:
+                    raise
+                continue
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
                 stages = self.net(blur, return_stages=True)
             loss = deblur_loss([s.float() for s in stages], sharp, freq_weight=cfg.freq_weight)
+            if not torch.isfinite(loss):
+                raise self._diverged(f"the loss is {loss.item()}", lr)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)
+            if not torch.isfinite(norm):
+                raise self._diverged(f"the gradient norm is {norm.item()}", lr)
             self.opt.step()
             if self.ema is not None:
                 with torch.no_grad():
@@ -318,6 +402,7 @@ class Trainer:
                 "loss": f"{loss.item():.5f}",
                 "lr": f"{lr:.3g}",
                 "seconds": f"{time.time() - t0:.1f}",
+                "skipped": len(self.skipped),
             }
             if bar is not None:
                 bar.update(1)
@@ -335,16 +420,16 @@ class Trainer:
             ):
                 self.save_checkpoint()
                 last_ckpt = time.time()
-        batches.close()  # stops the loader's worker processes
-        if bar is not None:
-            bar.close()
-        if self.step < cfg.steps:  # stopped by the clock: keep what this run reached
-            row = {"step": self.step, "seconds": f"{time.time() - t0:.1f}"}
-            if self.val_pairs and validated_at != self.step:
-                metrics = self._validate_and_keep_best(row)
-                self._log(row)
-            self.save_checkpoint()
-        self._export("final", metrics)
-        if self.world > 1:
-            dist.barrier()  # no rank leaves (and tears the group down) while rank 0 still writes
-        return metrics
+        return metrics, validated_at
+
+
+def _tensors(state: Any) -> Iterable[torch.Tensor]:
+    """Every tensor in a nested checkpoint state (to size the file before it is written)."""
+    if isinstance(state, torch.Tensor):
+        yield state
+    elif isinstance(state, dict):
+        for v in state.values():
+            yield from _tensors(v)
+    elif isinstance(state, (list, tuple)):
+        for v in state:
+            yield from _tensors(v)
