@@ -8,7 +8,9 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -122,3 +124,122 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_old_checkpoin
     assert f"cannot write {ckpt}: the disk is full (0.0 MiB free there, about " in err[0]
     assert "MiB needed); the previous checkpoint.pt is unchanged" in err[0]
     assert ckpt.read_bytes() == before and not list(ckpt.parent.glob(".checkpoint.pt.*"))
+
+
+def _photos(folder, n, size=160):
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"p{i:02d}.png")
+    return folder
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_folder_run_half_writes_nothing_and_the_same_command_goes_on(tmp_path):
+    photos = _photos(tmp_path / "in", 40)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "rdafnet.cli", "deblur", str(photos), "-o", str(out), "--precision", "fp32"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(out / "p01.png", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    last = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(last) == 1 and re.match(r"error: stopped by SIGTERM after \d+ restored, no file half-written", last[0])
+    done = sorted(out.iterdir())
+    assert 2 <= len(done) < 40 and all(p.suffix == ".png" for p in done)  # no temporary file left
+    from rdafnet.io.image import read_image
+
+    assert all(read_image(p).shape == (160, 160, 3) for p in done)  # every file there is whole
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"{40 - len(done)} restored, {len(done)} skipped" in res.stdout and len(list(out.iterdir())) == 40
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_video_keeps_finished_segments_and_the_same_command_resumes(tmp_path):
+    from helpers import decode_frames, make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", w=256, h=192, n=24, audio=True)
+    cmd = [sys.executable, "-m", "rdafnet.cli", "deblur", str(clip), "--segment-frames", "4", "--precision", "fp32"]
+    cmd += ["-o", str(tmp_path / "out.mp4")]
+    work = tmp_path / ".out.mp4.rdafnet-work"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(work / "seg-000001.mp4", proc, seconds=240)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM while restoring" in err and "run the same command to resume" in err
+    assert not (tmp_path / "out.mp4").exists() and not list(work.glob(".*.tmp"))
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert int(res.stdout.split("(")[1].split()[0]) < 24  # finished segments were not redone
+    assert len(decode_frames(tmp_path / "out.mp4")[0]) == 24 and not work.exists()
+
+
+def test_audio_the_container_cannot_hold_is_refused_before_the_first_frame(tmp_path, capsys):
+    from helpers import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", n=6, audio=True)  # AAC audio
+    assert main(["deblur", str(clip), "-o", str(tmp_path / "out.webm"), "--precision", "fp32"]) == 2
+    err = capsys.readouterr().err
+    assert "the aac audio of" in err and "write .mkv" in err and "--no-audio" in err
+    assert not list(tmp_path.glob(".out.webm*")) and not (tmp_path / "out.webm").exists()  # no work folder
+    assert main(["deblur", str(clip), "-o", str(tmp_path / "out.webm"), "--no-audio", "--precision", "fp32"]) == 0
+
+
+def test_streams_the_output_drops_are_announced_before_the_work(tmp_path, capsys):
+    import av
+    from helpers import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", n=6, audio=True)
+    subbed = tmp_path / "subbed.mkv"
+    with av.open(str(clip)) as src, av.open(str(subbed), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        out.add_mux_stream("subrip").time_base = Fraction(1, 1000)
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    assert main(["deblur", str(subbed), "-o", str(tmp_path / "out.mkv"), "--precision", "fp32"]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "will not hold these streams" in notes[0] and "subtitle stream #2 (srt)" in notes[0]
+
+
+def test_a_run_on_the_bundled_model_ends_with_the_way_to_the_papers_networks(tmp_path, capsys):
+    import rdafnet
+    from rdafnet.weights import registry
+
+    photos = _photos(tmp_path / "in", 2, size=32)
+    assert main(["deblur", str(photos), "-o", str(tmp_path / "out"), "--precision", "fp32"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].count("rdafnet download rdafnet-multi-stage-gopro") == 1 and registry.default_name() in out[-1]
+    assert sum("rdafnet download" in line for line in out) == 1  # once per run, not per image
+    rdafnet.build("tiny", width=8, num_blocks=1).save_pretrained(tmp_path / "mine")
+    args = ["deblur", str(photos), "-o", str(tmp_path / "out2"), "--model", str(tmp_path / "mine")]
+    assert main([*args, "--precision", "fp32"]) == 0
+    assert "rdafnet download" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_sigterm_during_eval_and_the_same_command_scores_what_was_written(tmp_path):
+    photos = _photos(tmp_path / "in", 40, size=128)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "rdafnet.cli", "eval", "--no-reference", str(photos), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(out / "p01.png", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "error: stopped by SIGTERM, no file half-written; run the same command to go on" in err
+    done = {p: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    assert 2 <= len(done) < 40 and not list(out.glob(".*.tmp"))
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(list(out.glob("*.png"))) == 40 and {p: p.stat().st_mtime_ns for p in done} == done
+    assert sum(line.startswith("p") for line in res.stdout.splitlines()) == 40  # every photo scored

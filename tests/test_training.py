@@ -500,8 +500,14 @@ def test_cli_eval_on_the_gopro_layout(tmp_path, capsys):
     a, b = (root / "GOPR0001_00" / d / "000001.png" for d in ("blur", "sharp"))
     with pytest.raises(ValueError, match="list each pair once"):
         pair_names([(a, b), (a, b)])
-    # existing results are not replaced without --overwrite, and inputs never: both refused up front
-    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    # the same command again (say, after it was stopped) scores the images it wrote, without rewriting them
+    written = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.png")}
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out == table and {p: p.stat().st_mtime_ns for p in written} == written
+    # results of another model are not replaced without --overwrite, and inputs never: both refused up front
+    rdafnet.build("tiny", width=4, num_blocks=1).save_pretrained(tmp_path / "other")
+    other = [*args[:4], str(tmp_path / "other"), *args[5:]]
+    assert main([*other, "--out", str(tmp_path / "out")]) == 2
     assert "--overwrite" in capsys.readouterr().err
     flat = root / "GOPR0001_00"  # one sequence alone is a flat folder: names stay as they are
     before = (flat / "sharp" / "000001.png").read_bytes()

@@ -79,3 +79,15 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
         else:
             files.append(p)
     return files
+
+
+def bundled_hint() -> str:
+    """The line a run on the bundled default model ends with: which model that was, and the way to the
+    paper's networks."""
+    from rdafnet.weights import registry
+
+    name = registry.default_name()
+    return (
+        f"note: restored with the small bundled model {name}, whose gain is modest; for the paper's networks: "
+        "rdafnet download rdafnet-multi-stage-gopro, then --model rdafnet-multi-stage-gopro (docs/pretrained.md)"
+    )

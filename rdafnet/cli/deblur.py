@@ -8,14 +8,18 @@ import argparse
 import errno
 import sys
 import warnings
+from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
-from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, even_tile, expand_inputs
+from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, bundled_hint, even_tile, expand_inputs
 from rdafnet.io.video import X264_PRESETS
 from rdafnet.ops.auto import AUTO
+from rdafnet.utils.atomic import DiskFullError
 from rdafnet.utils.device import PRECISIONS
 from rdafnet.utils.lock import exclusive
+from rdafnet.utils.signals import Interrupted
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -115,18 +119,22 @@ def _load(a: argparse.Namespace):
 
 def run(a: argparse.Namespace) -> int:
     from rdafnet.utils import distributed
+    from rdafnet.utils.signals import stop_signals
 
     try:
-        return _run(a)
+        with stop_signals():  # SIGTERM/SIGHUP/SIGINT: the current file is discarded, never half-written
+            status = _run(a)
     finally:
         distributed.teardown()
+    if a.model is None and distributed.rank_and_world()[0] == 0:
+        print(bundled_hint())
+    return status
 
 
 def _run(a: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from rdafnet.inference.deblur import deblur
-    from rdafnet.io.image import ImageReadError, plan_outputs, read_image, read_metadata, write_image
+    from rdafnet.io.image import plan_outputs
     from rdafnet.io.video import CONTAINERS, is_video
     from rdafnet.utils import distributed
 
@@ -155,38 +163,57 @@ def _run(a: argparse.Namespace) -> int:
     with exclusive(out_dir, "rdafnet deblur"):  # a second run on this folder is refused, not interleaved
         model = _load(a)  # all checks above: nothing is loaded for a bad command
         mine = distributed.shard(list(sources.items()))
+        counts = {"done": 0, "skipped": 0}
         failed: list[Path] = []
-        skipped = done = 0
-        for target, f in tqdm(mine, desc="images", unit="img", disable=len(mine) < 2):
-            if target.exists() and not a.overwrite:
-                skipped += 1
-                continue
-            try:
-                image = read_image(f)
-                big = a.tile and max(image.shape[:2]) > 2 * a.tile
-                result = deblur(
-                    image[..., 0] if image.shape[2] == 1 else image,
-                    model,
-                    tile=a.tile,
-                    overlap=a.overlap,
-                    batch_size=a.batch_size,
-                    progress=bool(big),
-                    max_memory=None if a.max_memory is None else int(a.max_memory * 2**30),
-                )
-                write_image(target, result, overwrite=a.overwrite, metadata=read_metadata(f))
-            except OSError as exc:
-                if exc.errno in _DOOMED:  # no later image could be written either: stop here
-                    raise OSError(
-                        exc.errno,
-                        f"cannot write {target}: {exc.strerror}; {done} restored before this, nothing partial was left",
-                    ) from exc
-                _report(f, exc, failed)
-            except (ImageReadError, ValueError, RuntimeError) as exc:  # this image only: the batch goes on
-                _report(f, exc, failed)
-            else:
-                done += 1
-    print(f"{done} restored, {skipped} skipped (exist; --overwrite replaces), {len(failed)} failed -> {out_dir}")
+        try:
+            _restore_images(a, model, tqdm(mine, desc="images", unit="img", disable=len(mine) < 2), counts, failed)
+        except Interrupted as stop:
+            raise Interrupted(
+                stop.signum,
+                f"stopped by {stop.name} after {counts['done']} restored, no file half-written; run the same "
+                "command to go on (finished images are skipped)",
+            ) from None
+    print(
+        f"{counts['done']} restored, {counts['skipped']} skipped (exist; --overwrite replaces), "
+        f"{len(failed)} failed -> {out_dir}"
+    )
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _restore_images(
+    a: argparse.Namespace, model: Any, jobs: Iterable[tuple[Path, Path]], counts: dict[str, int], failed: list[Path]
+) -> None:
+    """Restore each (target, source) of ``jobs``, counting into ``counts`` and naming failures in ``failed``."""
+    from rdafnet.inference.deblur import deblur
+    from rdafnet.io.image import ImageReadError, read_image, read_metadata, write_image
+
+    for target, f in jobs:
+        if target.exists() and not a.overwrite:
+            counts["skipped"] += 1
+            continue
+        try:
+            image = read_image(f)
+            big = a.tile and max(image.shape[:2]) > 2 * a.tile
+            result = deblur(
+                image[..., 0] if image.shape[2] == 1 else image,
+                model,
+                tile=a.tile,
+                overlap=a.overlap,
+                batch_size=a.batch_size,
+                progress=bool(big),
+                max_memory=None if a.max_memory is None else int(a.max_memory * 2**30),
+            )
+            write_image(target, result, overwrite=a.overwrite, metadata=read_metadata(f))
+        except OSError as exc:
+            if exc.errno in _DOOMED:  # no later image could be written either: stop here
+                what = str(exc) if isinstance(exc, DiskFullError) else f"cannot write {target}: {exc.strerror}"
+                done = counts["done"]
+                raise OSError(exc.errno, f"{what}; {done} restored before this, nothing partial was left") from exc
+            _report(f, exc, failed)
+        except (ImageReadError, ValueError, RuntimeError) as exc:  # this image only: the batch goes on
+            _report(f, exc, failed)
+        else:
+            counts["done"] += 1
 
 
 def _refuse_file_name(out: Path, what: str) -> None:
@@ -201,8 +228,7 @@ def _refuse_file_name(out: Path, what: str) -> None:
 
 
 def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
-    from rdafnet.inference.video import deblur_video
-    from rdafnet.io.video import CONTAINERS, DEFAULT_CRF, TruncatedVideoWarning, is_video
+    from rdafnet.io.video import CONTAINERS, TruncatedVideoWarning, is_video
 
     out = Path(a.out)
     if is_video(out) and out.suffix.lower() not in CONTAINERS:
@@ -231,30 +257,22 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
         if dst.exists() and not a.overwrite:
             raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
     with ExitStack() as held:
+        held.enter_context(warnings.catch_warnings())  # the filters below end with the command
         for _, dst in jobs:  # one writer per output video
             held.enter_context(exclusive(dst, "rdafnet deblur (video)"))
         model = _load(a)
         status = EXIT_OK
         warnings.simplefilter("ignore", TruncatedVideoWarning)  # reported below as an error line
+        warnings.showwarning = _note  # DroppedStreamsWarning: one "note:" line before the first frame
         for src, dst in jobs:
-            result = deblur_video(
-                src,
-                dst,
-                model,
-                codec=a.codec,
-                crf=DEFAULT_CRF if a.crf is None else a.crf,
-                preset=a.preset,
-                tile=a.tile,
-                overlap=a.overlap,
-                batch_size=a.batch_size if a.tile else 1,  # whole frames: one per pass
-                max_memory=None if a.max_memory is None else int(a.max_memory * 2**30),
-                fps=a.fps,
-                frames_out=a.frames_out,
-                audio=not a.no_audio,
-                overwrite=a.overwrite,
-                segment_frames=a.segment_frames,
-                progress=True,
-            )
+            try:
+                result = _deblur_video(a, src, dst, model)
+            except Interrupted as stop:
+                raise Interrupted(
+                    stop.signum,
+                    f"stopped by {stop.name} while restoring {src}: its finished segments are kept beside {dst}; "
+                    "run the same command to resume",
+                ) from None
             if result is None:  # a torchrun rank other than 0: rank 0 reports
                 continue
             if result.stopped:
@@ -265,6 +283,34 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
                 f"{result.restored / max(result.seconds, 1e-9):.2f} frames/s)"
             )
     return status
+
+
+def _note(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def _deblur_video(a: argparse.Namespace, src: Path | list[Path], dst: Path, model: Any) -> Any:
+    from rdafnet.inference.video import deblur_video
+    from rdafnet.io.video import DEFAULT_CRF
+
+    return deblur_video(
+        src,
+        dst,
+        model,
+        codec=a.codec,
+        crf=DEFAULT_CRF if a.crf is None else a.crf,
+        preset=a.preset,
+        tile=a.tile,
+        overlap=a.overlap,
+        batch_size=a.batch_size if a.tile else 1,  # whole frames: one per pass
+        max_memory=None if a.max_memory is None else int(a.max_memory * 2**30),
+        fps=a.fps,
+        frames_out=a.frames_out,
+        audio=not a.no_audio,
+        overwrite=a.overwrite,
+        segment_frames=a.segment_frames,
+        progress=True,
+    )
 
 
 # write errors after which no other output can be written either

@@ -131,9 +131,19 @@ def _write_csv(path: str, rows: list[dict[str, Any]], overwrite: bool) -> None:
 def run(a: argparse.Namespace) -> int:
     _check(a)
     from rdafnet.ops import keep_freed_memory
+    from rdafnet.utils.signals import Interrupted, stop_signals
 
     keep_freed_memory()
-    return _run_photos(a) if a.photos is not None else _run_pairs(a)
+    try:
+        with stop_signals():  # the image being written is discarded, never half-written
+            return _run_photos(a) if a.photos is not None else _run_pairs(a)
+    except Interrupted as stop:
+        again = (
+            f"run the same command to go on (the restored images in {a.out} are scored, not computed again)"
+            if a.out
+            else "run it again (pass --out to keep the restored images, so that a stopped run goes on)"
+        )
+        raise Interrupted(stop.signum, f"stopped by {stop.name}, no file half-written; {again}") from None
 
 
 def _run_pairs(a: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@ training), and NIQE before and after on real photos without a sharp reference (`
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ from rdafnet.evaluation.metrics import psnr, ssim
 from rdafnet.evaluation.niqe import niqe
 from rdafnet.io.image import from_float, plan_outputs, read_image, to_float, write_image
 from rdafnet.utils import distributed
+from rdafnet.utils.atomic import atomic_write
+from rdafnet.utils.checkpoint import state_digest
 from rdafnet.utils.tensor import batch_to_image, image_to_batch
 
 #: ``on_image(row, images)``: called with each row and its images (input, output[, sharp]), e.g. for a sheet
@@ -41,6 +44,44 @@ def _plan(
         )
 
 
+#: In an evaluation's ``out_dir``: the model its restored images come from, so that a run stopped midway
+#: and started again scores the images already written instead of computing them again.
+MANIFEST = ".rdafnet-eval.json"
+#: Suffixes written without loss: only such earlier outputs are scored as they are.
+_LOSSLESS = {".png", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".webp"}
+
+
+def _resume(out_dir: str | os.PathLike | None, model: nn.Module, overwrite: bool) -> bool:
+    """Whether ``out_dir`` holds the restored images of an earlier run with this very model (its manifest
+    says so): then existing images are reused rather than refused. Records this model there either way."""
+    if out_dir is None:
+        return False
+    manifest, digest = Path(out_dir) / MANIFEST, state_digest(model)
+    try:
+        same = json.loads(manifest.read_text()).get("model") == digest
+    except (OSError, ValueError, AttributeError):
+        same = False
+    return same and not overwrite
+
+
+def _record(out_dir: str | os.PathLike | None, model: nn.Module) -> None:
+    if out_dir is not None and distributed.rank_and_world()[0] == 0:
+        text = json.dumps({"model": state_digest(model)})
+        atomic_write(Path(out_dir) / MANIFEST, lambda tmp: Path(tmp).write_text(text))
+
+
+def _earlier(out_dir: str | os.PathLike | None, name: str, like: Any, reuse: bool) -> Any:
+    """The restored image of ``name`` an earlier run of this evaluation wrote losslessly, or ``None``."""
+    if not reuse or out_dir is None:
+        return None
+    path = Path(out_dir) / name
+    if path.suffix.lower() not in _LOSSLESS or not path.is_file():
+        return None
+    image = read_image(path)
+    image = image[..., :3] if like.ndim == 3 else image[..., 0]
+    return image if image.shape == like.shape and image.dtype == like.dtype else None
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -62,10 +103,13 @@ def evaluate(
     Rows are named by :func:`~rdafnet.data.pairs.pair_names`; ``out_dir`` receives the restored
     images under those names (so ``<sequence>/<name>`` for the GoPro layout) and must not be a
     folder of the pairs themselves. ``restore(model, image_uint8) -> image_uint8`` defaults to one
-    full-frame forward pass.
+    full-frame forward pass. Images an interrupted run with the same model wrote there are scored as
+    they are (the run resumes); with another model they are refused unless ``overwrite``.
     """
     names = pair_names(pairs)
-    _plan(out_dir, [b for b, _ in pairs], names, overwrite, protect=[s for _, s in pairs])
+    reuse = _resume(out_dir, model, overwrite)
+    _plan(out_dir, [b for b, _ in pairs], names, overwrite or reuse, protect=[s for _, s in pairs])
+    _record(out_dir, model)
     if restore is None:
 
         def restore(m, img):
@@ -79,7 +123,8 @@ def evaluate(
             blur, sharp = read_image(b_path)[..., :3], read_image(s_path)[..., :3]
             if blur.shape != sharp.shape:
                 raise ValueError(f"the images differ in size or channels ({blur.shape} and {sharp.shape})")
-            out = restore(model, blur)
+            earlier = _earlier(out_dir, name, blur, reuse)
+            out = restore(model, blur) if earlier is None else earlier
         except (ValueError, RuntimeError) as exc:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise ValueError(f"pair {b_path} / {s_path}: {reason}") from exc
@@ -93,8 +138,8 @@ def evaluate(
                 "ssim": ssim(out, sharp),
             }
         )
-        if out_dir is not None:
-            write_image(Path(out_dir) / name, out, overwrite=overwrite)
+        if out_dir is not None and earlier is None:
+            write_image(Path(out_dir) / name, out, overwrite=overwrite or reuse)
         if on_image is not None:
             on_image(rows[-1], [blur, out, sharp])
     return distributed.gather(rows) if shard else rows
@@ -115,20 +160,28 @@ def evaluate_no_reference(
 
     The restoration is ``rdafnet.deblur(photo, model, **deblur_kwargs)``, or with ``restored=DIR`` the
     file of the same name (any image suffix) already in DIR. ``out_dir`` also receives the restored
-    images. A photo that cannot be read, restored or scored (smaller than 96x96, say) is passed to
-    ``on_error(path, exc)`` and left out (without ``on_error`` the error is raised).
+    images (an interrupted run with the same model resumes there, as in :func:`evaluate`). A photo that
+    cannot be read, restored or scored (smaller than 96x96, say) is passed to ``on_error(path, exc)`` and
+    left out (without ``on_error`` the error is raised).
     """
-    from rdafnet.inference.deblur import deblur
+    from rdafnet.inference.deblur import deblur, default_model
 
     paths = [Path(p) for p in images]
     names = [p.name for p in paths]
-    _plan(out_dir, paths, names, overwrite)
+    writes = out_dir if restored is None else None
+    if writes is not None and model is None:
+        model = default_model()
+    reuse = writes is not None and model is not None and _resume(writes, model, overwrite)
+    _plan(out_dir, paths, names, overwrite or reuse)
+    if model is not None:
+        _record(writes, model)
     found = _by_stem(Path(restored)) if restored is not None else {}
     rows: list[dict[str, Any]] = []
     for path, name in zip(paths, names, strict=True):
         try:
             photo = read_image(path)
             rgb = photo[..., :3] if photo.ndim == 3 else photo
+            earlier = None
             if restored is not None:
                 if path.stem not in found:
                     raise FileNotFoundError(f"no restored image named {path.stem}.* in {restored}")
@@ -139,7 +192,8 @@ def evaluate_no_reference(
                         f"{found[path.stem]} is {out.shape[1]}x{out.shape[0]}, the photo {rgb.shape[1]}x{rgb.shape[0]}"
                     )
             else:
-                out = deblur(rgb, model, **deblur_kwargs)
+                earlier = _earlier(writes, name, rgb, reuse)
+                out = deblur(rgb, model, **deblur_kwargs) if earlier is None else earlier
             row = {
                 "image": name,
                 "width": rgb.shape[1],
@@ -147,8 +201,8 @@ def evaluate_no_reference(
                 "niqe_input": niqe(rgb),
                 "niqe_output": niqe(out),
             }
-            if out_dir is not None and restored is None:
-                write_image(Path(out_dir) / name, out, overwrite=overwrite)
+            if writes is not None and earlier is None:
+                write_image(Path(writes) / name, out, overwrite=overwrite or reuse)
         except (ValueError, OSError) as exc:
             if on_error is None:
                 raise

@@ -9,7 +9,6 @@ complete file. Under ``torchrun`` each process restores every ``world_size``-th 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 from rdafnet.inference.deblur import iter_deblur
-from rdafnet.io.segments import SegmentWriter, join_segments, segment_path
+from rdafnet.io.segments import DroppedStreamsWarning, SegmentWriter, check_streams, join_segments, segment_path
 from rdafnet.io.video import (
     CONTAINERS,
     DEFAULT_CRF,
@@ -40,6 +39,7 @@ from rdafnet.io.video import (
 )
 from rdafnet.utils import distributed
 from rdafnet.utils.atomic import atomic_write
+from rdafnet.utils.checkpoint import state_digest
 
 
 @dataclass(frozen=True)
@@ -52,15 +52,6 @@ class _Plan:
     model: str
     options: dict[str, Any]
     segment_frames: int
-
-
-def _model_digest(model: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(str(t.dtype).encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def _work_folder(dst: Path) -> Path:
@@ -137,6 +128,14 @@ def deblur_video(
     )
     if codec == "libx265":
         options["x265-params"] = "log-level=error"
+    dropped = check_streams(source, dst, audio=audio)  # before any work: nothing to throw away later
+    if dropped:
+        warnings.warn(
+            f"{dst} will not hold these streams of {source.path}: {', '.join(dropped)} (only video and audio "
+            "are copied)",
+            DroppedStreamsWarning,
+            stacklevel=2,
+        )
     from rdafnet.inference.deblur import default_model
 
     model = default_model() if model is None else model
@@ -148,7 +147,7 @@ def deblur_video(
         source=str(Path(source.path).resolve()),
         source_size=stat.st_size if stat else len(source.files) if isinstance(source, ImageSource) else 0,
         source_mtime=stat.st_mtime if stat else 0.0,
-        model=_model_digest(model),
+        model=state_digest(model),
         options={"codec": codec, "pix_fmt": pix_fmt, **options, "tile": tile, "overlap": overlap, "fps": fps},
         segment_frames=segment_frames,
     )

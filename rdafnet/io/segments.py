@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import io
 import queue
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,38 @@ import numpy as np
 from rdafnet.io.image import write_image
 from rdafnet.io.video import CONTAINERS, ImageSource, VideoInfo, VideoSource, import_av
 from rdafnet.utils.atomic import atomic_write
+
+
+class DroppedStreamsWarning(UserWarning):
+    """Streams of the source that the restored video will not hold (subtitles, data, extra video)."""
+
+
+def check_streams(source: VideoSource | ImageSource, dst: Path, *, audio: bool) -> list[str]:
+    """What the output can hold, checked before the first frame is restored: audio that ``dst``'s container
+    cannot take raises ``ValueError`` (what to do instead); the streams that will not be copied
+    (subtitles, data, attachments, video beyond the first) are returned, described."""
+    if not isinstance(source, VideoSource):
+        return []
+    av = import_av()
+    with av.open(str(source.path)) as src:
+        if audio and src.streams.audio:
+            with av.open(io.BytesIO(), "w", format=CONTAINERS[dst.suffix.lower()]) as out:
+                for a in src.streams.audio:
+                    try:
+                        out.add_stream_from_template(a)
+                    except (av.error.FFmpegError, ValueError) as exc:
+                        raise ValueError(
+                            f"the {a.codec_context.name} audio of {source.path} cannot go into {dst.suffix} ({exc}); "
+                            "write .mkv, which takes any audio, or pass --no-audio (audio=False)"
+                        ) from exc
+                out.start_encoding()
+        first = src.streams.video[0] if src.streams.video else None
+        return [
+            f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else s.codec_tag or 'unknown'})"
+            for s in src.streams
+            if s.type != "audio" and s is not first
+        ]
+
 
 _ABORT = ("abort",)  # a failed or interrupted run: the open segment is dropped, not committed
 
