@@ -243,3 +243,22 @@ def test_sigterm_during_eval_and_the_same_command_scores_what_was_written(tmp_pa
     assert res.returncode == 0, res.stderr[-2000:]
     assert len(list(out.glob("*.png"))) == 40 and {p: p.stat().st_mtime_ns for p in done} == done
     assert sum(line.startswith("p") for line in res.stdout.splitlines()) == 40  # every photo scored
+
+
+def test_one_unreadable_input_among_many_is_named_and_the_rest_is_done(tmp_path, capsys):
+    pairs = _pairs_folder(tmp_path / "pairs", n=3)
+    data = (pairs / "sharp" / "1.png").read_bytes()
+    (pairs / "sharp" / "1.png").write_bytes(data[: len(data) // 3])
+    # eval: the bad pair is named, the others scored, exit 1
+    assert main(["eval", "--data", str(pairs), "--out", str(tmp_path / "restored")]) == 1
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if line.startswith("error: ")] == [
+        line for line in captured.err.splitlines() if f"pair {pairs / 'blur' / '1.png'}" in line
+    ]
+    assert [line.split()[0] for line in captured.out.splitlines()[1:3]] == ["0.png", "2.png"]
+    # make-pairs: the unreadable photo is named, the others make pairs, exit 1
+    assert main(["make-pairs", "--sharp", str(pairs / "sharp"), "-o", str(tmp_path / "made")]) == 1
+    captured = capsys.readouterr()
+    assert f"warning: skipping {pairs / 'sharp' / '1.png'}: " in captured.err
+    assert "wrote 2 pairs" in captured.out and "1 input(s) skipped" in captured.out
+    assert sorted(p.name for p in (tmp_path / "made" / "blur").iterdir()) == ["0_0.png", "2_0.png"]

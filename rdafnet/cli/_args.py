@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0  # everything asked for was done (existing outputs skipped where that is the policy)
 EXIT_PARTIAL = 1  # the command ran, but some inputs failed (each named on stderr)
@@ -91,3 +94,18 @@ def bundled_hint() -> str:
         f"note: restored with the small bundled model {name}, whose gain is modest; for the paper's networks: "
         "rdafnet download rdafnet-multi-stage-gopro, then --model rdafnet-multi-stage-gopro (docs/pretrained.md)"
     )
+
+
+@contextmanager
+def one_line_warnings(label: str) -> Iterator[list[str]]:
+    """Within the block, each warning is one ``label: message`` line on stderr (no file and line); the
+    yielded list collects them, for the summary."""
+    shown: list[str] = []
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        shown.append(str(message))
+        print(f"{label}: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield shown

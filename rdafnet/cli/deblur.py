@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, bundled_hint, even_tile, expand_inputs
+from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, bundled_hint, even_tile, expand_inputs, one_line_warnings
 from rdafnet.io.video import X264_PRESETS
 from rdafnet.ops.auto import AUTO
 from rdafnet.utils.atomic import DiskFullError
@@ -257,13 +257,12 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
         if dst.exists() and not a.overwrite:
             raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
     with ExitStack() as held:
-        held.enter_context(warnings.catch_warnings())  # the filters below end with the command
+        held.enter_context(one_line_warnings("note"))  # DroppedStreamsWarning: one line before the first frame
         for _, dst in jobs:  # one writer per output video
             held.enter_context(exclusive(dst, "rdafnet deblur (video)"))
         model = _load(a)
         status = EXIT_OK
         warnings.simplefilter("ignore", TruncatedVideoWarning)  # reported below as an error line
-        warnings.showwarning = _note  # DroppedStreamsWarning: one "note:" line before the first frame
         for src, dst in jobs:
             try:
                 result = _deblur_video(a, src, dst, model)
@@ -283,10 +282,6 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
                 f"{result.restored / max(result.seconds, 1e-9):.2f} frames/s)"
             )
     return status
-
-
-def _note(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    print(f"note: {message}", file=sys.stderr)
 
 
 def _deblur_video(a: argparse.Namespace, src: Path | list[Path], dst: Path, model: Any) -> Any:

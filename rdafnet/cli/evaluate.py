@@ -155,6 +155,12 @@ def _run_pairs(a: argparse.Namespace) -> int:
     from rdafnet.weights.hub import from_pretrained
 
     pairs = find_pairs(a.data)
+    failed: list[str] = []
+
+    def on_error(path: Path, exc: Exception) -> None:  # one bad pair among many: named, the rest scored
+        failed.append(str(path))
+        print(f"error: {exc}", file=sys.stderr)
+
     sheet = _Sheet(a, len(pairs), ("input", "output", "sharp")) if a.sheet else None
     try:
         model = from_pretrained(a.model, device=distributed.setup(a.device))
@@ -167,11 +173,14 @@ def _run_pairs(a: argparse.Namespace) -> int:
                 overwrite=a.overwrite,
                 shard=True,
                 on_image=sheet,
+                on_error=on_error,
             )
     finally:
         distributed.teardown()
     if rows is None:  # a torchrun rank other than 0: rank 0 prints the table
         return EXIT_OK
+    if not rows:
+        raise ValueError(f"no pair of {a.data} could be scored (each is named above)")
     print(f"{'image':48s} {'PSNR in':>8s} {'PSNR out':>9s} {'SSIM in':>8s} {'SSIM out':>9s}")
     for r in rows:
         print(f"{r['image'][:48]:48s} {r['psnr_blur']:8.2f} {r['psnr']:9.2f} {r['ssim_blur']:8.4f} {r['ssim']:9.4f}")
@@ -181,7 +190,7 @@ def _run_pairs(a: argparse.Namespace) -> int:
         _write_csv(a.csv, rows, a.overwrite)
     if sheet is not None and sheet.rows:  # under torchrun, rank 0 holds the crops of its own share
         sheet.write(a.sheet, a.overwrite)
-    return EXIT_OK
+    return EXIT_PARTIAL if failed else EXIT_OK
 
 
 def _run_photos(a: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rdafnet.cli._args import bounded
+from rdafnet.cli._args import EXIT_PARTIAL, bounded, one_line_warnings
 from rdafnet.data.synth import MAX_SHAKE
 
 
@@ -46,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from rdafnet.data.make import pairs_from_frames, pairs_from_sharp, write_pairs
+    from rdafnet.utils.signals import Interrupted, stop_signals
 
     if a.n_min > a.n_max:
         raise ValueError(f"--n-min ({a.n_min}) is larger than --n-max ({a.n_max})")
@@ -61,6 +62,13 @@ def run(a: argparse.Namespace) -> int:
         if a.motion == "camera":
             blur.update(n_min=a.n_min, n_max=a.n_max)
         it = pairs_from_sharp(a.sharp, per_image=a.per_image, seed=a.seed, max_side=a.max_side, motion=a.motion, **blur)
-    n = write_pairs(it, a.out, overwrite=a.overwrite)
-    print(f"wrote {n} pairs to {a.out}")
-    return 0
+    with one_line_warnings("warning") as skipped:
+        try:
+            with stop_signals():  # a pair is written sharp first, blur last: a stopped run leaves no half pair
+                n = write_pairs(it, a.out, overwrite=a.overwrite)
+        except Interrupted as stop:
+            raise Interrupted(
+                stop.signum, f"stopped by {stop.name}; run the same command to go on (finished pairs are kept)"
+            ) from None
+    print(f"wrote {n} pairs to {a.out}" + (f" ({len(skipped)} input(s) skipped: unreadable)" if skipped else ""))
+    return EXIT_PARTIAL if skipped else 0

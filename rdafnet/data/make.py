@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,11 @@ import numpy as np
 
 from rdafnet.data.synth import camera_motion_blur, gopro_pair, synthetic_blur
 from rdafnet.io.image import IMAGE_SUFFIXES, read_image, write_image
+
+
+class SkippedImageWarning(UserWarning):
+    """An input image could not be read; the pairs it would have given are left out."""
+
 
 MOTIONS: dict[str, Callable[..., np.ndarray]] = {"shake": synthetic_blur, "camera": camera_motion_blur}
 
@@ -39,7 +45,12 @@ def pairs_from_frames(
         window = files[i : i + n]
         m = re.search(r"(\d+)$", window[0].stem)
         start = int(m[1]) - 1 if m else i
-        blur, sharp = gopro_pair([read_image(f) for f in window])
+        try:
+            blur, sharp = gopro_pair([read_image(f) for f in window])
+        except ValueError as exc:  # an unreadable frame, or one of another size: this window only
+            warnings.warn(f"skipping frames {window[0].name} ... {window[-1].name}: {exc}", SkippedImageWarning, 2)
+            i += n
+            continue
         yield f"{prefix}_st_frame-{start}_n_avg-{n}", blur, sharp
         i += n
 
@@ -60,7 +71,11 @@ def pairs_from_sharp(
         raise ValueError(f"unknown motion {motion!r}; choose one of {', '.join(MOTIONS)}")
     blur_fn = MOTIONS[motion]
     for f in _image_files(Path(images_dir)):
-        sharp = read_image(f)
+        try:
+            sharp = read_image(f)
+        except ValueError as exc:  # one unreadable photo among many: the others still make pairs
+            warnings.warn(f"skipping {f}: {exc}", SkippedImageWarning, 2)
+            continue
         sharp = np.repeat(sharp, 3, 2) if sharp.shape[2] == 1 else sharp[..., :3]
         if max_side and max(sharp.shape[:2]) > max_side:
             step = int(np.ceil(max(sharp.shape[:2]) / max_side))

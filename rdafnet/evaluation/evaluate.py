@@ -93,6 +93,7 @@ def evaluate(
     restore=None,
     shard: bool = False,
     on_image: OnImage | None = None,
+    on_error: Callable[[Path, Exception], None] | None = None,
 ) -> list[dict[str, Any]] | None:
     """PSNR/SSIM of the restored blurry images against the sharp ones, per pair, on uint8 outputs.
 
@@ -104,7 +105,9 @@ def evaluate(
     images under those names (so ``<sequence>/<name>`` for the GoPro layout) and must not be a
     folder of the pairs themselves. ``restore(model, image_uint8) -> image_uint8`` defaults to one
     full-frame forward pass. Images an interrupted run with the same model wrote there are scored as
-    they are (the run resumes); with another model they are refused unless ``overwrite``.
+    they are (the run resumes); with another model they are refused unless ``overwrite``. A pair that
+    cannot be read or restored raises a ``ValueError`` naming it, or with ``on_error(blur_path, exc)`` is
+    passed there and left out.
     """
     names = pair_names(pairs)
     reuse = _resume(out_dir, model, overwrite)
@@ -127,7 +130,11 @@ def evaluate(
             out = restore(model, blur) if earlier is None else earlier
         except (ValueError, RuntimeError) as exc:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise ValueError(f"pair {b_path} / {s_path}: {reason}") from exc
+            error = ValueError(f"pair {b_path} / {s_path}: {reason}")
+            if on_error is None:
+                raise error from exc
+            on_error(b_path, error)
+            continue
         rows.append(
             {
                 "image": name,
