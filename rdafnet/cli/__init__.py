@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `train` as the exact command
     try:
+        if getattr(a, "out", None) == "-":
+            raise ValueError("-o -: rdafnet writes files, not a stream on stdout; name a folder or file")
         return a.run(a)
     except (ValueError, OSError, ImportError) as exc:  # library errors say what to do: no traceback
         print(f"error: {exc}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -109,3 +109,21 @@ def one_line_warnings(label: str) -> Iterator[list[str]]:
     with warnings.catch_warnings():
         warnings.showwarning = show
         yield shown
+
+
+def check_output_file(opt: str, path: str | None, *, overwrite: bool, inputs: Iterable[Path] = ()) -> None:
+    """Refuse, before any work, an output file that cannot or must not be written: an existing folder, a
+    path under a file, an existing file without ``--overwrite``, or one of the inputs (whatever the flags:
+    ``--overwrite`` replaces earlier outputs, never what the command reads)."""
+    if path is None:
+        return
+    target = Path(path)
+    if any(target.resolve() == Path(i).resolve() for i in inputs):
+        raise ValueError(f"{opt} {path} is one of the inputs; it would be replaced: name another file")
+    if target.is_dir():
+        raise ValueError(f"{opt} {path} is a folder; name a file")
+    above = next((p for p in target.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(f"{opt} {path} cannot be written: {above} is a file, not a folder")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{opt} {path} exists; pass --overwrite to replace it")

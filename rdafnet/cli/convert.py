@@ -18,8 +18,13 @@ def run(a: argparse.Namespace) -> int:
     from rdafnet.weights.convert import load_official
 
     out = Path(a.out)
-    if (out / "model.safetensors").exists() and not a.overwrite:
-        raise FileExistsError(f"{out} already holds a model; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; name the folder the converted model goes to")
+    ours = [n for n in ("config.json", "model.safetensors") if (out / n).exists()]
+    if ours and not a.overwrite:
+        raise FileExistsError(f"{out} already holds a model ({', '.join(ours)}); pass --overwrite to replace it")
+    if Path(a.checkpoint).resolve().parent == out.resolve() and Path(a.checkpoint).name in ours:
+        raise ValueError(f"{a.checkpoint} would be replaced by the converted model; name another folder")
     model = load_official(a.checkpoint)
     model.save_pretrained(out)
     print(f"converted {a.checkpoint} ({model.variant}) -> {out} (config.json, model.safetensors, README.md)")

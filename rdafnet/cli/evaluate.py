@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, device, expand_inputs
+from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, check_output_file, device, expand_inputs
 
 if TYPE_CHECKING:
     from rdafnet.evaluation.sheet import SheetRow
@@ -62,11 +62,24 @@ def _check(a: argparse.Namespace) -> None:
         raise ValueError(f"--out {a.out} is a file; --out names the folder the restored images are written to")
     if a.sheet is not None and Path(a.sheet).suffix.lower() not in _SHEET_SUFFIXES:
         raise ValueError(f"--sheet {a.sheet}: unsupported format; use {', '.join(_SHEET_SUFFIXES)}")
+    inputs = _inputs(a)
     for opt, path in (("--csv", a.csv), ("--sheet", a.sheet)):
-        if path is not None and Path(path).exists() and not a.overwrite:
-            raise FileExistsError(f"{opt} {path} exists; pass --overwrite to replace it")
-        if path is not None and Path(path).is_dir():
-            raise ValueError(f"{opt} {path} is a folder; name a file")
+        check_output_file(opt, path, overwrite=a.overwrite, inputs=inputs)
+    if a.csv is not None and a.sheet is not None and Path(a.csv).resolve() == Path(a.sheet).resolve():
+        raise ValueError(f"--csv and --sheet name the same file {a.csv}; name two")
+
+
+def _inputs(a: argparse.Namespace) -> list[Path]:
+    """Every file this run reads (the photos or pairs, earlier restorations, a model file or folder)."""
+    from rdafnet.data.pairs import find_pairs
+
+    files = expand_inputs(a.photos) if a.photos is not None else [p for pair in find_pairs(a.data) for p in pair]
+    if a.restored is not None and Path(a.restored).is_dir():
+        files += [p for p in Path(a.restored).iterdir() if p.is_file()]
+    if a.model is not None and Path(a.model).exists():
+        model = Path(a.model)
+        files += [p for p in model.iterdir() if p.is_file()] if model.is_dir() else [model]
+    return files
 
 
 class _Sheet:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 
 from rdafnet.cli._args import bounded, device, positive_float
 from rdafnet.models.networks import VARIANTS
@@ -85,6 +86,13 @@ def run(a: argparse.Namespace) -> int:
             "--width and --blocks shape a new model (--variant); a model given with --from "
             "keeps its own architecture: drop them, or train a new one with --variant"
         )
+    if a.from_model and Path(a.from_model).exists():  # the run writes config.json, best/ and final/ into -o
+        source, out = Path(a.from_model).resolve(), Path(a.out).resolve()
+        if source == out or source in (out / "best", out / "final") or out in source.parents:
+            raise ValueError(
+                f"-o {a.out} would write over the model it starts from ({a.from_model}); name another folder "
+                "for the run (the model is only read)"
+            )
     distributed.setup(a.device)
     pairs = [p for d in a.data for p in find_pairs(d)]
     train_set = PairedImages(pairs, crop=a.crop, seed=a.seed)

@@ -148,8 +148,11 @@ class RDAFNetBase(nn.Module):
         self, save_directory: str | os.PathLike, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any
     ) -> str | None:
         """Write ``config.json``, ``model.safetensors`` (config in its metadata too) and a model
-        card ``README.md`` to ``save_directory``; ``push_to_hub=True, repo_id=...`` publishes them."""
-        Path(save_directory, "README.md").unlink(missing_ok=True)
+        card ``README.md`` to ``save_directory``; ``push_to_hub=True, repo_id=...`` publishes them. A
+        ``README.md`` there that is not a card this library wrote is kept (and no card is written)."""
+        readme = Path(save_directory, "README.md")
+        if readme.is_file() and "library_name: rdafnet" in readme.read_text(errors="replace")[:2000]:
+            readme.unlink()  # our own earlier card: written afresh
         return super().save_pretrained(  # type: ignore[misc]  # the Hub mixin follows in the networks' MRO
             save_directory, config=self.config, model_card_kwargs=model_card_kwargs, **kwargs
         )
@@ -159,7 +162,8 @@ class RDAFNetBase(nn.Module):
 
         sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         meta = {"rdafnet.config": json.dumps(self.config), "format": "pt"}
-        atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_file(sd, tmp, metadata=meta))
+        need = sum(t.numel() * t.element_size() for t in sd.values())
+        atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_file(sd, tmp, metadata=meta), need=need)
         # the weights' sha256 goes into config.json, and loading a folder checks it
         config = {**self.config, "weights_sha256": sha256(save_directory / WEIGHTS_NAME)}
         text = json.dumps(config, indent=2, sort_keys=True)
