@@ -7,7 +7,8 @@ import pytest
 from PIL import Image, ImageCms
 
 from rdafnet.cli import main
-from rdafnet.io.image import _ORIENT, _png_chunk, read_image, read_metadata, write_image
+from rdafnet.io.deep import png_chunk
+from rdafnet.io.image import _ORIENT, read_image, read_metadata, write_image
 
 pytest.importorskip("png")
 tifffile = pytest.importorskip("tifffile")
@@ -120,7 +121,7 @@ def test_png_chunks_are_well_formed(tmp_path):
     with Image.open(tmp_path / "a.png") as im:
         im.load()  # Pillow checks every chunk's CRC
         assert im.getexif()[0x0112] == 3
-    assert _png_chunk(b"tEXt", b"")[:8] == b"\x00\x00\x00\x00tEXt"
+    assert png_chunk(b"tEXt", b"")[:8] == b"\x00\x00\x00\x00tEXt"
 
 
 @pytest.mark.parametrize("kind", ["rgb8", "gray16", "rgb16"])

@@ -29,6 +29,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as escapes, never fail
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     a = parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `train` as the exact command
     try:

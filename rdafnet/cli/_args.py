@@ -127,3 +127,29 @@ def check_output_file(opt: str, path: str | None, *, overwrite: bool, inputs: It
         raise ValueError(f"{opt} {path} cannot be written: {above} is a file, not a folder")
     if target.exists() and not overwrite:
         raise FileExistsError(f"{opt} {path} exists; pass --overwrite to replace it")
+
+
+def add_max_pixels(s: argparse.ArgumentParser) -> None:
+    """``--max-pixels N``: allow image files declaring up to N pixels (the decompression-bomb guard)."""
+    s.add_argument(
+        "--max-pixels",
+        type=bounded(int, 1),
+        default=None,
+        metavar="N",
+        help="read image files of up to N pixels (default about 179 M, Pillow's guard against decompression "
+        "bombs); larger real photos are restored in tiles",
+    )
+
+
+@contextmanager
+def max_pixels_option(a: argparse.Namespace) -> Iterator[None]:
+    """``--max-pixels`` in force for the command (and the earlier limit back afterwards)."""
+    from rdafnet.io.guard import max_pixels, set_max_pixels
+
+    before = max_pixels()
+    if a.max_pixels is not None:
+        set_max_pixels(int(a.max_pixels))
+    try:
+        yield
+    finally:
+        set_max_pixels(before)

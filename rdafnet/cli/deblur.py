@@ -13,7 +13,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, bundled_hint, even_tile, expand_inputs, one_line_warnings
+from rdafnet.cli._args import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_max_pixels,
+    bounded,
+    bundled_hint,
+    even_tile,
+    expand_inputs,
+    max_pixels_option,
+    one_line_warnings,
+)
 from rdafnet.io.video import X264_PRESETS
 from rdafnet.ops.auto import AUTO
 from rdafnet.utils.atomic import DiskFullError
@@ -55,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="tile frames whose whole-frame pass would need more (default: half the available RAM, "
         "80%% of free GPU memory)",
     )
+    add_max_pixels(s)
     s.add_argument(
         "--norm-window",
         type=bounded(int, 2),
@@ -122,7 +133,7 @@ def run(a: argparse.Namespace) -> int:
     from rdafnet.utils.signals import stop_signals
 
     try:
-        with stop_signals():  # SIGTERM/SIGHUP/SIGINT: the current file is discarded, never half-written
+        with stop_signals(), max_pixels_option(a):  # on a stop signal the current file is discarded
             status = _run(a)
     finally:
         distributed.teardown()
@@ -313,5 +324,7 @@ _DOOMED = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 
 def _report(path: Path, exc: Exception, failed: list[Path]) -> None:
-    print(f"error: {path}: {exc}", file=sys.stderr)
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"error: {path}: {exc}", file=sys.stderr)  # on a line of its own, above the progress bar
     failed.append(path)

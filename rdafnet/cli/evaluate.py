@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rdafnet.cli._args import EXIT_OK, EXIT_PARTIAL, bounded, check_output_file, device, expand_inputs
+from rdafnet.cli._args import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_max_pixels,
+    bounded,
+    check_output_file,
+    device,
+    expand_inputs,
+    max_pixels_option,
+)
 
 if TYPE_CHECKING:
     from rdafnet.evaluation.sheet import SheetRow
@@ -34,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--model", default=None)
     s.add_argument("--out", default=None, help="also write the restored images here")
+    add_max_pixels(s)
     s.add_argument("--csv", metavar="FILE", help="write the table as CSV")
     s.add_argument(
         "--sheet",
@@ -137,7 +147,8 @@ def _write_csv(path: str, rows: list[dict[str, Any]], overwrite: bool) -> None:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["image"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()), overwrite=overwrite)
+    text = buf.getvalue()  # file names that are not UTF-8 keep their bytes (surrogate escapes)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, errors="surrogateescape"), overwrite=overwrite)
     print(f"csv: {path} ({len(rows)} rows)")
 
 
@@ -148,7 +159,7 @@ def run(a: argparse.Namespace) -> int:
 
     keep_freed_memory()
     try:
-        with stop_signals():  # the image being written is discarded, never half-written
+        with stop_signals(), max_pixels_option(a):  # on a stop signal the image being written is discarded
             return _run_photos(a) if a.photos is not None else _run_pairs(a)
     except Interrupted as stop:
         again = (

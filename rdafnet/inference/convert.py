@@ -42,7 +42,10 @@ Finish = Callable[[torch.Tensor], Any]
 
 def _prepare_array(arr: np.ndarray) -> tuple[torch.Tensor, Finish]:
     """An image array as a (1, 3, H, W) batch, and the function that turns the restored batch back
-    into an array of the input's shape and dtype (grayscale stays grayscale, alpha passes through)."""
+    into an array of the input's shape and dtype (grayscale stays grayscale, alpha passes through).
+    A big-endian array comes back in the machine's byte order."""
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     rgb, alpha = _to_rgb_float(arr)
 
     def finish(out: torch.Tensor) -> np.ndarray:

@@ -9,7 +9,9 @@ complete file. Under ``torchrun`` each process restores every ``world_size``-th 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import time
 import warnings
@@ -55,7 +57,10 @@ class _Plan:
 
 
 def _work_folder(dst: Path) -> Path:
-    return dst.parent / f".{dst.name}.rdafnet-work"
+    name = f".{dst.name}.rdafnet-work"
+    if len(os.fsencode(name)) > 255:  # a long output name: a short one of fixed length
+        name = f".rdafnet-work-{hashlib.sha256(os.fsencode(dst.name)).hexdigest()[:16]}"
+    return dst.parent / name
 
 
 def deblur_video(

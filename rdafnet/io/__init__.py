@@ -1,5 +1,6 @@
 """Files in and out: images (8/16-bit, float, metadata kept, written atomically) and video sources."""
 
+from rdafnet.io.guard import max_pixels, set_max_pixels
 from rdafnet.io.image import (
     IMAGE_SUFFIXES,
     ImageReadError,
@@ -25,7 +26,9 @@ __all__ = [
     "plan_outputs",
     "probe",
     "read_image",
+    "max_pixels",
     "read_metadata",
+    "set_max_pixels",
     "to_float",
     "write_image",
 ]

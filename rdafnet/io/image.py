@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import struct
 import warnings
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -14,6 +12,8 @@ from typing import Any, cast
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from rdafnet.io.deep import IO16_HINT, UsePillow, png_is_16bit_colour, read_16bit, write_16bit
+from rdafnet.io.guard import ImageReadError, open_image
 from rdafnet.utils.atomic import atomic_write
 
 #: Files read as images: PNG, JPEG, TIFF, BMP, WebP, and the lossless PPM/PGM/PNM, TGA, QOI and SGI.
@@ -32,19 +32,6 @@ IMAGE_SUFFIXES = (
     ".qoi",
     ".sgi",
 )
-
-
-class ImageReadError(ValueError):
-    """A file that is not a readable image; the message names the file."""
-
-
-_IO16_HINT = "16-bit colour images need the optional packages pypng and tifffile: pip install 'rdafnet[io16]'"
-
-
-def _png_is_16bit_colour(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(26)
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 6)
 
 
 #: EXIF orientation -> the array operation that undoes it (the same as ``ImageOps.exif_transpose``)
@@ -72,51 +59,6 @@ def _orientation(path: Path) -> int:
             return int(im.getexif().get(0x0112, 1))
     except Exception:  # noqa: BLE001 - no readable tag: the image as stored
         return 1
-
-
-def _read_16bit(path: Path) -> np.ndarray:
-    try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            return tifffile.imread(path)
-        import png
-    except ImportError as exc:
-        raise ImageReadError(f"cannot read {path}: {_IO16_HINT}") from exc
-    w, h, rows, info = png.Reader(filename=str(path)).asDirect()
-    return np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(h, w, info["planes"])
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def _write_16bit(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> Callable[[str], object]:
-    """A writer of a 16-bit colour PNG (pypng; the ICC profile and EXIF go in iCCP/eXIf chunks) or
-    TIFF (:func:`_tiff16`: the ICC profile and EXIF with its sub-IFDs)."""
-    icc, exif = metadata.get("icc_profile"), metadata.get("exif")
-    if path.suffix.lower() in (".tif", ".tiff"):
-        return lambda tmp: Path(tmp).write_bytes(_tiff16(path, arr, icc, exif))
-    try:
-        import png
-    except ImportError as exc:
-        raise ValueError(f"cannot write 16-bit colour {path}: {_IO16_HINT}") from exc
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"cannot write 16-bit colour as {path.suffix}; use .png or .tif")
-    h, w, c = arr.shape
-    writer = png.Writer(w, h, greyscale=False, alpha=c == 4, bitdepth=16)
-    extra = (_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)) if icc else b"") + (
-        _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif) if exif else b""
-    )
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            writer.write(f, arr.reshape(h, w * c))
-        if extra:  # after IHDR (8-byte signature + 25-byte chunk), before the data
-            data = Path(tmp).read_bytes()
-            Path(tmp).write_bytes(data[:33] + extra + data[33:])
-
-    return write
 
 
 #: TIFF tags that describe how a file's pixels are stored (size, strips, samples): a TIFF's EXIF, as Pillow
@@ -155,53 +97,6 @@ _TIFF_LAYOUT = frozenset(
 )
 
 
-def _tiff16(path: Path, arr: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
-    """An uncompressed little-endian TIFF of a 16-bit RGB(A) image, with the ICC profile and the EXIF tags
-    (camera tags in the image's own directory, the Exif and GPS directories as sub-IFDs, as cameras write
-    them). EXIF that cannot be re-encoded is left out with a warning; the image never is."""
-    from PIL import TiffImagePlugin
-
-    h, w, c = arr.shape
-
-    def directory(with_exif: bool) -> TiffImagePlugin.ImageFileDirectory_v2:
-        ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
-        if with_exif and exif is not None:
-            tags = Image.Exif()
-            tags.load(exif)
-            for tag, value in tags.items():  # (read_metadata has left out the input's storage tags)
-                ifd[tag] = tags.get_ifd(tag) if tag in (0x8769, 0x8825) else value  # Exif, GPS: sub-IFDs
-        for tag, value in {
-            256: w,
-            257: h,
-            258: (16,) * c,
-            259: 1,
-            262: 2,
-            273: (0,),
-            277: c,
-            278: h,
-            279: (arr.size * 2,),
-            284: 1,
-            339: (1,) * c,
-        }.items():
-            ifd[tag] = value
-        if c == 4:
-            ifd[338] = (2,)  # ExtraSamples: unassociated alpha
-        if icc:
-            ifd[34675] = icc
-        return ifd
-
-    try:
-        ifd = directory(bool(exif)).tobytes(8)
-    except Exception as exc:  # noqa: BLE001 - a tag Pillow cannot re-encode: keep the image and the profile
-        warnings.warn(
-            f"{path}: the input's EXIF could not be written to a 16-bit TIFF ({exc}); it is left out",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-        ifd = directory(False).tobytes(8)
-    return b"II*\x00" + struct.pack("<L", 8) + ifd + arr.astype("<u2").tobytes()
-
-
 def _matching_icc(path: Path, arr: np.ndarray, metadata: dict[str, bytes]) -> dict[str, bytes]:
     """``metadata`` without an ICC profile of another colour space than the output's (a CMYK input's
     profile on its RGB restoration would shift every colour), with a warning."""
@@ -233,7 +128,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
                 page = cast("tifffile.TiffPage", tif.pages[0])
                 h, w = page.imagelength, page.imagewidth
         else:
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 w, h = im.size
     except Exception:  # noqa: BLE001 - unreadable here: read_image will name the problem
         return None
@@ -247,18 +142,21 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"{path} does not exist or is not a file")
     suffix = path.suffix.lower()
     tiff_lib = suffix in (".tif", ".tiff") and importlib.util.find_spec("tifffile") is not None
-    if tiff_lib or (suffix == ".png" and _png_is_16bit_colour(path)):
+    if tiff_lib or (suffix == ".png" and png_is_16bit_colour(path)):
         try:
-            arr = _read_16bit(path)
+            arr = read_16bit(path)
+        except UsePillow:
+            arr = None
         except ImageReadError:
             raise
         except Exception as exc:  # noqa: BLE001 - any decoder failure: name the file
             raise ImageReadError(f"cannot read {path} as an image ({exc})") from exc
-        arr = arr[..., None] if arr.ndim == 2 else arr
-        # applied here as Pillow's exif_transpose does below (read_metadata resets the tag for every file)
-        return np.ascontiguousarray(_ORIENT.get(_orientation(path), lambda x: x)(arr))
+        if arr is not None:
+            arr = arr[..., None] if arr.ndim == 2 else arr
+            # applied here as Pillow's exif_transpose does below (read_metadata resets the tag for every file)
+            return np.ascontiguousarray(_ORIENT.get(_orientation(path), lambda x: x)(arr))
     try:
-        with Image.open(path) as opened:
+        with open_image(path) as opened:
             frames = getattr(opened, "n_frames", 1)
             if frames > 1:
                 raise ImageReadError(
@@ -277,6 +175,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                 arr = np.asarray(im.convert("RGBA"))
             else:
                 arr = np.asarray(im.convert("RGB"))
+    except ImageReadError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"cannot read {path} as an image ({exc}); supported: {', '.join(IMAGE_SUFFIXES)}") from exc
     return arr[..., None] if arr.ndim == 2 else arr
@@ -323,15 +223,23 @@ def write_image(
     """
     path = Path(path)
     arr = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    if not arr.dtype.isnative:  # big-endian data: the machine's byte order
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     metadata = _matching_icc(path, arr, metadata or {})
     if arr.dtype == np.uint16 and arr.ndim == 3:
-        return atomic_write(path, _write_16bit(path, arr, metadata), overwrite=overwrite)
+        return atomic_write(path, write_16bit(path, arr, metadata), overwrite=overwrite)
     suffix = path.suffix.lower()
-    if arr.dtype == np.float32 and arr.ndim == 2 and suffix in (".tif", ".tiff"):
-        # a float32 grayscale TIFF (Pillow mode F) comes back as it came
-        return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="TIFF"), overwrite=overwrite)
+    if arr.dtype == np.float32 and suffix in (".tif", ".tiff"):  # a float TIFF comes back as it came
+        if arr.ndim == 2:  # grayscale: Pillow's mode F
+            return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="TIFF"), overwrite=overwrite)
+        try:
+            import tifffile
+        except ImportError as exc:
+            raise ValueError(f"cannot write float colour {path}: {IO16_HINT}") from exc
+        rgb = "rgb" if arr.shape[2] in (3, 4) else "minisblack"
+        return atomic_write(path, lambda tmp: tifffile.imwrite(tmp, arr, photometric=rgb), overwrite=overwrite)
     if arr.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"write_image expects uint8 or uint16 (or float32 grayscale for .tif), got {arr.dtype}")
+        raise ValueError(f"write_image expects uint8 or uint16 (or float32 for .tif), got {arr.dtype}")
     if arr.dtype == np.uint16 and path.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise ValueError(f"cannot write 16-bit data as {path.suffix}; use .png or .tif")
     im = Image.fromarray(arr)

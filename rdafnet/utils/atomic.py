@@ -31,7 +31,8 @@ def atomic_write(
     if not overwrite and path.exists():
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix + ".tmp", dir=path.parent)
+    # a short name of fixed length: any name the file system takes for ``path`` fits
+    fd, tmp = tempfile.mkstemp(prefix=".rdafnet-", suffix=".tmp", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
