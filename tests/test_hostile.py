@@ -152,3 +152,72 @@ def test_tiff_layouts_read_as_a_viewer_shows_them(tmp_path):
     tifffile.imwrite(tmp_path / "cmyk16.tif", np.zeros((40, 48, 4), np.uint16), photometric="separated")
     with pytest.raises(ImageReadError, match="16-bit SEPARATED TIFF"):
         read_image(tmp_path / "cmyk16.tif")
+
+
+def test_optimized_models_save_pickle_and_reload(tmp_path):
+    import io
+
+    model = rdafnet.build("tiny", width=8, num_blocks=2).eval()
+    x = torch.rand(1, 3, 64, 64)
+    for conv in ("direct", "winograd"):
+        fast = rdafnet.optimize(model, conv=conv)
+        buf = io.BytesIO()
+        torch.save(fast, buf)
+        fresh = len(buf.getvalue())
+        with torch.inference_mode():
+            fast(torch.rand(1, 3, 256, 256))  # fills the scratch buffers
+        buf = io.BytesIO()
+        torch.save(fast, buf)  # was a TypeError once the model had run
+        assert len(buf.getvalue()) == fresh  # scratch is not saved
+        buf.seek(0)
+        again = torch.load(buf, weights_only=False)
+        with torch.no_grad():
+            torch.testing.assert_close(again(x), fast(x), rtol=0, atol=0)
+        fast.save_pretrained(tmp_path / conv)  # the original layout: loads as any saved model
+        with torch.no_grad():
+            torch.testing.assert_close(rdafnet.from_pretrained(tmp_path / conv)(x), model(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="Save the model before rdafnet.optimize"):
+        rdafnet.optimize(model, precision="bf16").save_pretrained(tmp_path / "bf16")
+
+
+def test_a_config_cannot_demand_unbounded_memory(tmp_path, capsys):
+    import json
+
+    rdafnet.build("tiny", width=8, num_blocks=1).save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config.update(width=1024, num_blocks=64)
+    del config["weights_sha256"]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config.json: the config describes a RDAFNet of [\d,]+ M parameters, over"):
+        rdafnet.from_pretrained(tmp_path / "m")
+
+
+def test_weight_files_that_are_not_what_they_claim_are_named(tmp_path):
+    import json
+
+    from helpers import recipe_state_dict
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, tmp_path / "list.safetensors", metadata={"rdafnet.config": "[1, 2]"})
+    save_file({"w": torch.zeros(2)}, tmp_path / "bad.safetensors", metadata={"rdafnet.config": "{no"})
+    official = recipe_state_dict("single-stage")
+    torch.save({"state_dict": {**official, "second.2.extra_1.0.weight": torch.zeros(3)}}, tmp_path / "fork.pth")
+    torch.save(
+        {"state_dict": {k: v for k, v in official.items() if not k.startswith("second.2.")}}, tmp_path / "gap.pth"
+    )
+    no_blocks = {k: v for k, v in official.items() if not k.startswith("second.") or k.startswith("second.0.")}
+    torch.save({"state_dict": no_blocks}, tmp_path / "none.pth")
+    (tmp_path / "page.pth").write_text("<!DOCTYPE html><html><body>Quota exceeded</body></html>")
+    (tmp_path / "config.json").write_text(json.dumps([1, 2]))
+    cases = {
+        "list.safetensors": "rdafnet.config holds a JSON list, not a model config object",
+        "bad.safetensors": "rdafnet.config is not JSON",
+        "fork.pth": "not the authors' RDAFNet layout \\(key 'extra_1.0.weight'\\)",
+        "gap.pth": "not the authors' RDAFNet layout \\(its blocks are second.\\[3, 4, 5\\]",
+        "none.pth": "not the authors' RDAFNet layout",
+        "page.pth": "is an HTML/XML page, not a checkpoint",
+    }
+    for name, message in cases.items():
+        with pytest.raises(ValueError, match=message) as info:
+            rdafnet.from_pretrained(tmp_path / name)
+        assert name in str(info.value)

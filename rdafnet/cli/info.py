@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(a: argparse.Namespace) -> int:
-    from rdafnet.models.networks import describe_model, list_models
+    from rdafnet.models.registry import describe_model, list_models
     from rdafnet.weights.hub import list_pretrained, pretrained_info
 
     entries = {name: pretrained_info(name) for name in list_pretrained()}
@@ -42,8 +42,8 @@ def run_list(a: argparse.Namespace) -> int:
 def run_info(a: argparse.Namespace) -> int:
     import json
 
-    from rdafnet.models.networks import VARIANTS, build, describe_model
     from rdafnet.models.profile import profile
+    from rdafnet.models.registry import VARIANTS, build, describe_model
     from rdafnet.weights.hub import from_pretrained, pretrained_info
     from rdafnet.weights.registry import models as registered
 

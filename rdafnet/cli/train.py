@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from rdafnet.cli._args import bounded, device, positive_float
-from rdafnet.models.networks import VARIANTS
+from rdafnet.models.registry import VARIANTS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -103,7 +103,7 @@ def run(a: argparse.Namespace) -> int:
 
         model = from_pretrained(a.from_model)
     else:
-        from rdafnet.models.networks import build
+        from rdafnet.models.registry import build
 
         model = build(
             a.variant, **({"width": a.width} if a.width else {}), **({"num_blocks": a.blocks} if a.blocks else {})

@@ -59,6 +59,10 @@ class Workspace:
     def clear(self) -> None:
         self._buffers.clear()
 
+    def __getstate__(self) -> dict:
+        """Scratch is not state: a saved, pickled or copied model carries no buffers (they come back on use)."""
+        return {"_buffers": {}}
+
 
 def instance_norm_act_(
     x: torch.Tensor, *, eps: float, slope: float | None, window: int | None, scratch: torch.Tensor | None = None
@@ -249,3 +253,19 @@ class _AttentionMaps:
         for j in range(1, len(self.maps)):
             o.addmm_(rows(self.maps[j]), w[:, j * c : (j + 1) * c].t())
         return o.view(b, hh, ww, -1).permute(0, 3, 1, 2)
+
+
+def unfused_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` in the layout of the blocks before :meth:`RDAFB.fuse` (each fused block's
+    ``dsc.I`` / ``reduce.I`` back under ``fusions.I``): what the model saved before ``optimize`` holds."""
+    fused = [name + "." for name, m in model.named_modules() if isinstance(m, FusedRDAFB)]
+    out = {}
+    for key, value in model.state_dict().items():
+        prefix = next((p for p in fused if key.startswith(p)), None)
+        if prefix is not None:
+            part, _, rest = key[len(prefix) :].partition(".")
+            if part in ("dsc", "reduce"):
+                index, _, tail = rest.partition(".")
+                key = f"{prefix}fusions.{index}.{part}.{tail}"
+        out[key] = value
+    return out

@@ -1,4 +1,4 @@
-"""RDAFNet networks (single-stage and multi-stage), their variants and ``build()``."""
+"""RDAFNet networks (single-stage and multi-stage), their config schema and ``from_config()``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import inspect
 import json
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -16,6 +15,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from rdafnet.layers import RDAFB, CrossStageFusion, SupervisedAttention
+from rdafnet.layers.fused import unfused_state_dict
 from rdafnet.layers.rdafb import ATTENTION_MODES, AttentionMode
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.utils.checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
@@ -160,7 +160,13 @@ class RDAFNetBase(nn.Module):
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_file
 
-        sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if self.autocast_dtype is not None:
+            raise ValueError(
+                f"this model was optimized with a reduced precision ({self.autocast_dtype}): its weights are "
+                "stored rounded. Save the model before rdafnet.optimize, and optimize it again after loading"
+            )
+        # an fp32 model made by rdafnet.optimize saves the layout of the original blocks: it loads as usual
+        sd = {k: v.detach().contiguous().cpu() for k, v in unfused_state_dict(self).items()}
         meta = {"rdafnet.config": json.dumps(self.config), "format": "pt"}
         need = sum(t.numel() * t.element_size() for t in sd.values())
         atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_file(sd, tmp, metadata=meta), need=need)
@@ -317,37 +323,6 @@ def verify_cached_blob(path: Path) -> None:
         verify_sha256(path, blob)
 
 
-@dataclass(frozen=True)
-class Variant:
-    """A registered network: its class, the hyperparameters that differ from the class defaults,
-    and a one-line description."""
-
-    cls: type[RDAFNetBase]
-    hparams: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """All hyperparameters of this variant (class defaults and its own)."""
-        defaults = {k: p.default for k, p in inspect.signature(self.cls).parameters.items() if k != "variant"}
-        return {**defaults, **self.hparams}
-
-
-#: The variant registry: every name that :func:`build` accepts (also used by ``from_pretrained``,
-#: the authors' checkpoint converter and :func:`list_models`).
-VARIANTS: dict[str, Variant] = {
-    "single-stage": Variant(RDAFNet, {}, "paper's single-stage net, 16 RDAFBs (14.20 M params)"),
-    "multi-stage": Variant(RDAFNetMultiStage, {}, "paper's multi-stage net, 10+10+12 RDAFBs (28.97 M params)"),
-    "single-stage-n8": Variant(RDAFNet, {"num_blocks": 8}, "ablation: 8 blocks (Table 2)"),
-    "single-stage-n12": Variant(RDAFNet, {"num_blocks": 12}, "ablation: 12 blocks (Table 2)"),
-    "single-stage-n20": Variant(RDAFNet, {"num_blocks": 20}, "ablation: 20 blocks (Table 2)"),
-    "single-stage-am-only": Variant(
-        RDAFNet, {"attention": "layer"}, "ablation: no attention fusion, each layer gated by its own map (10.99 M)"
-    ),
-    "single-stage-no-attention": Variant(RDAFNet, {"attention": "none"}, "ablation: no attention (9.93 M)"),
-    "single-stage-no-residual": Variant(RDAFNet, {"residual": False}, "ablation: no local residual learning (Table 5)"),
-    "small": Variant(RDAFNet, {"width": 24, "num_blocks": 6}, "CPU-sized: width 24, 6 blocks"),
-    "tiny": Variant(RDAFNet, {"width": 16, "num_blocks": 4}, "CPU-sized: width 16, 4 blocks"),
-}
 ARCHITECTURES: dict[str, type[RDAFNetBase]] = {c.__name__: c for c in (RDAFNet, RDAFNetMultiStage)}
 # config.json keys that describe the network or its file but are not constructor arguments
 _DESCRIPTIVE_KEYS = {"architecture", "input_range", "size_multiple", "rdafnet_version", "weights_sha256"}
@@ -377,39 +352,7 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def list_models() -> list[str]:
-    """Names accepted by :func:`build`."""
-    return list(VARIANTS)
-
-
-def describe_model(variant: str) -> str:
-    """One-line description of a registered variant."""
-    return _lookup(variant).description
-
-
-def _lookup(variant: str) -> Variant:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known variants: {', '.join(VARIANTS)}")
-    return VARIANTS[variant]
-
-
-def build(variant: str = "single-stage", **overrides: Any) -> RDAFNetBase:
-    """Build a registered variant (randomly initialised); ``overrides`` replace its hyperparameters.
-
-    >>> model = build("single-stage", num_blocks=8)
-    """
-    entry = _lookup(variant)
-    allowed = set(inspect.signature(entry.cls).parameters) - {"variant"}
-    unknown = set(overrides) - allowed
-    if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for {variant!r}; allowed: {sorted(allowed)}")
-    wrong = _invalid(entry.cls, overrides)
-    if wrong:
-        raise ValueError(f"build({variant!r}) got invalid hyperparameters: {'; '.join(wrong)}")
-    return entry.cls(**{**entry.hparams, **overrides}, variant=variant)
-
-
-def _invalid(cls: type[RDAFNetBase], values: dict[str, Any]) -> list[str]:
+def invalid_hyperparameters(cls: type[RDAFNetBase], values: dict[str, Any]) -> list[str]:
     """What in ``values`` (hyperparameters of ``cls``) breaks :data:`_SCHEMA`, one phrase each."""
     wrong = [
         f"{k}={values[k]!r} (must be {what})" for k, (ok, what) in _SCHEMA.items() if k in values and not ok(values[k])
@@ -421,8 +364,15 @@ def _invalid(cls: type[RDAFNetBase], values: dict[str, Any]) -> list[str]:
     return wrong
 
 
-def from_config(config: dict[str, Any]) -> RDAFNetBase:
-    """The (randomly initialised) network a ``config.json`` describes; unknown keys are an error."""
+#: The most parameters a config file may ask for before its weights are checked (3.5x the multi-stage
+#: network): a few bytes of JSON must not make the loader allocate tens of GB. Registered weights, whose
+#: sha256 is known, are not bounded.
+MAX_CONFIG_PARAMS = 100_000_000
+
+
+def from_config(config: dict[str, Any], *, max_params: int | None = MAX_CONFIG_PARAMS) -> RDAFNetBase:
+    """The (randomly initialised) network a ``config.json`` describes; unknown keys are an error, and so
+    is a network of more than ``max_params`` parameters (counted before anything is allocated)."""
     arch = config.get("architecture")
     if arch not in ARCHITECTURES:
         raise ValueError(f"config names architecture {arch!r}; expected one of {sorted(ARCHITECTURES)}")
@@ -433,7 +383,17 @@ def from_config(config: dict[str, Any]) -> RDAFNetBase:
         raise ValueError(
             f"config has unknown key(s) {unknown} for {arch}; allowed: {sorted(params | _DESCRIPTIVE_KEYS)}"
         )
-    wrong = _invalid(cls, config)
+    wrong = invalid_hyperparameters(cls, config)
     if wrong:
         raise ValueError(f"config for {arch} has invalid values: {'; '.join(wrong)}")
-    return cls(**{k: v for k, v in config.items() if k in params})
+    kwargs = {k: v for k, v in config.items() if k in params}
+    if max_params is not None:
+        with torch.device("meta"):
+            count = sum(p.numel() for p in cls(**kwargs).parameters())
+        if count > max_params:
+            raise ValueError(
+                f"the config describes a {arch} of {count / 1e6:,.0f} M parameters, over the "
+                f"{max_params / 1e6:,.0f} M a model file may ask for; if you trust the file, build the network "
+                "with rdafnet.build(...) and load its weights yourself"
+            )
+    return cls(**kwargs)

@@ -43,6 +43,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found (no such checkpoint file)")
+    _refuse_non_checkpoint(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name and a next step
@@ -63,6 +64,24 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"{path} holds no state dict of tensors (found {type(obj).__name__})")
     return dict(obj)
+
+
+def _refuse_non_checkpoint(path: Path) -> None:
+    """A file that cannot be a PyTorch checkpoint (neither a zip archive nor a pickle) is named for what
+    it looks like: a web page a download returned (a quota, login or error page) most often."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch.save's zip; a legacy pickle
+        return
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml", b"<")):
+        raise ValueError(
+            f"{path} is an HTML/XML page, not a checkpoint: the download returned a web page (a quota, login or "
+            "error page?); download the file again, or fetch it by hand in a browser"
+        )
+    if not head:
+        raise ValueError(f"{path} is empty, not a checkpoint: download or save it again")
+    raise ValueError(f"{path} is not a PyTorch checkpoint (it starts with {head[:16]!r}); check the file")
 
 
 class IntegrityError(ValueError):
@@ -122,7 +141,17 @@ def safetensors_config(path: Path) -> dict[str, Any] | None:
             f"{path} is not a readable safetensors file ({exc}); it may be truncated or "
             "corrupted: download or save it again"
         ) from exc
-    return json.loads(meta["rdafnet.config"]) if "rdafnet.config" in meta else None
+    if "rdafnet.config" not in meta:
+        return None
+    try:
+        config = json.loads(meta["rdafnet.config"])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: its metadata key rdafnet.config is not JSON ({exc}); save the model again") from exc
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{path}: its metadata key rdafnet.config holds a JSON {type(config).__name__}, not a model config object"
+        )
+    return config
 
 
 def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str) -> None:

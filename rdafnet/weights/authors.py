@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rdafnet.models.networks import VARIANTS, RDAFNetBase
+from rdafnet.models.networks import RDAFNetBase
+from rdafnet.models.registry import VARIANTS
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.utils.cache import cache_dir
 from rdafnet.utils.checkpoint import CONFIG_NAME, WEIGHTS_NAME, IntegrityError, read_checkpoint, read_config, sha256

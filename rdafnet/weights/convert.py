@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from rdafnet.models.networks import ARCHITECTURES, VARIANTS, RDAFNet, RDAFNetBase, build
+from rdafnet.models.networks import ARCHITECTURES, RDAFNet, RDAFNetBase
+from rdafnet.models.registry import VARIANTS, build
 from rdafnet.utils.checkpoint import load_strict, read_checkpoint, strip_prefixes
 
 # RDAFB internals: authors' sub-key -> ours (i is 1-based in their names)
@@ -59,10 +60,16 @@ def convert_official(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, dict[
     are inferred from the keys. Raises ``ValueError`` for a state dict of neither layout.
     """
     sd = strip_prefixes(state_dict)
-    if "first.0.weight" in sd:
-        return _convert_single(sd)
-    if "stage_1_enc_1.0.weight" in sd:
-        return _convert_multi(sd)
+    convert = _convert_single if "first.0.weight" in sd else _convert_multi if "stage_1_enc_1.0.weight" in sd else None
+    if convert is not None:
+        try:
+            return convert(sd)
+        except (KeyError, IndexError, ValueError) as exc:  # a fork's extra layer, missing blocks, ...
+            what = f"key {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
+            raise ValueError(
+                f"not the authors' RDAFNet layout ({what}): a checkpoint of a modified network cannot be "
+                "mapped to this library's; use the released GoPro.pth"
+            ) from None
     raise ValueError(
         "not an RDAFNet checkpoint in the authors' layout: expected a key 'first.0.weight' "
         f"(single-stage) or 'stage_1_enc_1.0.weight' (multi-stage); first keys: {list(sd)[:5]}"
@@ -73,6 +80,8 @@ def _convert_single(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any]
     second = _indices(sd, r"second\.(\d+)\.")
     block_ids = [i for i in second if f"second.{i}.conv_1.0.weight" in sd]
     up_id = max(second)
+    if not block_ids or block_ids != list(range(2, up_id)):  # second.0 down, second.1 its activation
+        raise ValueError(f"its blocks are second.{block_ids[:3]}..., not second.2 ... second.{up_id - 1}")
     width = sd["first.0.weight"].shape[0]
     hp = {"width": width, "num_blocks": len(block_ids), **_infer_block_kwargs(sd, f"second.{block_ids[0]}.")}
     out: dict[str, torch.Tensor] = {}
@@ -146,7 +155,10 @@ def load_official(path: str | Path) -> RDAFNetBase:
 
 def from_official(state_dict: Mapping[str, torch.Tensor], *, source: str) -> RDAFNetBase:
     """Build the matching network for an authors' state dict and load it (strict)."""
-    variant, hp, sd = convert_official(state_dict)
+    try:
+        variant, hp, sd = convert_official(state_dict)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
     model = build(variant, **hp)
     load_strict(model, sd, source=source)
     return model

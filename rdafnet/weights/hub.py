@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from rdafnet.models.networks import RDAFNetBase, from_config, verify_cached_blob
+from rdafnet.models.networks import MAX_CONFIG_PARAMS, RDAFNetBase, from_config, verify_cached_blob
 from rdafnet.utils.checkpoint import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -64,9 +64,12 @@ def bundled_dir(entry: dict[str, Any]) -> Path:
     return Path(str(resources.files("rdafnet").joinpath(entry["path"])))
 
 
-def _build_and_load(config: dict[str, Any], weights: Path, source: str, config_file: Path | None = None) -> RDAFNetBase:
+def _build_and_load(
+    config: dict[str, Any], weights: Path, source: str, config_file: Path | None = None, *, registered: bool = False
+) -> RDAFNetBase:
+    """The network of ``config`` with the weights of ``weights``; an unregistered config is bounded in size."""
     try:
-        model = from_config(config)
+        model = from_config(config, max_params=None if registered else MAX_CONFIG_PARAMS)
     except ValueError as exc:
         raise ValueError(f"{config_file or weights}: {exc}") from exc
     if "weights_sha256" in config:  # written by save_pretrained
@@ -94,6 +97,7 @@ def _load_folder(
         w_path,
         f"{w_path} (config: {config.get('variant') or config.get('architecture')})",
         cfg_path if cfg_path.exists() else None,
+        registered=bool(sha),
     )
 
 
