@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from rdafnet.models.networks import RDAFNetBase
 from rdafnet.models.registry import VARIANTS
@@ -84,12 +87,19 @@ def _repair_hint(name: str) -> str:
 
 def _known() -> dict[str, dict[str, str]]:
     path = _models_dir() / KNOWN_NAME
+    repair = (
+        "it records the sha256 of each authors' file first used here: fix it, or delete it (the next download "
+        "or --from records the file it gets)"
+    )
     try:
-        return json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"cannot read {path} ({exc}); it records the sha256 of each authors' file first used here: fix or delete it"
-        ) from exc
+        table = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {path} ({exc}); {repair}") from exc
+    if not isinstance(table, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in table.values()
+    ):
+        raise ValueError(f"{path} is damaged (not a name -> {{sha256, origin, first_seen}} table); {repair}")
+    return table
 
 
 def cache_status(name: str) -> dict[str, Any]:
@@ -185,8 +195,14 @@ def download(
         shutil.rmtree(work, ignore_errors=True)
 
 
+#: Seconds a registration waits for another one in the same cache; a network read waits for data.
+_REGISTER_WAIT = 600
+NETWORK_TIMEOUT = 60
+
+
 def _fetch(name: str, entry: dict[str, Any], dest: Path, mirror: str | None) -> str:
-    """Download the authors' file to ``dest`` (with a progress bar) and return where it came from."""
+    """Download the authors' file to ``dest`` (with a progress bar) and return where it came from; a
+    server that stops sending for ``NETWORK_TIMEOUT`` seconds ends the download with an error."""
     try:
         import gdown
     except ImportError:
@@ -194,6 +210,8 @@ def _fetch(name: str, entry: dict[str, Any], dest: Path, mirror: str | None) -> 
             _how_to_get(name, entry, 'the optional downloader is not installed (pip install "rdafnet[download]")')
         ) from None
     url = f"{mirror.rstrip('/')}/{name}/{entry['file']}" if mirror else _DRIVE_FOLDER.format(entry["drive_folder"])
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(NETWORK_TIMEOUT)  # gdown's requests take no timeout of their own
     try:
         if mirror:
             gdown.download(url=url, output=str(dest), quiet=False)
@@ -215,10 +233,35 @@ def _fetch(name: str, entry: dict[str, Any], dest: Path, mirror: str | None) -> 
         raise WeightsUnavailableError(
             _how_to_get(name, entry, f"downloading {url} failed ({type(exc).__name__}: {detail})")
         ) from exc
+    finally:
+        socket.setdefaulttimeout(previous)
     return url
 
 
 def _register(name: str, entry: dict[str, Any], path: Path, origin: str, work: Path, *, trust_new_file: bool) -> Path:
+    """Check, convert and cache ``path`` for ``name``; registrations wait for each other (a file lock in the
+    cache), so the cached model and the recorded sha256 always come from the same file."""
+    lock = FileLock(cache_dir() / "locks" / "register.lock", timeout=_REGISTER_WAIT, mode=0o600)
+    try:
+        (cache_dir() / "locks").mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except Timeout:
+        raise ValueError(
+            f"another registration in {cache_dir()} has run for {_REGISTER_WAIT} s; let it finish, then run again"
+        ) from None
+    except OSError as exc:  # a link or a file planted there: never followed
+        raise ValueError(
+            f"cannot take {lock.lock_file} ({exc.strerror or exc}); delete it (it holds nothing) and run again"
+        ) from None
+    try:
+        return _register_locked(name, entry, path, origin, work, trust_new_file=trust_new_file)
+    finally:
+        lock.release()
+
+
+def _register_locked(
+    name: str, entry: dict[str, Any], path: Path, origin: str, work: Path, *, trust_new_file: bool
+) -> Path:
     digest = sha256(path)
     pinned, known = entry.get("sha256"), _known().get(name)
     if pinned and digest != pinned:
