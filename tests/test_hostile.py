@@ -5,6 +5,7 @@ right or refused in one line."""
 from __future__ import annotations
 
 import os
+import struct
 
 import numpy as np
 import pytest
@@ -221,3 +222,37 @@ def test_weight_files_that_are_not_what_they_claim_are_named(tmp_path):
         with pytest.raises(ValueError, match=message) as info:
             rdafnet.from_pretrained(tmp_path / name)
         assert name in str(info.value)
+
+
+def test_scratch_memory_stays_bounded_across_input_sizes():
+    from rdafnet.layers import FusedRDAFB
+
+    fast = rdafnet.optimize(rdafnet.build("tiny", width=8, num_blocks=2).eval())
+    ws = next(m for m in fast.modules() if isinstance(m, FusedRDAFB)).workspace
+
+    def held() -> int:
+        return sum(buf.numel() * buf.element_size() for _, buf in ws._buffers.values())
+
+    with torch.no_grad():
+        fast(torch.rand(1, 3, 128, 128))
+        largest = held()
+        for size in (64, 96, 32, 128, 80):
+            fast(torch.rand(1, 3, size, size))
+            assert held() <= largest
+
+
+def test_a_tiff_declaring_a_huge_size_is_refused_before_allocation(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    from rdafnet.io.image import ImageReadError, read_image
+
+    path = tmp_path / "huge.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8))
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:  # rewrite the width and height tags in place: 60000 x 60000
+        for name in ("ImageWidth", "ImageLength"):
+            tag = tif.pages[0].tags[name]
+            fmt = {3: "<H", 4: "<I"}[tag.dtype]
+            data[tag.valueoffset : tag.valueoffset + struct.calcsize(fmt)] = struct.pack(fmt, 60000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="declares 60000x60000 pixels"):
+        read_image(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rdafnet._version import __version__
 from rdafnet.cli import convert, deblur, download, evaluate, export_onnx, info, make_pairs, train
@@ -36,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `train` as the exact command
     try:
-        if getattr(a, "out", None) == "-":
+        out = getattr(a, "out", None)
+        if out == "-":
             raise ValueError("-o -: rdafnet writes files, not a stream on stdout; name a folder or file")
+        above = next((p for p in Path(out).parents if p.exists()), None) if out else None
+        if above is not None and not above.is_dir():
+            raise ValueError(f"{out} cannot be written: {above} is a file, not a folder")
         return a.run(a)
     except (ValueError, OSError, ImportError) as exc:  # library errors say what to do: no traceback
         print(f"error: {exc}", file=sys.stderr)

@@ -40,21 +40,27 @@ class Fusable:
 
 class Workspace:
     """Scratch tensors reused across blocks and calls (per thread), so that large activations do
-    not hit fresh, page-faulting allocations every time. ``clear()`` frees them."""
+    not hit fresh, page-faulting allocations every time. One buffer per use and thread: a new input size
+    replaces the buffers of the last one, so a stream of sizes holds no more than its largest frame's.
+    ``clear()`` frees them."""
 
     def __init__(self) -> None:
-        self._buffers: dict[tuple, torch.Tensor] = {}
+        self._buffers: dict[tuple, tuple[tuple, torch.Tensor]] = {}  # (tag, thread) -> (its key, buffer)
 
     def get(self, tag: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
         """A reusable buffer; ``None`` under ``torch.compile``, which plans its own memory."""
         if torch.compiler.is_compiling():
             return None
         fmt = _memory_format(like)
-        key = (tag, threading.get_ident(), shape, like.dtype, like.device, fmt)
-        buf = self._buffers.get(key)
-        if buf is None:
-            buf = self._buffers[key] = torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=fmt)
-        return buf
+        use = (tag, threading.get_ident())
+        key = (shape, like.dtype, like.device, fmt)
+        held = self._buffers.get(use)
+        if held is None or held[0] != key:
+            held = self._buffers[use] = (
+                key,
+                torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=fmt),
+            )
+        return held[1]
 
     def clear(self) -> None:
         self._buffers.clear()
