@@ -262,3 +262,17 @@ def test_one_unreadable_input_among_many_is_named_and_the_rest_is_done(tmp_path,
     assert f"warning: skipping {pairs / 'sharp' / '1.png'}: " in captured.err
     assert "wrote 2 pairs" in captured.out and "1 input(s) skipped" in captured.out
     assert sorted(p.name for p in (tmp_path / "made" / "blur").iterdir()) == ["0_0.png", "2_0.png"]
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_whole_process_group_with_loader_workers(tmp_path):
+    # SLURM and Ctrl-C signal every process of the job: the loader's workers leave it to the trainer
+    _pairs_folder(tmp_path / "pairs", n=3)
+    cmd = [*_train_cmd(tmp_path, "run", steps=3000), "--ckpt-every", "100000", "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for(tmp_path / "run" / "log.csv", proc)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    step = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"]
+    assert f"stopped by SIGTERM at step {step}:" in err and "Traceback" not in err

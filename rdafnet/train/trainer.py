@@ -32,7 +32,7 @@ from rdafnet.utils.checkpoint import load_strict
 from rdafnet.utils.device import bf16_native
 from rdafnet.utils.distributed import rank_and_world
 from rdafnet.utils.lock import exclusive
-from rdafnet.utils.signals import Interrupted, stop_signals
+from rdafnet.utils.signals import Interrupted, ignore_stop_signals, stop_signals
 
 
 class Trainer:
@@ -107,6 +107,7 @@ class Trainer:
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
             prefetch_factor=4 if workers else None,
+            worker_init_fn=ignore_stop_signals if workers else None,
         )
         for blur, sharp, skipped in loader:
             for pair, why in skipped:

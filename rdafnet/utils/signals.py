@@ -48,3 +48,11 @@ def stop_signals(*, defer: bool = False) -> Iterator[Callable[[], int | None]]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def ignore_stop_signals(*_: object) -> None:
+    """For helper processes (a DataLoader's workers): leave the stop signals to the main process, which
+    stops at a safe point and then ends them. A signal sent to the whole process group (SLURM, Ctrl-C)
+    would otherwise kill them mid-step, and the loader would raise in the middle of the checkpoint."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
