@@ -276,3 +276,23 @@ def test_sigterm_to_the_whole_process_group_with_loader_workers(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
     step = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"]
     assert f"stopped by SIGTERM at step {step}:" in err and "Traceback" not in err
+
+
+def test_a_full_disk_during_a_video_names_the_video_not_a_segment(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from helpers import make_clip
+
+    import rdafnet.io.segments
+    from rdafnet.utils.atomic import DiskFullError
+
+    clip = make_clip(tmp_path / "clip.mp4", n=6, audio=False)
+
+    def full(path, *a, **k):
+        raise DiskFullError(errno.ENOSPC, f"cannot write {path}: the disk is full")
+
+    monkeypatch.setattr(rdafnet.io.segments, "atomic_write", full)
+    assert main(["deblur", str(clip), "-o", str(tmp_path / "out.mp4"), "--precision", "fp32"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(err) == 1 and f"cannot write {tmp_path / 'out.mp4'}: the disk is full" in err[0], err
+    assert "seg-" not in err[0] and "run the same command to resume" in err[0]

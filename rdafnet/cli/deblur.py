@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import shutil
 import sys
 import warnings
 from collections.abc import Iterable
@@ -283,6 +284,13 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
                     f"stopped by {stop.name} while restoring {src}: its finished segments are kept beside {dst}; "
                     "run the same command to resume",
                 ) from None
+            except DiskFullError as exc:  # name the user's video, not the segment file being written
+                free = shutil.disk_usage(dst.parent).free / 2**20
+                raise DiskFullError(
+                    exc.errno,
+                    f"cannot write {dst}: the disk is full ({free:.1f} MiB free there); its finished segments are "
+                    "kept beside it: free some space and run the same command to resume",
+                ) from exc
             if result is None:  # a torchrun rank other than 0: rank 0 reports
                 continue
             if result.stopped:
