@@ -40,7 +40,7 @@ def profile(model: nn.Module, size: tuple[int, int] = (256, 256)) -> Profile:
     handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     try:
         with torch.no_grad():
-            meta.forward_signed(torch.zeros(1, 3, *size, device="meta"))  # type: ignore[operator]
+            meta.forward_signed(torch.zeros(1, 3, *size, device="meta"))  # type: ignore[operator]  # any RDAFNet network
     finally:
         for h in handles:
             h.remove()
