@@ -227,3 +227,12 @@ def test_no_link_to_a_project_repository_that_does_not_exist():
     assert not found, found
     card = rdafnet.build("tiny", width=4, num_blocks=1).generate_model_card()
     assert "github.com/rdafnet" not in str(card) and "`rdafnet` library" in str(card)
+
+
+def test_the_package_ships_its_type_hints():
+    # py.typed tells users' type checkers to read the hints; pyproject's package-data puts it in the wheel
+    import tomllib
+
+    assert (PACKAGE / "py.typed").is_file()
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["rdafnet"]
