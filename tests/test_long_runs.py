@@ -296,3 +296,48 @@ def test_a_full_disk_during_a_video_names_the_video_not_a_segment(tmp_path, caps
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert len(err) == 1 and f"cannot write {tmp_path / 'out.mp4'}: the disk is full" in err[0], err
     assert "seg-" not in err[0] and "run the same command to resume" in err[0]
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_download_leaves_nothing_in_the_cache(tmp_path):
+    import http.server
+    import threading
+
+    from test_authors import NAME, _authors_file
+
+    body = _authors_file(tmp_path / "GoPro.pth").read_bytes()
+    started = threading.Event()
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server hook
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            started.set()
+            try:
+                for i in range(0, len(body), 1 << 16):  # a slow server: the download takes a while
+                    self.wfile.write(body[i : i + (1 << 16)])
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cache = tmp_path / "cache"
+    env = {**os.environ, "RDAFNET_CACHE": str(cache)}
+    mirror = f"http://127.0.0.1:{server.server_address[1]}"
+    cmd = [sys.executable, "-m", "rdafnet.cli", "download", NAME, "--mirror", mirror]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert started.wait(120)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "stopped by SIGTERM; nothing was half-written" in err and "Traceback" not in err
+    assert [p.name for p in (cache / "models").iterdir()] == []  # the partial download is gone

@@ -22,7 +22,7 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int, message: str = "") -> None:
         self.signum = signum
         self.name = signal.Signals(signum).name
-        super().__init__(message or f"stopped by {self.name}")
+        super().__init__(message or f"stopped by {self.name}; nothing was half-written: run the same command again")
 
 
 @contextmanager
