@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rdafnet._version import __version__
 from rdafnet.cli import convert, deblur, download, evaluate, export_onnx, info, make_pairs, train
-from rdafnet.cli._args import EXIT_INTERRUPTED, EXIT_REFUSED
+from rdafnet.cli._args import EXIT_INTERRUPTED, EXIT_REFUSED, refuse_under_a_file
 from rdafnet.utils.signals import Interrupted, stop_signals
 
 COMMANDS = (make_pairs, train, evaluate, deblur, convert, download, export_onnx, info)
@@ -40,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         out = getattr(a, "out", None)
         if out == "-":
             raise ValueError("-o -: rdafnet writes files, not a stream on stdout; name a folder or file")
-        above = next((p for p in Path(out).parents if p.exists()), None) if out else None
-        if above is not None and not above.is_dir():
-            raise ValueError(f"{out} cannot be written: {above} is a file, not a folder")
+        if out:
+            refuse_under_a_file(out, Path(out))
         with stop_signals():  # every command: temporary files and folders are cleaned up on a stop signal
             return a.run(a)
     except (ValueError, OSError, ImportError) as exc:  # library errors say what to do: no traceback

@@ -122,9 +122,7 @@ def check_output_file(opt: str, path: str | None, *, overwrite: bool, inputs: It
         raise ValueError(f"{opt} {path} is one of the inputs; it would be replaced: name another file")
     if target.is_dir():
         raise ValueError(f"{opt} {path} is a folder; name a file")
-    above = next((p for p in target.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise ValueError(f"{opt} {path} cannot be written: {above} is a file, not a folder")
+    refuse_under_a_file(f"{opt} {path}", target)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{opt} {path} exists; pass --overwrite to replace it")
 
@@ -153,3 +151,10 @@ def max_pixels_option(a: argparse.Namespace) -> Iterator[None]:
         yield
     finally:
         set_max_pixels(before)
+
+
+def refuse_under_a_file(what: str, path: Path) -> None:
+    """Refuse an output below a path that is a file: it can never be written (checked before any work)."""
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(f"{what} cannot be written: {above} is a file, not a folder")

@@ -51,22 +51,24 @@ MANIFEST = ".rdafnet-eval.json"
 _LOSSLESS = {".png", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".webp"}
 
 
-def _resume(out_dir: str | os.PathLike | None, model: nn.Module, overwrite: bool) -> bool:
+def _resume(out_dir: str | os.PathLike | None, model: nn.Module, overwrite: bool) -> tuple[bool, str]:
     """Whether ``out_dir`` holds the restored images of an earlier run with this very model (its manifest
-    says so): then existing images are reused rather than refused. Records this model there either way."""
+    says so): then existing images are reused rather than refused; and the model's digest, for
+    :func:`_record` once the outputs are planned."""
     if out_dir is None:
-        return False
-    manifest, digest = Path(out_dir) / MANIFEST, state_digest(model)
+        return False, ""
+    digest = state_digest(model)
     try:
-        same = json.loads(manifest.read_text()).get("model") == digest
+        same = json.loads((Path(out_dir) / MANIFEST).read_text()).get("model") == digest
     except (OSError, ValueError, AttributeError):
         same = False
-    return same and not overwrite
+    return same and not overwrite, digest
 
 
-def _record(out_dir: str | os.PathLike | None, model: nn.Module) -> None:
+def _record(out_dir: str | os.PathLike | None, digest: str) -> None:
+    """Write the manifest: the restored images in ``out_dir`` come from the model of ``digest``."""
     if out_dir is not None and distributed.rank_and_world()[0] == 0:
-        text = json.dumps({"model": state_digest(model)})
+        text = json.dumps({"model": digest})
         atomic_write(Path(out_dir) / MANIFEST, lambda tmp: Path(tmp).write_text(text))
 
 
@@ -110,9 +112,9 @@ def evaluate(
     passed there and left out.
     """
     names = pair_names(pairs)
-    reuse = _resume(out_dir, model, overwrite)
+    reuse, digest = _resume(out_dir, model, overwrite)
     _plan(out_dir, [b for b, _ in pairs], names, overwrite or reuse, protect=[s for _, s in pairs])
-    _record(out_dir, model)
+    _record(out_dir, digest)
     if restore is None:
 
         def restore(m, img):
@@ -178,10 +180,9 @@ def evaluate_no_reference(
     writes = out_dir if restored is None else None
     if writes is not None and model is None:
         model = default_model()
-    reuse = writes is not None and model is not None and _resume(writes, model, overwrite)
+    reuse, digest = _resume(writes, model, overwrite) if model is not None else (False, "")
     _plan(out_dir, paths, names, overwrite or reuse)
-    if model is not None:
-        _record(writes, model)
+    _record(writes, digest)
     found = _by_stem(Path(restored)) if restored is not None else {}
     rows: list[dict[str, Any]] = []
     for path, name in zip(paths, names, strict=True):

@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Generator, Iterable
@@ -144,10 +145,10 @@ class Trainer:
     def _interrupted(self, signum: int) -> None:
         """A stop signal arrived: write the checkpoint at this step boundary and raise ``Interrupted``."""
         self.save_checkpoint()
-        name = Interrupted(signum).name
         raise Interrupted(
             signum,
-            f"stopped by {name} at step {self.step}: {self.ckpt_path} holds it; run the same command to resume",
+            f"stopped by {signal.Signals(signum).name} at step {self.step}: {self.ckpt_path} holds it; "
+            "run the same command to resume",
         )
 
     def _check_finite(self, doing: str) -> None:
