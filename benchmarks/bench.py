@@ -113,7 +113,7 @@ def _case(args: argparse.Namespace) -> None:
     h, w = args.h, args.w
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     # path = reference | optimized | compiled (inductor on the reference model) | onnx (onnxruntime
-    # on the rdafnet.export_onnx graph), then optional suffixes: -bf16, -winograd (conv="winograd"),
+    # on the rdafnet.export_onnx graph), then optional suffixes: -bf16, -int8, -winograd (conv="winograd"),
     # -fastest (precision="auto": the path rdafnet picks here) and -compiled (optimized only), -tiled,
     # -keep (rdafnet.ops.keep_freed_memory() first, as the CLI does)
     kind, *flags = args.path.split("-")
@@ -125,10 +125,11 @@ def _case(args: argparse.Namespace) -> None:
         "tiled",
         "auto",
         "keep",
+        "int8",
     }:
         raise SystemExit(f"unknown path {args.path}")
-    if kind != "optimized" and {"bf16", "winograd", "fastest", "compiled"} & set(flags):
-        raise SystemExit(f"-bf16, -winograd, -fastest and -compiled apply to the optimized path only, not {kind}")
+    if kind != "optimized" and {"bf16", "int8", "winograd", "fastest", "compiled"} & set(flags):
+        raise SystemExit(f"-bf16, -int8, -winograd, -fastest, -compiled apply to the optimized path only, not {kind}")
     tile = args.tile if "tiled" in flags else None
     if kind == "onnx":
         import onnxruntime as ort
@@ -247,7 +248,7 @@ def speed(args: argparse.Namespace) -> None:
                 base = r["median_s"] if is_ref else base
                 gf = 2 * macs / r["median_s"] / 1e9
                 # (-fastest: the precision is chosen inside the case, so no peak to compare with)
-                peak = None if "fastest" in path else convs["bf16" if "bf16" in path else "fp32"]
+                peak = None if "fastest" in path or "int8" in path else convs["bf16" if "bf16" in path else "fp32"]
                 share = f"{100 * gf / peak:.0f}%" if peak else "-"
                 ratio = f"{base / r['median_s']:.2f}" if base else "-"
                 diff = f"{r['max_abs_diff']:.2e}" if "max_abs_diff" in r else "-"
@@ -370,6 +371,92 @@ def convs(args: argparse.Namespace) -> None:
         )
     if args.json:
         _write_result(args.json, "convs", rows, variant=args.variant, size=args.size)
+
+
+def _int8_kind(name: str) -> str:
+    """The role of a convolution in a network, from its module name."""
+    for part, kind in (
+        (".convs.", "block 3x3"),
+        (".attns.", "attention 1x1"),
+        (".reduce", "fusion 1x1"),
+        (".depthwise", "DSC depthwise 3x3"),
+        (".pointwise", "DSC pointwise 1x1"),
+    ):
+        if part in name:
+            return kind
+    return name.rsplit(".", 1)[-1]
+
+
+def int8_layers(args: argparse.Namespace) -> None:
+    """Each convolution role of a network at a frame size: the float path's convolution (bf16 where native,
+    else fp32; channels-last) against the int8 one, with and without quantizing its input."""
+    import torch.nn.functional as F
+
+    import rdafnet
+    from rdafnet.layers.quant import Int8Conv2d, quantize_uint8
+    from rdafnet.ops import bf16_native
+
+    rdafnet.ops.keep_freed_memory()
+    h, w = map(int, args.size.split("x"))
+    dtype = torch.bfloat16 if bf16_native("cpu") else torch.float32
+    model = rdafnet.build(args.variant).eval()
+    shapes: dict[tuple, list] = {}
+    for name, m in model.named_modules():
+        if type(m) is torch.nn.Conv2d:
+            m.register_forward_hook(
+                lambda conv, inputs, _o, n=name: shapes.setdefault(
+                    (_int8_kind(n), conv, tuple(inputs[0].shape[-2:])), []
+                ).append(n)
+            )
+    model.to("meta").forward_signed(torch.empty(1, 3, h, w, device="meta"))
+    print(f"CPU: {cpu_summary()}; torch {torch.__version__}, {torch.get_num_threads()} threads; float = {dtype}")
+    print("| layer | in | out | kernel | input | layers | float s | int8 s (with quantizing) | int8 conv alone s | x |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    g = torch.Generator().manual_seed(0)
+    seen: dict[tuple, dict] = {}
+    for (kind, conv, (hh, ww)), names in shapes.items():
+        k, cin, cout = conv.kernel_size[0], conv.in_channels, conv.out_channels
+        key = (kind, cin, cout, k, conv.stride[0], conv.groups, hh, ww)
+        if key in seen:
+            seen[key]["layers"] += len(names)
+            continue
+        real = torch.nn.Conv2d(cin, cout, k, stride=conv.stride, padding=conv.padding, groups=conv.groups,
+                               bias=conv.bias is not None, padding_mode=conv.padding_mode)  # fmt: skip
+        pad = conv.padding[0] if conv.padding_mode == "zeros" else 0
+        hp, wp = (hh, ww) if conv.padding_mode == "zeros" else (hh + 2 * conv.padding[0], ww + 2 * conv.padding[1])
+        x = torch.randn(1, cin, hp, wp, generator=g).contiguous(memory_format=torch.channels_last)
+        wt = real.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+        xf = x.to(dtype)
+        fl = _best(partial(F.conv2d, xf, wt, None, conv.stride, pad, 1, conv.groups), args.repeats)
+        row = {"layer": kind, "in": cin, "out": cout, "kernel": k, "stride": conv.stride[0], "groups": conv.groups}
+        row |= {"input": f"{hh}x{ww}", "layers": len(names), "float_s": fl, "int8_s": None, "int8_conv_s": None}
+        if conv.groups == 1:
+            q = Int8Conv2d(real, low=-3.0, high=3.0)
+            row["int8_s"] = _best(partial(q.forward_padded, xf), args.repeats)
+            qx = quantize_uint8(xf, q.scale, q.zero_point)
+            row["int8_conv_s"] = _best(partial(q.forward_quantized, qx, xf.dtype), args.repeats)
+        seen[key] = row
+    rows = list(seen.values())
+    for r in rows:
+        i8, ic = r["int8_s"], r["int8_conv_s"]
+        print(
+            f"| {r['layer']} | {r['in']} | {r['out']} | {r['kernel']}x{r['kernel']}/{r['stride']}"
+            f"{'' if r['groups'] == 1 else ' dw'} | {r['input']} | {r['layers']} | {r['float_s']:.4f} | "
+            + (f"{i8:.4f} | {ic:.4f} | {r['float_s'] / i8:.2f} |" if i8 else "- | - | - |"),
+            flush=True,
+        )
+    if args.json:
+        _write_result(args.json, "int8-layers", rows, variant=args.variant, size=args.size, float_dtype=str(dtype))
+
+
+def _best(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -620,6 +707,8 @@ def _optimized(model: torch.nn.Module, flags: list[str]) -> torch.nn.Module:
 
     if "fastest" in flags:
         return rdafnet.optimize(model, precision="auto")
+    if "int8" in flags:
+        return rdafnet.optimize(model, precision="int8")
     return rdafnet.optimize(
         model, precision="bf16" if "bf16" in flags else "fp32", conv="winograd" if "winograd" in flags else "direct"
     )
@@ -723,6 +812,12 @@ def main() -> None:
     s.add_argument("--repeats", type=int, default=2)
     s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=convs)
+    s = sub.add_parser("int8-layers")
+    s.add_argument("--variant", default="single-stage")
+    s.add_argument("--size", default="720x1280")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--json", default=None, help=JSON_HELP)
+    s.set_defaults(func=int8_layers)
     s = sub.add_parser("memory")
     s.add_argument("--sizes", nargs="+", default=["720x1280", "1080x1920", "2160x3840"])
     s.add_argument("--tile", type=int, default=512)

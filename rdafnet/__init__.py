@@ -1,9 +1,8 @@
 """rdafnet: dynamic-scene motion deblurring with continuous cross-layer attention transmission."""
 
-from pathlib import Path as _Path
-
 from rdafnet._version import __version__
 from rdafnet.inference import deblur, deblur_video, iter_deblur
+from rdafnet.io.image import SAMPLE_IMAGE
 from rdafnet.layers import (
     RDAFB,
     AttentionFusion,
@@ -25,9 +24,6 @@ from rdafnet.models import (
 )
 from rdafnet.ops import export_onnx, optimize, set_norm_window
 from rdafnet.weights import convert_official, download, from_pretrained, list_pretrained, load_official
-
-#: The bundled sample: a blurry 1280x720 frame of the GoPro test set (Nah et al. 2017, CC BY 4.0).
-SAMPLE_IMAGE = _Path(__file__).parent / "samples" / "gopro_blurry.png"
 
 __all__ = [
     "SAMPLE_IMAGE",

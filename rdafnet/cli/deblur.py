@@ -27,6 +27,7 @@ from rdafnet.cli._args import (
 )
 from rdafnet.io.video import X264_PRESETS
 from rdafnet.ops.auto import AUTO
+from rdafnet.ops.int8 import INT8
 from rdafnet.utils.atomic import DiskFullError
 from rdafnet.utils.device import PRECISIONS
 from rdafnet.utils.lock import exclusive
@@ -77,10 +78,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--precision",
         default=AUTO,
-        choices=[AUTO, *PRECISIONS],
-        help="auto (default): the fastest for this model here, fp32 unless bf16/fp16 is measured faster; "
+        choices=[AUTO, *PRECISIONS, INT8],
+        help="auto (default): the fastest for this model here, fp32 unless another is measured faster; "
         "fp32: the network's exact output; bf16: faster on GPUs and CPUs with AVX512-BF16/AMX, within "
-        "1 grey level; fp16: GPUs only (figures: docs/performance.md)",
+        "1 grey level; fp16: GPUs only; int8: CPUs with VNNI/AMX, calibrated (figures: docs/performance.md)",
+    )
+    s.add_argument(
+        "--calibration",
+        nargs="+",
+        default=None,
+        metavar="IMAGE",
+        help="frames that calibrate --precision int8 (and auto's int8 candidate): the centre 512x512 of each "
+        "(default: the centre of the bundled sample)",
     )
     s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     v = s.add_argument_group("video")
@@ -111,6 +120,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(run=run)
 
 
+CALIBRATION_CROP = 512
+
+
+def calibration_frames(paths: list[str] | None) -> list | None:
+    """The centre (at most 512x512) of each image of ``--calibration``, as model input batches."""
+    if not paths:
+        return None
+    from rdafnet.inference.convert import prepare
+    from rdafnet.io.image import read_image
+
+    frames = []
+    for p in paths:
+        x = prepare(read_image(p))[0]  # any image type as a (1, 3, H, W) batch in [0, 1]
+        (h, w), side = x.shape[-2:], CALIBRATION_CROP
+        top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+        frames.append(x[..., top : top + side, left : left + side])
+    return frames
+
+
 def _load(a: argparse.Namespace):
     from rdafnet.ops import fastest, keep_freed_memory, optimize, set_norm_window
     from rdafnet.utils import distributed
@@ -120,10 +148,13 @@ def _load(a: argparse.Namespace):
     keep_freed_memory()  # no page faults on large frames (rdafnet/ops/allocator.py)
     device = resolve_device(distributed.setup(a.device))
     model = from_pretrained(a.model, device=device)
+    calibration = calibration_frames(a.calibration)
     path = {"precision": a.precision}
     if a.precision == AUTO:  # rank 0 decides, so that every rank computes the same
-        path = distributed.broadcast(fastest(model) if distributed.rank_and_world()[0] == 0 else {})
-    model = optimize(model, **path)
+        path = distributed.broadcast(
+            fastest(model, calibration=calibration) if distributed.rank_and_world()[0] == 0 else {}
+        )
+    model = optimize(model, calibration=calibration, **path)
     if a.norm_window:
         set_norm_window(model, a.norm_window)
     return model

@@ -46,6 +46,10 @@ _ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+#: The bundled sample: a blurry 1280x720 frame of the GoPro test set (Nah et al. 2017, CC BY 4.0).
+SAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "samples" / "gopro_blurry.png"
+
+
 def _orientation(path: Path) -> int:
     """The EXIF orientation of a file that Pillow does not decode (16-bit colour PNG, TIFF via tifffile)."""
     try:

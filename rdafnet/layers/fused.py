@@ -11,6 +11,8 @@ Same function as the reference blocks, fewer memory passes:
 - the gate multiply writes straight into a reused reflect-padded buffer (only the one-pixel
   border is filled afterwards), so no separate padding copy is made;
 - the sigmoid, residual add and ReLU run in place;
+- with ``precision="int8"`` the 3x3 convolutions are :class:`~rdafnet.layers.quant.Int8Conv2d` layers that
+  read the padded buffer (:func:`rdafnet.optimize`);
 - with ``winograd = True`` (``rdafnet.optimize(model, conv="winograd")``) the 3x3 convolutions run as
   NNPACK's Winograd kernels on fp32 CPU tensors (:mod:`rdafnet.layers.fastconv`).
 """
@@ -28,6 +30,7 @@ from torch import nn
 from rdafnet.layers import fastconv, triton_norm
 from rdafnet.layers.attention import AttentionFusion, PixelAttention
 from rdafnet.layers.norm import NormWindow, instance_norm
+from rdafnet.layers.quant import Int8Conv2d
 
 
 class Fusable:
@@ -195,8 +198,12 @@ class FusedRDAFB(NormWindow, nn.Module):
                 else:
                     a = maps.add(logits)
                     gate = a if i == 0 else self.dsc[i - 1](maps.fuse(cast(nn.Conv2d, self.reduce[i - 1])))
-            conv = cast(nn.Conv2d, conv)
-            y = fastconv.conv2d(_gated_reflect_pad(h, gate, buf), conv.weight, conv.bias, winograd=self.winograd)
+            padded = _gated_reflect_pad(h, gate, buf)
+            if isinstance(conv, Int8Conv2d):  # rdafnet.optimize(model, precision="int8")
+                y = conv.forward_padded(padded)
+            else:
+                conv = cast(nn.Conv2d, conv)
+                y = fastconv.conv2d(padded, conv.weight, conv.bias, winograd=self.winograd)
             h = instance_norm_act_(
                 y, eps=self.eps, slope=self.slope if i < n - 1 else None, window=self.norm_window, scratch=scratch
             )

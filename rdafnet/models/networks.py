@@ -16,6 +16,7 @@ from torch import nn
 
 from rdafnet.layers import RDAFB, CrossStageFusion, SupervisedAttention
 from rdafnet.layers.fused import unfused_state_dict
+from rdafnet.layers.quant import Int8Conv2d
 from rdafnet.layers.rdafb import ATTENTION_MODES, AttentionMode
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.utils.checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
@@ -160,6 +161,11 @@ class RDAFNetBase(nn.Module):
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_file
 
+        if any(isinstance(m, Int8Conv2d) for m in self.modules()):
+            raise ValueError(
+                "this model was optimized with precision='int8': its convolutions hold rounded weights. Save the "
+                "model before rdafnet.optimize, and optimize it again after loading"
+            )
         if self.autocast_dtype is not None:
             raise ValueError(
                 f"this model was optimized with a reduced precision ({self.autocast_dtype}): its weights are "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from rdafnet.ops.int8 import INT8
 from rdafnet.utils.cache import cache_dir
 from rdafnet.utils.device import native_precision
 
@@ -24,11 +25,13 @@ def auto_precision(
     """The fastest path on ``device``, never one slower than fp32 there.
 
     CUDA: bf16 (fp16 on GPUs without bf16). CPU: the candidates are fp32, bf16 where it is native
-    (AVX512-BF16, AMX) and the ``extra`` ones (other fp32 convolution algorithms). With one candidate it is
+    (AVX512-BF16, AMX) and the ``extra`` ones (other fp32 convolution algorithms, int8; ``measure`` returns
+    ``inf`` for a candidate that must not be chosen). With one candidate it is
     fp32, unmeasured; otherwise ``measure(candidate)`` times the model in each, and the fastest other than
     fp32 is chosen only if it is at least 1.15x faster than fp32: narrow networks gain little from bf16 on
-    CPUs without AMX. The choice is cached per ``key`` (the architecture), CPU model and torch version in
-    ``$RDAFNET_CACHE/auto_precision.json`` (default ``~/.cache/rdafnet``), so it is measured once.
+    CPUs without AMX; int8, only if it is also 1.15x faster than every other candidate. The choice is
+    cached per ``key`` (the architecture), CPU model and torch version in ``$RDAFNET_CACHE/auto_precision.json``
+    (default ``~/.cache/rdafnet``), so it is measured once.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -49,7 +52,11 @@ def auto_precision(
         return cached["choice"]
     times = {c: measure(c) for c in candidates}
     best = min(candidates[1:], key=times.__getitem__)
-    choice = best if times["fp32"] / times[best] >= AUTO_MARGIN else "fp32"
+    if best == INT8:  # the least exact path: it must beat every other one by the margin
+        others = [c for c in candidates if c != INT8]
+        runner_up = min(others, key=times.__getitem__)
+        best = best if times[runner_up] / times[INT8] >= AUTO_MARGIN else runner_up
+    choice = best if best == "fp32" or times["fp32"] / times[best] >= AUTO_MARGIN else "fp32"
     table[entry] = {"choice": choice, "candidates": candidates, **{f"{c}_s": round(t, 5) for c, t in times.items()}}
     try:
         from rdafnet.utils.atomic import atomic_write

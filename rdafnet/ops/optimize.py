@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import math
 import time
 import warnings
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from rdafnet.layers.fastconv import WinogradConv2d, winograd_available
 from rdafnet.layers.fused import Fusable, FusedRDAFB, Workspace
+from rdafnet.layers.quant import int8_supported
 from rdafnet.models.networks import RDAFNetBase
 from rdafnet.ops.auto import AUTO, auto_precision
-from rdafnet.utils.device import PRECISIONS
+from rdafnet.ops.int8 import INT8, calibrate, calibration_batches, check_int8, int8_error, meets_bound, quantize_convs
+from rdafnet.utils.device import PRECISIONS, bf16_native
 
 #: ``optimize(conv=...)``: oneDNN's direct convolutions, or NNPACK's Winograd kernels for the blocks' 3x3 ones.
 CONVS = ("direct", "winograd")
@@ -22,7 +27,12 @@ _WINOGRAD = "fp32-winograd"  # the name of that path among the candidates of pre
 
 
 def optimize(
-    model: nn.Module, *, channels_last: bool = True, precision: str = "fp32", conv: str = "direct"
+    model: nn.Module,
+    *,
+    channels_last: bool = True,
+    precision: str = "fp32",
+    conv: str = "direct",
+    calibration: torch.Tensor | Sequence[torch.Tensor] | None = None,
 ) -> nn.Module:
     """A copy of ``model`` for inference in which every :class:`~rdafnet.layers.Fusable` layer (each
     RDAFB) is replaced by its ``fuse()`` form, sharing one scratch workspace; same outputs.
@@ -44,6 +54,13 @@ def optimize(
     docs/performance.md gives the end-to-end figures) the same function. Where NNPACK is missing it warns
     and keeps the direct convolutions.
 
+    ``precision="int8"`` (CPUs with VNNI or AMX) computes the blocks' 3x3 convolutions and each stage's
+    down and skip-fusion convolutions with int8 weights (one scale per output channel) and uint8 inputs
+    (one range per layer, calibrated by running ``calibration`` through the fp32 network: a batch or a list
+    of batches in [0, 1]; default, the centre of the bundled sample); the rest of the network runs as
+    ``precision="bf16"`` where bf16 is native, else fp32. Not exact: docs/performance.md gives the error on
+    real frames; :func:`rdafnet.ops.int8.int8_error` measures it on yours.
+
     ``precision="auto"`` picks the fastest path for this network on the device its weights are on
     (:func:`fastest`): precision and convolution algorithm, never one measured slower than fp32 direct.
     ``optimize(model)`` alone is the exact fp32 path with direct convolutions.
@@ -59,10 +76,12 @@ def optimize(
             "rdafnet.optimize, with the precision and conv you want"
         )
     if precision == AUTO:
-        choice = fastest(model, channels_last=channels_last)
+        choice = fastest(model, channels_last=channels_last, calibration=calibration)
         precision, conv = choice["precision"], choice["conv"]
+    if precision == INT8:
+        return _optimize_int8(model, channels_last=channels_last, conv=conv, calibration=calibration)
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {[AUTO, *PRECISIONS]}, got {precision!r}")
+        raise ValueError(f"precision must be one of {[AUTO, *PRECISIONS, INT8]}, got {precision!r}")
     if conv not in CONVS:
         raise ValueError(f"conv must be one of {list(CONVS)}, got {conv!r}")
     dtype = PRECISIONS[precision]
@@ -107,19 +126,44 @@ def optimize(
     return fast.requires_grad_(False)
 
 
-def fastest(model: nn.Module, *, channels_last: bool = True) -> dict[str, str]:
+def _optimize_int8(
+    model: nn.Module, *, channels_last: bool, conv: str, calibration: torch.Tensor | Sequence[torch.Tensor] | None
+) -> nn.Module:
+    """``optimize(model, precision="int8")``: the float path (bf16 where native), then the int8 layers."""
+    check_int8(model)
+    if conv != "direct":
+        raise ValueError("precision='int8' runs oneDNN's int8 convolutions: use conv='direct'")
+    ranges = calibrate(model, calibration_batches(model, calibration))
+    native = isinstance(model, RDAFNetBase) and bf16_native("cpu")
+    fast = optimize(model, channels_last=channels_last, precision="bf16" if native else "fp32")
+    quantize_convs(fast, model, ranges)
+    return fast
+
+
+def fastest(
+    model: nn.Module, *, channels_last: bool = True, calibration: torch.Tensor | Sequence[torch.Tensor] | None = None
+) -> dict[str, str]:
     """What ``precision="auto"`` resolves to for ``model`` on its device, as ``optimize`` keywords
     (``{"precision": ..., "conv": ...}``): fp32 with direct convolutions unless another path is measured
     faster (:func:`rdafnet.ops.auto.auto_precision`): bf16 where it is native, Winograd where NNPACK is
-    built in (CPUs); only RDAFNet networks are measured."""
+    built in (CPUs), and int8 on CPUs with VNNI or AMX, but only if its output on the calibration frames is
+    within :data:`~rdafnet.ops.int8.MIN_PSNR_DB` and :data:`~rdafnet.ops.int8.MIN_CORRECTION_SNR_DB` of
+    fp32's. Only RDAFNet networks are measured."""
     if not isinstance(model, RDAFNetBase):
         return {"precision": "fp32", "conv": "direct"}
     device = next(model.parameters()).device
-    key = json.dumps({k: v for k, v in model.config.items() if k != "rdafnet_version"}, sort_keys=True)
+    arch = {k: v for k, v in model.config.items() if k != "rdafnet_version"}
+    int8 = device.type == "cpu" and int8_supported()
+    if int8:  # whether int8 is close enough depends on the weights and the calibration frames too
+        batches = calibration_batches(model, calibration)
+        arch["int8"] = _digest([*model.state_dict().values(), *batches])
+    key = json.dumps(arch, sort_keys=True)
 
     @torch.no_grad()
     def measure(path: str) -> float:
-        fast = optimize(model, channels_last=channels_last, **_keywords(path))
+        fast = optimize(model, channels_last=channels_last, calibration=calibration, **_keywords(path))
+        if path == INT8 and not meets_bound(int8_error(optimize(model), fast, batches)):
+            return math.inf  # too far from fp32 on these frames: never chosen
         x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)).to(device)
         best = float("inf")
         for i in range(3):  # the first pass warms oneDNN's kernel cache up
@@ -128,8 +172,15 @@ def fastest(model: nn.Module, *, channels_last: bool = True) -> dict[str, str]:
             best = best if i == 0 else min(best, time.perf_counter() - t)
         return best
 
-    extra = (_WINOGRAD,) if device.type == "cpu" and winograd_available() else ()
+    extra = ((_WINOGRAD,) if device.type == "cpu" and winograd_available() else ()) + ((INT8,) if int8 else ())
     return _keywords(auto_precision(device, key=key, measure=measure, extra=extra))
+
+
+def _digest(tensors: list[torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().float().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _keywords(path: str) -> dict[str, str]:
