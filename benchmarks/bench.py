@@ -564,51 +564,71 @@ def tiling(args: argparse.Namespace) -> None:
 
 
 def precision(args: argparse.Namespace) -> None:
-    """bf16 against fp32 on real frames with trained weights."""
+    """bf16 and int8 (where the CPU has VNNI/AMX) against fp32 on real frames with trained weights: PSNR of the
+    8-bit outputs of ``deblur``, and the SNR of the correction (output minus input) in float."""
     import numpy as np
 
     import rdafnet
     from rdafnet.evaluation.metrics import psnr
-    from rdafnet.io.image import read_image
+    from rdafnet.io.image import read_image, to_float
+    from rdafnet.layers.quant import int8_supported
+    from rdafnet.ops.int8 import int8_error
+    from rdafnet.utils.tensor import image_to_batch
 
+    rdafnet.ops.keep_freed_memory()
     pairs = _real_pairs(Path(args.data))
+    paths = ["bf16", *(["int8"] if int8_supported() else [])]
+    native = "measured" if "int8" in paths else "not native here"
+    print(f"CPU: {cpu_summary()}; torch {torch.__version__}; int8 {native}")
     print(
-        "| model | image | blurry vs sharp | fp32 vs sharp | bf16 vs sharp | bf16 vs fp32 (dB) "
-        "| max abs diff (8-bit levels) |"
+        "| model | image | blurry vs sharp | fp32 vs sharp | "
+        + " | ".join(f"{p} vs sharp | {p} vs fp32 (dB) | {p} correction SNR (dB) | {p} max diff (8-bit)" for p in paths)
+        + " |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- " * (4 + 4 * len(paths)) + "|")
     rows: list[dict] = []
     for name in args.models:
         model = rdafnet.from_pretrained(None if name == "bundled" else name)
-        f32, b16 = rdafnet.optimize(model), rdafnet.optimize(model, precision="bf16")
-        acc = []
+        f32 = rdafnet.optimize(model)
+        fast = {p: rdafnet.optimize(model, precision=p) for p in paths}
         for b, s in pairs:
             blur, sharp = read_image(b), read_image(s)
-            y32, y16 = rdafnet.deblur(blur, f32), rdafnet.deblur(blur, b16)
-            d = int(np.abs(y32.astype(int) - y16.astype(int)).max())
-            row = [psnr(blur, sharp), psnr(y32, sharp), psnr(y16, sharp), psnr(y16, y32), d]
-            acc.append(row)
-            rows.append(
-                {
-                    "model": Path(name).name,
-                    "image": Path(b).stem,
-                    "psnr_blurry": row[0],
-                    "psnr_fp32": row[1],
-                    "psnr_bf16": row[2],
-                    "bf16_vs_fp32_db": row[3],
-                    "max_abs_diff_levels": d,
+            y32 = rdafnet.deblur(blur, f32)
+            row: dict = {"model": Path(name).name, "image": Path(b).stem}
+            row |= {"psnr_blurry": psnr(blur, sharp), "psnr_fp32": psnr(y32, sharp)}
+            x = image_to_batch(to_float(blur))
+            for p, m in fast.items():
+                y = rdafnet.deblur(blur, m)
+                err = int8_error(f32, m, [x])
+                row |= {
+                    f"psnr_{p}": psnr(y, sharp),
+                    f"{p}_vs_fp32_db": psnr(y, y32),
+                    f"{p}_correction_snr_db": err["correction_snr_db"],
+                    f"{p}_vs_fp32_float_db": err["psnr_db"],
+                    f"{p}_max_abs_diff_levels": int(np.abs(y32.astype(int) - y.astype(int)).max()),
                 }
-            )
+            row["max_abs_diff_levels"] = row["bf16_max_abs_diff_levels"]  # (the name older results use)
+            rows.append(row)
+            cells = [row["psnr_blurry"], row["psnr_fp32"]]
             print(
-                f"| {Path(name).name} | {Path(b).stem[:40]} | " + " | ".join(f"{v:.2f}" for v in row[:4]) + f" | {d} |",
+                f"| {row['model']} | {row['image'][:40]} | "
+                + " | ".join(f"{v:.2f}" for v in cells)
+                + "".join(
+                    f" | {row[f'psnr_{p}']:.2f} | {row[f'{p}_vs_fp32_db']:.2f} | "
+                    f"{row[f'{p}_correction_snr_db']:.2f} | {row[f'{p}_max_abs_diff_levels']}"
+                    for p in paths
+                )
+                + " |",
                 flush=True,
             )
-        m = np.mean(acc, axis=0)
-        print(
-            f"| {Path(name).name} | **mean** (min bf16 vs fp32: {min(r[3] for r in acc):.2f}) | "
-            + " | ".join(f"**{v:.2f}**" for v in m[:4])
-            + f" | {max(r[4] for r in acc)} |"
-        )
+        own = [r for r in rows if r["model"] == Path(name).name]
+        for p in paths:
+            db = [r[f"{p}_vs_fp32_db"] for r in own]
+            snr = [r[f"{p}_correction_snr_db"] for r in own]
+            print(
+                f"{Path(name).name}, {p}: vs fp32 mean {np.mean(db):.2f} dB (worst {min(db):.2f}); correction SNR "
+                f"mean {np.mean(snr):.2f} dB (worst {min(snr):.2f})"
+            )
     if args.json:
         _write_result(args.json, "precision", rows)
 

@@ -25,6 +25,9 @@ SPEED = "zen4-2026-12-01-speed.json"
 CONVS = "zen4-2026-12-01-convs.json"
 #: bf16 against fp32 with the bundled weights on real frames (``bench.py precision``).
 PRECISION = "zen4-2026-12-01-precision.json"
+#: int8 (and bf16) against fp32 on real frames, and int8 layer by layer, on a CPU with AMX (``bench.py precision``,
+#: ``bench.py int8-layers``).
+INT8_PRECISION, INT8_LAYERS = "amx-2026-12-04-precision.json", "amx-2026-12-04-int8-layers.json"
 #: Tiled against whole-frame quality, and time and memory by frame size, for the bundled default.
 TILING, MEMORY = "zen4-2026-12-01-tiling.json", "zen4-2026-12-01-memory.json"
 MARKER = re.compile(r"^([ \t]*)(<!-- table: ([\w-]+) -->\n)(.*?)([ \t]*<!-- /table -->)", re.S | re.M)
@@ -124,6 +127,7 @@ def winograd() -> str:
         "optimized-keep": "exact, direct (optimized-keep)",
         "optimized-winograd-keep": "exact, Winograd (optimized-winograd-keep)",
         "optimized-bf16-keep": "bf16 (optimized-bf16-keep)",
+        "optimized-int8-keep": "int8 (optimized-int8-keep)",
         "optimized-fastest-keep": 'fastest here (`precision="auto"`)',
     }
     lines = [
@@ -222,10 +226,15 @@ def _per_cpu(variant: str, digits: int, picked_column: bool) -> list[str]:
             released = "not measured"
         r = result(name)
         pick = f" | {_picked(variant, name)}" if picked_column else f", {_picked(variant, name)}"
+        try:
+            i8 = row(variant, "optimized-int8-keep", name)
+            int8 = f"{i8['median_s']:.{digits}f} s ({i8['speedup']:.2f}x)"
+        except KeyError:
+            int8 = "not measured"
         lines.append(
             f"| {r['cpu']} ({r['date']}) | {ref['median_s']:.{digits}f} s / {released} | "
             f"{exact['median_s']:.{digits}f} s ({exact['speedup']:.2f}x) | {wino['median_s']:.{digits}f} s "
-            f"({wino['speedup']:.2f}x) | {fast['median_s']:.{digits}f} s ({fast['speedup']:.2f}x"
+            f"({wino['speedup']:.2f}x) | {int8} | {fast['median_s']:.{digits}f} s ({fast['speedup']:.2f}x"
             + (f"){pick} |" if picked_column else f"{pick}) |")
         )
     return lines
@@ -235,9 +244,9 @@ def card_speed() -> str:
     """The bundled default's model card: its seconds per 720p frame on each CPU kind measured (the
     ``tiny`` architecture rows of every speed result)."""
     lines = [
-        "| CPU | authors' code: same allocator setting / as released | exact (fp32) | Winograd (fp32) | "
+        "| CPU | authors' code: same allocator setting / as released | exact (fp32) | Winograd (fp32) | int8 | "
         "fastest (`auto`) |",
-        "| --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- |",
         *_per_cpu("tiny", 2, picked_column=False),
     ]
     return "\n".join(lines) + "\n"
@@ -248,6 +257,7 @@ def _picked(variant: str, name: str) -> str:
     fast = row(variant, "optimized-fastest-keep", name)
     for path, label in (
         ("optimized-bf16-keep", "bf16"),
+        ("optimized-int8-keep", "int8"),
         ("optimized-winograd-keep", "fp32, Winograd"),
         ("optimized-keep", "fp32, direct"),
     ):
@@ -263,8 +273,8 @@ def which_path() -> str:
     """docs/performance.md: the single-stage network at 720p on each CPU kind measured (every speed result)."""
     lines = [
         "| CPU (run) | authors' code: same allocator setting / as released | exact (`optimize`, fp32) | "
-        'exact, Winograd | fastest (`precision="auto"`) | `auto` picks |',
-        "| --- | --- | --- | --- | --- | --- |",
+        'exact, Winograd | int8 (`precision="int8"`) | fastest (`precision="auto"`) | `auto` picks |',
+        "| --- | --- | --- | --- | --- | --- | --- |",
         *_per_cpu("single-stage", 1, picked_column=True),
     ]
     return "\n".join(lines) + "\n"
@@ -366,6 +376,64 @@ def bf16_summary() -> str:
         f"{len(result(PRECISION)['rows'])} real frames ({worst:.1f} dB at worst, at most {levels} grey "
         f'level{"s" if levels != 1 else ""} apart; docs/performance.md, "bf16 accuracy").\n'
     )
+
+
+def int8_accuracy() -> str:
+    """docs/performance.md: int8 and bf16 against fp32 with the bundled weights, frame by frame."""
+    r = result(INT8_PRECISION)
+    rows = r["rows"]
+    lines = [
+        f"CPU: {r['cpu']}; torch {r['torch']}; {r['date']}; `{r['command']}` (whole frames: the GoPro dev frame "
+        "and the 11 training pairs of `../shared/data`; dB against fp32 on the 8-bit outputs of `deblur`; the "
+        "correction's SNR in float)",
+        "",
+        "| frame | fp32 vs sharp | int8 vs sharp | int8 vs fp32 (dB) | int8 correction SNR (dB) | int8 largest "
+        "difference (8-bit levels) | bf16 vs fp32 (dB) | bf16 correction SNR (dB) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for x in rows:
+        lines.append(
+            f"| {x['image']} | {x['psnr_fp32']:.2f} | {x['psnr_int8']:.2f} | {x['int8_vs_fp32_db']:.2f} | "
+            f"{x['int8_correction_snr_db']:.2f} | {x['int8_max_abs_diff_levels']} | {x['bf16_vs_fp32_db']:.2f} | "
+            f"{x['bf16_correction_snr_db']:.2f} |"
+        )
+
+    def mean(key: str) -> str:
+        v = [x[key] for x in rows]
+        return f"**{sum(v) / len(v):.2f}** (worst {min(v):.2f})"
+
+    sharp = sum(x["psnr_int8"] - x["psnr_fp32"] for x in rows) / len(rows)
+    lines.append(
+        f"| **mean** | | {sharp:+.3f} dB vs fp32 | {mean('int8_vs_fp32_db')} | {mean('int8_correction_snr_db')} | "
+        f"{max(x['int8_max_abs_diff_levels'] for x in rows)} | {mean('bf16_vs_fp32_db')} | "
+        f"{mean('bf16_correction_snr_db')} |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def int8_layers() -> str:
+    """docs/performance.md: each convolution role, float against int8, from ``bench.py int8-layers``."""
+    r = result(INT8_LAYERS)
+    lines = [
+        f"{_facts(r)}; float = {r['float_dtype'].replace('torch.', '')}",
+        "",
+        "| layer | in | out | kernel/stride | input | layers | float s | int8 s, quantizing included | int8 "
+        'convolution alone s | x (float / int8) | int8 in `precision="int8"` |',
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    import rdafnet
+    from rdafnet.ops.int8 import int8_layers as chosen
+
+    picked = {n.rsplit(".", 1)[-1] if ".convs." not in n else "block 3x3" for n in chosen(rdafnet.build(r["variant"]))}
+    for c in r["rows"]:
+        dw = " depthwise" if c["groups"] != 1 else ""
+        i8 = c["int8_s"]
+        cells = f"{i8:.4f} | {c['int8_conv_s']:.4f} | {c['float_s'] / i8:.2f}" if i8 else "- | - | -"
+        lines.append(
+            f"| {c['layer']} | {c['in']} | {c['out']} | {c['kernel']}x{c['kernel']}/{c['stride']}{dw} | {c['input']} "
+            f"| {c['layers']} | {c['float_s']:.4f} | {cells} | {'yes' if c['layer'] in picked else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def random_weights_note() -> str:
@@ -507,6 +575,8 @@ TABLES = {
     "faq-speed": faq_speed,
     "bf16-accuracy": bf16_accuracy,
     "bf16-summary": bf16_summary,
+    "int8-accuracy": int8_accuracy,
+    "int8-layers": int8_layers,
     "random-weights-note": random_weights_note,
     "tiling-quality": tiling_quality,
     "tiling-notes": tiling_notes,

@@ -99,15 +99,25 @@ def test_int8_conv_weights_round_per_output_channel():
 
 
 @onednn_int8
-def test_int8_network_equals_float64_network_with_the_same_rounding():
+@pytest.mark.parametrize(
+    "variant, kw, layers",
+    [
+        ("tiny", dict(width=8, num_blocks=2), 2 * 4 + 1),  # each block's four 3x3 convolutions, the skip fusion
+        ("multi-stage", dict(width=4, num_blocks=(2, 2, 2)), 3 * (2 * 4 + 1)),  # three stages
+        ("single-stage-am-only", dict(width=4, num_blocks=2), 2 * 4 + 1),
+        ("single-stage-no-attention", dict(width=4, num_blocks=2), 2 * 4 + 1),
+        ("single-stage-no-residual", dict(width=4, num_blocks=2), 2 * 4 + 1),
+    ],
+)
+def test_int8_network_equals_float64_network_with_the_same_rounding(variant, kw, layers):
     """The whole optimized int8 path (fused blocks, workspace buffers, channels-last) against the reference
     network in float64 in which each int8 layer's input and weights are rounded the same way."""
     torch.manual_seed(0)
-    model = rdafnet.build("tiny", width=8, num_blocks=2).eval()
+    model = rdafnet.build(variant, **kw).eval()
     x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(3))
     ranges = int8_ops.calibrate(model, [x])
     assert sorted(ranges) == sorted(int8_ops.int8_layers(model))
-    assert len(ranges) == 2 * 4 + 1  # each block's four 3x3 convolutions and the skip fusion
+    assert len(ranges) == layers
     fast = rdafnet.optimize(model)  # fp32 around the int8 layers: only their rounding differs
     int8_ops.quantize_convs(fast, model, ranges)
     ref = copy.deepcopy(model).double()
@@ -218,3 +228,43 @@ def test_auto_refuses_int8_outside_the_error_bound(tmp_path, monkeypatch):
     assert (seen["int8"] == float("inf")) == (not int8_ops.meets_bound(err))
     assert not int8_ops.meets_bound(err)  # random weights: far outside the bound (the issue's 3.8 dB)
     assert auto.AUTO_MARGIN > 1
+
+
+def _sample_crop(path, box=(0, 500, 320, 692)):
+    from PIL import Image
+
+    Image.open(rdafnet.SAMPLE_IMAGE).crop(box).save(path)
+    return path
+
+
+@native_int8
+def test_cli_deblur_precision_int8_with_calibration_frames(tmp_path):
+    import numpy as np
+
+    from rdafnet.cli import main
+    from rdafnet.evaluation.metrics import psnr
+
+    img = _sample_crop(tmp_path / "in.png")
+    calib = _sample_crop(tmp_path / "calib.png", (400, 200, 1000, 600))
+    for precision, extra in (("fp32", []), ("int8", ["--calibration", str(calib)]), ("int8", [])):
+        out = tmp_path / f"{precision}{len(extra)}"
+        assert main(["deblur", str(img), "-o", str(out), "--precision", precision, *extra]) == 0
+    ref = read_image(tmp_path / "fp320" / "in.png")
+    for name in ("int82", "int80"):
+        y = read_image(tmp_path / name / "in.png")
+        assert y.shape == ref.shape and psnr(y, ref) >= 40
+        assert np.abs(y.astype(int) - ref.astype(int)).max() <= 8
+    missing = tmp_path / "no-such-frame.png"
+    assert main(["deblur", str(img), "-o", str(tmp_path / "x"), "--precision", "int8", "--calibration", str(missing)])
+    assert not (tmp_path / "x" / "in.png").exists()
+
+
+def test_cli_refuses_int8_where_it_is_not_native(tmp_path, monkeypatch, capsys):
+    from rdafnet.cli import main
+
+    monkeypatch.setattr(int8_ops, "int8_supported", lambda: False)
+    img = _sample_crop(tmp_path / "in.png", (0, 0, 64, 64))
+    assert main(["deblur", str(img), "-o", str(tmp_path / "out"), "--precision", "int8"]) != 0
+    err = capsys.readouterr().err
+    assert "VNNI" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "in.png").exists()

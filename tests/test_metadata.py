@@ -165,3 +165,14 @@ def test_image_size_from_the_header_is_what_read_image_returns(tmp_path, suffix,
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(path, exif=_exif(orientation))
     assert image_size(path) == read_image(path).shape[:2] == ((30, 20) if orientation == 6 else (20, 30))
     assert image_size(tmp_path / "missing.png") is None
+
+
+def test_png_level_trades_size_for_speed_and_never_changes_pixels(tmp_path):
+    from rdafnet.io.image import PNG_LEVEL, SAMPLE_IMAGE
+
+    img = read_image(SAMPLE_IMAGE)[:256, :384]
+    fast = write_image(tmp_path / "fast.png", img)
+    small = write_image(tmp_path / "small.png", img, png_level=9)
+    assert PNG_LEVEL == 1
+    assert np.array_equal(read_image(fast), img) and np.array_equal(read_image(small), img)
+    assert small.stat().st_size < fast.stat().st_size < 1.15 * small.stat().st_size

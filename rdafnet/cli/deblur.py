@@ -129,14 +129,10 @@ def calibration_frames(paths: list[str] | None) -> list | None:
         return None
     from rdafnet.inference.convert import prepare
     from rdafnet.io.image import read_image
+    from rdafnet.utils.tensor import centre_crop
 
-    frames = []
-    for p in paths:
-        x = prepare(read_image(p))[0]  # any image type as a (1, 3, H, W) batch in [0, 1]
-        (h, w), side = x.shape[-2:], CALIBRATION_CROP
-        top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-        frames.append(x[..., top : top + side, left : left + side])
-    return frames
+    # any image type as a (1, 3, H, W) batch in [0, 1]
+    return [centre_crop(prepare(read_image(p))[0], CALIBRATION_CROP, CALIBRATION_CROP) for p in paths]
 
 
 def _load(a: argparse.Namespace):

@@ -20,7 +20,7 @@ from rdafnet.io.image import SAMPLE_IMAGE, read_image, to_float
 from rdafnet.layers import RDAFB
 from rdafnet.layers.quant import Int8Conv2d, RangeObserver, int8_supported
 from rdafnet.models.networks import EncoderDecoder, RDAFNetBase
-from rdafnet.utils.tensor import image_to_batch
+from rdafnet.utils.tensor import centre_crop, image_to_batch
 
 INT8 = "int8"
 #: ``precision="auto"`` takes int8 only if, on the calibration frames, its output is at least this many dB
@@ -63,10 +63,7 @@ def check_int8(model: nn.Module) -> None:
 
 def default_calibration() -> torch.Tensor:
     """The default calibration frame: a centre crop of the bundled sample, (1, 3, 256, 256) in [0, 1]."""
-    x = image_to_batch(to_float(read_image(SAMPLE_IMAGE)))
-    (h, w), (ch, cw) = x.shape[-2:], DEFAULT_CROP
-    top, left = max(0, (h - ch) // 2), max(0, (w - cw) // 2)
-    return x[..., top : top + ch, left : left + cw]
+    return centre_crop(image_to_batch(to_float(read_image(SAMPLE_IMAGE))), *DEFAULT_CROP)
 
 
 def calibration_batches(model: nn.Module, calibration: torch.Tensor | Sequence[torch.Tensor] | None) -> list:

@@ -75,3 +75,10 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, *, min_size: int = 1) -> tor
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def centre_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The central ``height`` x ``width`` of ``x`` (..., H, W), or all of a side that is shorter (a view)."""
+    h, w = x.shape[-2:]
+    top, left = max(0, (h - height) // 2), max(0, (w - width) // 2)
+    return x[..., top : top + height, left : left + width]
