@@ -31,6 +31,14 @@ def int8_supported() -> bool:
     return bool(has_op and torch.backends.mkldnn.is_available() and ((native and native()) or (amx and amx())))
 
 
+def _check_native() -> None:
+    if not int8_supported():
+        raise RuntimeError(
+            "int8 convolutions need a CPU with AVX512-VNNI, AVX-VNNI or AMX (without them oneDNN's int8 products "
+            "can saturate, and run slower than fp32): use the float layer on this machine"
+        )
+
+
 class RangeObserver:
     """The range of every value a layer's input took over the calibration frames (min and max)."""
 
@@ -77,10 +85,12 @@ def quantize_uint8_reference(x: torch.Tensor, scale: float, zero_point: int) -> 
 class Int8Conv2d(nn.Module):
     """``conv`` (groups 1, any padding mode) with int8 weights and uint8 input: ``y = conv(x)`` up to the
     rounding of the weights to int8 per output channel and of ``x`` to 256 levels over ``[low, high]``
-    (the input range seen in calibration; values outside are clipped to it). CPU only, inference only."""
+    (the input range seen in calibration; values outside are clipped to it). CPUs with VNNI or AMX only,
+    inference only."""
 
     def __init__(self, conv: nn.Conv2d, *, low: float, high: float) -> None:
         super().__init__()
+        _check_native()
         if not isinstance(conv, nn.Conv2d) or conv.groups != 1 or isinstance(conv.padding, str):
             raise ValueError(f"Int8Conv2d takes an nn.Conv2d with groups=1 and numeric padding, got {conv}")
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
@@ -140,6 +150,7 @@ class Int8Conv2d(nn.Module):
         with self._lock:
             packed = self._packed.get(key)
             if packed is None:
+                _check_native()
                 self._packed.clear()  # one shape at a time, as the workspace holds its buffers
                 packed = self._packed[key] = torch.ops.onednn.qconv_prepack(
                     self.qweight, self.w_scale, self.scale, self.zero_point, list(self.stride),

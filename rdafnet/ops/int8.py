@@ -13,10 +13,12 @@ import math
 from collections.abc import Sequence
 from contextlib import ExitStack
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
-from rdafnet.io.image import SAMPLE_IMAGE, read_image, to_float
+from rdafnet.io.image import SAMPLE_IMAGE, to_float
 from rdafnet.layers import RDAFB
 from rdafnet.layers.quant import Int8Conv2d, RangeObserver, int8_supported
 from rdafnet.models.networks import EncoderDecoder, RDAFNetBase
@@ -63,7 +65,9 @@ def check_int8(model: nn.Module) -> None:
 
 def default_calibration() -> torch.Tensor:
     """The default calibration frame: a centre crop of the bundled sample, (1, 3, 256, 256) in [0, 1]."""
-    return centre_crop(image_to_batch(to_float(read_image(SAMPLE_IMAGE))), *DEFAULT_CROP)
+    with Image.open(SAMPLE_IMAGE) as im:  # our own file: not subject to the caller's pixel limit (--max-pixels)
+        sample = np.asarray(im.convert("RGB"))
+    return centre_crop(image_to_batch(to_float(sample)), *DEFAULT_CROP)
 
 
 def calibration_batches(model: nn.Module, calibration: torch.Tensor | Sequence[torch.Tensor] | None) -> list:
