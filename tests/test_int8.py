@@ -276,3 +276,15 @@ def test_cli_refuses_int8_where_it_is_not_native(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "VNNI" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "in.png").exists()
+
+
+@native_int8
+def test_packed_weights_are_kept_for_a_few_shapes_only():
+    layer = Int8Conv2d(torch.nn.Conv2d(8, 8, 3, padding=1), low=-2, high=2)
+    g = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(1, 8, 10 + i, 12, generator=g) for i in range(6)]
+    first = layer(inputs[0])
+    for x in inputs[1:]:
+        layer(x)
+    assert len(layer._packed) == 4
+    assert torch.equal(layer(inputs[0]), first)  # packed again, same numbers
