@@ -19,6 +19,7 @@ BAD = {
         ["--norm-window", "1"],
         ["--device", "cdua"],
         ["--precision", "fp64"],
+        ["--precision", "bf16", "--calibration", "frame.png"],
         ["--format", "gif"],
         ["--crf", "99"],
         ["--fps", "0"],

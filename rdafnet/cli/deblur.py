@@ -177,6 +177,8 @@ def _run(a: argparse.Namespace) -> int:
     from rdafnet.io.video import CONTAINERS, is_video
     from rdafnet.utils import distributed
 
+    if a.calibration and a.precision not in (AUTO, INT8):
+        raise ValueError(f"--calibration calibrates --precision int8 (or auto): it does nothing with {a.precision}")
     if a.overlap is not None and a.tile is None:
         raise ValueError("--overlap applies to tiles: pass --tile too")
     if a.tile is not None and a.overlap is not None and a.overlap >= a.tile:

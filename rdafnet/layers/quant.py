@@ -4,7 +4,7 @@
 int8 with one symmetric scale per output channel, the input to uint8 with one scale and zero point
 calibrated on real frames (:class:`RangeObserver`), products accumulated in int32 and the output
 written in the input's float dtype (fp32 or bf16) with the bias added. Everything else in a network
-stays in float: the error budget is spent only where int8 is measured to pay (docs/performance.md).
+stays in float; docs/performance.md ("int8") has the per-layer measurements behind that choice.
 """
 
 from __future__ import annotations
@@ -48,9 +48,8 @@ class RangeObserver:
         self.low, self.high = float("inf"), float("-inf")
 
     def __call__(self, _module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        x = inputs[0].detach()
-        self.low = min(self.low, float(x.min()))
-        self.high = max(self.high, float(x.max()))
+        low, high = torch.aminmax(inputs[0].detach())
+        self.low, self.high = min(self.low, float(low)), max(self.high, float(high))
 
     @property
     def seen(self) -> bool:

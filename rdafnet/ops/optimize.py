@@ -55,7 +55,7 @@ def optimize(
     and keeps the direct convolutions.
 
     ``precision="int8"`` (CPUs with VNNI or AMX) computes the blocks' 3x3 convolutions and each stage's
-    down and skip-fusion convolutions with int8 weights (one scale per output channel) and uint8 inputs
+    skip-fusion convolution with int8 weights (one scale per output channel) and uint8 inputs
     (one range per layer, calibrated by running ``calibration`` through the fp32 network: a batch or a list
     of batches in [0, 1]; default, the centre of the bundled sample); the rest of the network runs as
     ``precision="bf16"`` where bf16 is native, else fp32. Not exact: docs/performance.md gives the error on
