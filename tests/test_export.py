@@ -77,3 +77,51 @@ def test_export_refuses_what_it_cannot_write(tmp_path, bundled_onnx, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert bundled_onnx.read_bytes() == before
     assert not list(tmp_path.iterdir())
+
+
+def test_the_file_names_its_axes_and_says_what_it_holds(bundled_onnx):
+    import onnx
+
+    from rdafnet.utils.checkpoint import state_digest
+
+    proto = onnx.load(str(bundled_onnx))
+    for value in (*proto.graph.input, *proto.graph.output):
+        dims = [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+        assert dims == ["batch", 3, "height", "width"], value.name
+    props = {p.key: p.value for p in proto.metadata_props}
+    model = rdafnet.from_pretrained()
+    assert props["rdafnet.model_name"] == model.pretrained["name"] == "rdafnet-tiny-gopro-v4"
+    assert props["rdafnet.state_sha256"] == state_digest(model)
+    assert props["rdafnet.version"] == rdafnet.__version__
+    assert "range [0, 1]" in props["rdafnet.input"] and "(batch, 3, height, width)" in props["rdafnet.input"]
+    # onnxruntime reads the same map, and the names of the axes
+    session = ort.InferenceSession(str(bundled_onnx), providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map == props
+    assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
+
+
+def test_the_state_digest_tells_other_weights_apart(tmp_path):
+    import onnx
+
+    a = rdafnet.build("tiny")
+    path = rdafnet.export_onnx(a, tmp_path / "a.onnx")
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert props["rdafnet.model_name"] == "tiny"
+    with torch.no_grad():
+        a.tail.weight.add_(1e-3)
+    path_b = rdafnet.export_onnx(a, tmp_path / "b.onnx")
+    props_b = {p.key: p.value for p in onnx.load(str(path_b)).metadata_props}
+    assert props_b["rdafnet.state_sha256"] != props["rdafnet.state_sha256"]
+
+
+@pytest.mark.slow
+def test_the_cli_export_prints_one_line_and_no_warnings(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.onnx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rdafnet.cli", "export-onnx", str(out)], capture_output=True, text=True, check=True
+    )
+    assert proc.stderr == "", proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1 and out.is_file()

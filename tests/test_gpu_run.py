@@ -71,9 +71,9 @@ def test_tiny_rehearsal_writes_every_result(tmp_path):
     data = _fake_shared_data(tmp_path / "shared")
     _run("pack", "--data", data, "-o", tmp_path / "gpu_data")
     out = tmp_path / "out"
-    log = _run(
-        "run", "--tiny", "--data", tmp_path / "gpu_data", "--out", out, "--work", tmp_path / "work", "--budget-s", "25"
-    )
+    # no wall-time budget: the rehearsal's steps are fixed in work (8 training steps), so a loaded machine
+    # takes longer but passes
+    log = _run("run", "--tiny", "--data", tmp_path / "gpu_data", "--out", out, "--work", tmp_path / "work")
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= 8 and {"gpu_run.log", "pytest.log", "train.tar"} <= set(files)
     result = json.loads(next(out.glob("cpu-*.json")).read_text())

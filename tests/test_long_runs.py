@@ -327,12 +327,17 @@ def test_sigterm_during_a_download_leaves_nothing_in_the_cache(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     cache = tmp_path / "cache"
-    env = {**os.environ, "RDAFNET_CACHE": str(cache)}
+    env = {**os.environ, "RDAFNET_CACHE": str(cache), "HF_HUB_OFFLINE": "0"}  # this test downloads (loopback)
     mirror = f"http://127.0.0.1:{server.server_address[1]}"
     cmd = [sys.executable, "-m", "rdafnet.cli", "download", NAME, "--mirror", mirror]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert started.wait(120)
+        for _ in range(6000):  # until the download reaches the loopback server, or the command ends
+            if started.wait(0.1) or proc.poll() is not None:
+                break
+        if not started.is_set():
+            proc.kill()
+            pytest.fail(f"the download never reached the loopback server: {proc.communicate()[1][-2000:]}")
         time.sleep(1)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)

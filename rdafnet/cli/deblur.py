@@ -31,6 +31,7 @@ from rdafnet.ops.int8 import INT8
 from rdafnet.utils.atomic import DiskFullError
 from rdafnet.utils.device import PRECISIONS
 from rdafnet.utils.lock import exclusive
+from rdafnet.utils.progress import progress_bar
 from rdafnet.utils.signals import Interrupted
 
 
@@ -171,8 +172,6 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _run(a: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from rdafnet.io.image import plan_outputs
     from rdafnet.io.video import CONTAINERS, is_video
     from rdafnet.utils import distributed
@@ -207,7 +206,8 @@ def _run(a: argparse.Namespace) -> int:
         counts = {"done": 0, "skipped": 0}
         failed: list[Path] = []
         try:
-            _restore_images(a, model, tqdm(mine, desc="images", unit="img", disable=len(mine) < 2), counts, failed)
+            bar = progress_bar(mine, desc="images", unit="img", disable=len(mine) < 2)
+            _restore_images(a, model, bar, counts, failed)
         except Interrupted as stop:
             raise Interrupted(
                 stop.signum,
@@ -361,7 +361,7 @@ _DOOMED = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 
 def _report(path: Path, exc: Exception, failed: list[Path]) -> None:
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm
 
     tqdm.write(f"error: {path}: {exc}", file=sys.stderr)  # on a line of its own, above the progress bar
     failed.append(path)

@@ -187,9 +187,9 @@ def restore_tensor(
     jobs = [(i, y, xx) for i in range(b) for y, xx in tile_grid(h, w, tile, overlap)]
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from rdafnet.utils.progress import progress_bar
 
-        bar = tqdm(total=len(jobs), desc="tiles", leave=False, unit="tile")
+        bar = progress_bar(total=len(jobs), desc="tiles", leave=False, unit="tile")
     pos = 0
     while pos < len(jobs):
         chunk = jobs[pos : pos + batch_size]

@@ -178,10 +178,10 @@ def deblur_video(
 
     bar = None
     if progress and rank == 0:
-        from tqdm.auto import tqdm
+        from rdafnet.utils.progress import progress_bar
 
         total = info.frames or (round(info.duration * float(info.rate)) if info.duration and info.rate else None)
-        bar = tqdm(total=total, desc=Path(dst).name, unit="frame", dynamic_ncols=True)
+        bar = progress_bar(total=total, desc=Path(dst).name, unit="frame", dynamic_ncols=True)
     writer = SegmentWriter(
         work,
         codec=codec,

@@ -144,8 +144,13 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as (H, W, C) uint8 or uint16, C in {1, 3, 4}, EXIF orientation applied."""
-    path = Path(path)
+    """Read an image as (H, W, C) uint8 or uint16, C in {1, 3, 4}, EXIF orientation applied; the array is
+    the caller's own (writable, so ``torch.from_numpy`` takes it without a warning)."""
+    arr = _read_image(Path(path))
+    return arr if arr.flags.writeable else arr.copy()
+
+
+def _read_image(path: Path) -> np.ndarray:
     if not path.is_file():
         raise ImageReadError(f"{path} does not exist or is not a file")
     suffix = path.suffix.lower()

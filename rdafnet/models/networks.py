@@ -18,6 +18,7 @@ from rdafnet.layers import RDAFB, CrossStageFusion, SupervisedAttention
 from rdafnet.layers.fused import unfused_state_dict
 from rdafnet.layers.quant import Int8Conv2d
 from rdafnet.layers.rdafb import ATTENTION_MODES, AttentionMode
+from rdafnet.models.identity import attach_identity, saved_identity
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.utils.checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
 from rdafnet.utils.device import PRECISIONS, warn_if_emulated
@@ -103,7 +104,8 @@ class RDAFNetBase(nn.Module):
     precisions: ClassVar[tuple[str, ...]] = tuple(PRECISIONS)
     variant: str | None
     autocast_dtype: torch.dtype | None = None  # set by rdafnet.optimize(..., precision="bf16")
-    pretrained: dict[str, Any] | None = None  # where rdafnet.from_pretrained loaded the weights from
+    pretrained: dict[str, Any] | None = None  # what rdafnet.from_pretrained loaded: name, source, licence, metrics
+    card_text: str | None = None  # the model card that came with the loaded weights (kept by save_pretrained)
 
     def forward(self, x: torch.Tensor, *, return_stages: bool = False) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Restore ``x`` (B, 3, H, W) in [0, 1]; ``return_stages`` returns every stage's output."""
@@ -150,13 +152,25 @@ class RDAFNetBase(nn.Module):
     ) -> str | None:
         """Write ``config.json``, ``model.safetensors`` (config in its metadata too) and a model
         card ``README.md`` to ``save_directory``; ``push_to_hub=True, repo_id=...`` publishes them. A
-        ``README.md`` there that is not a card this library wrote is kept (and no card is written)."""
+        ``README.md`` there that is not a card this library wrote is kept (and no card is written).
+
+        A model loaded by name keeps its identity: ``config.json`` records its ``pretrained`` entry (name,
+        source, licence, metrics) and the card is the one it came with; once its weights changed, both
+        name it as the base model instead."""
         readme = Path(save_directory, "README.md")
         if readme.is_file() and "library_name: rdafnet" in readme.read_text(errors="replace")[:2000]:
             readme.unlink()  # our own earlier card: written afresh
+        source = kwargs.get("repo_id") if kwargs.get("push_to_hub") else None
+        card = {"source": source or str(save_directory), **(model_card_kwargs or {})}
+        kwargs.pop("config", None)  # (push_to_hub passes it back): always this network's own
         return super().save_pretrained(  # type: ignore[misc]  # the Hub mixin follows in the networks' MRO
-            save_directory, config=self.config, model_card_kwargs=model_card_kwargs, **kwargs
+            save_directory, config=self.config, model_card_kwargs=card, **kwargs
         )
+
+    def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
+        """Publish to the Hub (see ``save_pretrained``); the card's usage example names ``repo_id``."""
+        card = {"source": repo_id, **(model_card_kwargs or {})}
+        return super().push_to_hub(repo_id, model_card_kwargs=card, **kwargs)  # type: ignore[misc]
 
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_file
@@ -178,13 +192,19 @@ class RDAFNetBase(nn.Module):
         atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_file(sd, tmp, metadata=meta), need=need)
         # the weights' sha256 goes into config.json, and loading a folder checks it
         config = {**self.config, "weights_sha256": sha256(save_directory / WEIGHTS_NAME)}
+        identity = saved_identity(self)
+        if identity:
+            config["pretrained"] = identity
         text = json.dumps(config, indent=2, sort_keys=True)
         atomic_write(save_directory / "config.json", lambda tmp: Path(tmp).write_text(text))
 
     def generate_model_card(self, *args: Any, **kwargs: Any):
-        from rdafnet.models.card import model_card
+        from rdafnet.models.card import RDAFNetCard, model_card
 
-        return model_card(self, **kwargs)
+        identity = saved_identity(self)
+        if self.card_text and identity and "name" in identity and set(kwargs) <= {"source"}:
+            return RDAFNetCard(self.card_text)  # the card the loaded weights came with
+        return model_card(self, identity=identity, **kwargs)
 
     @classmethod
     def _from_pretrained(
@@ -229,6 +249,8 @@ class RDAFNetBase(nn.Module):
         if "weights_sha256" in config:
             verify_sha256(path, config["weights_sha256"])
         load_strict(model, read_safetensors(path), source=str(path))
+        if config.get("pretrained"):
+            attach_identity(model, {**config["pretrained"], "loaded_from": model_id})
         return model.eval()
 
 
@@ -331,7 +353,7 @@ def verify_cached_blob(path: Path) -> None:
 
 ARCHITECTURES: dict[str, type[RDAFNetBase]] = {c.__name__: c for c in (RDAFNet, RDAFNetMultiStage)}
 # config.json keys that describe the network or its file but are not constructor arguments
-_DESCRIPTIVE_KEYS = {"architecture", "input_range", "size_multiple", "rdafnet_version", "weights_sha256"}
+_DESCRIPTIVE_KEYS = {"architecture", "input_range", "size_multiple", "rdafnet_version", "weights_sha256", "pretrained"}
 # (type check, what it must be) for every hyperparameter: checked before anything is allocated
 _SCHEMA: dict[str, tuple[Any, str]] = {
     "width": (lambda v: _is_int(v) and 1 <= v <= 1024, "an integer from 1 to 1024"),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
+import re
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -14,6 +17,10 @@ from torch import nn
 from rdafnet.layers import FusedRDAFB, NormWindow
 from rdafnet.models.networks import RDAFNetBase
 from rdafnet.utils.atomic import atomic_write
+from rdafnet.utils.checkpoint import state_digest
+
+#: Names of the graph's dynamic axes (positions in ``blurry`` and ``sharp``).
+AXES = {0: "batch", 2: "height", 3: "width"}
 
 
 class _OnnxGraph(nn.Module):
@@ -80,9 +87,10 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18, o
     example = torch.rand(1, 3, size, size + model.size_multiple, generator=torch.Generator().manual_seed(0))
     dim = torch.export.Dim.AUTO
 
+    props = metadata(model)
+
     def write(tmp: str) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet_exporter():
             program = torch.onnx.export(
                 graph,
                 (example,),
@@ -96,8 +104,55 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18, o
         if program is None:  # (only the legacy exporter returns nothing)
             raise RuntimeError("torch.onnx.export returned no program")
         program.save(tmp, external_data=False)  # one self-contained file
-        written = {o.domain: o.version for o in onnx.load(tmp, load_external_data=False).opset_import}.get("")
+        proto = onnx.load(tmp, load_external_data=False)
+        _name_axes(proto, props)
+        onnx.save(proto, tmp)
+        written = {o.domain: o.version for o in proto.opset_import}.get("")
         if written != opset:
             raise ValueError(f"the exporter wrote opset {written}, not the {opset} asked for; pick another --opset")
 
     return atomic_write(path, write, overwrite=overwrite)
+
+
+@contextmanager
+def _quiet_exporter():
+    """Silence what the exporter says about packages the graph does not use (torchvision's operators)."""
+    log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        log.setLevel(level)
+
+
+def metadata(model: RDAFNetBase) -> dict[str, str]:
+    """The ``metadata_props`` an exported file carries: what the model is and what it takes."""
+    from rdafnet._version import __version__
+
+    cfg = model.config
+    return {
+        "rdafnet.model_name": str((model.pretrained or {}).get("name") or cfg.get("variant") or cfg["architecture"]),
+        "rdafnet.architecture": cfg["architecture"],
+        "rdafnet.state_sha256": state_digest(model),
+        "rdafnet.version": __version__,
+        "rdafnet.input": "blurry: float32 RGB, layout (batch, 3, height, width), range [0, 1]",
+        "rdafnet.output": "sharp: float32 RGB, layout (batch, 3, height, width), range [0, 1]",
+    }
+
+
+def _name_axes(proto, props: dict[str, str]) -> None:
+    """Give the dynamic axes their names (the exporter writes symbols such as ``s77``) everywhere they occur,
+    and add ``props`` to the model's ``metadata_props``."""
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    names = {dims[i].dim_param: name for i, name in AXES.items() if dims[i].dim_param}
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b") if names else None
+    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
+        for d in value.type.tensor_type.shape.dim:
+            if pattern and d.dim_param:
+                d.dim_param = pattern.sub(lambda m: names[m.group(1)], d.dim_param)
+    del proto.metadata_props[:]
+    for k, v in props.items():
+        proto.metadata_props.add(key=k, value=v)

@@ -328,9 +328,9 @@ class Trainer:
             )
         bar = None
         if progress and self.rank == 0:
-            from tqdm.auto import tqdm
+            from rdafnet.utils.progress import progress_bar
 
-            bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
+            bar = progress_bar(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True)
         self.model.train()
         t0 = time.time()
         batches = self._loader()

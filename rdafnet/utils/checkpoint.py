@@ -194,10 +194,12 @@ def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], 
     model.load_state_dict(state_dict, strict=True)
 
 
-def state_digest(model: torch.nn.Module) -> str:
-    """sha256 of a module's state (names, dtypes and values): whether earlier outputs came from this model."""
+def state_digest(model: torch.nn.Module | dict[str, torch.Tensor]) -> str:
+    """sha256 of a module's state (names, dtypes and values; a module or its state dict): whether earlier
+    outputs came from this model."""
     h = hashlib.sha256()
-    for name, t in model.state_dict().items():
+    state = model.state_dict() if isinstance(model, torch.nn.Module) else model
+    for name, t in state.items():
         h.update(name.encode())
         h.update(str(t.dtype).encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())

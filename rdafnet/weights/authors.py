@@ -20,10 +20,11 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from rdafnet.models.card import identity_metrics
 from rdafnet.models.networks import RDAFNetBase
 from rdafnet.models.registry import VARIANTS
 from rdafnet.utils.atomic import atomic_write
-from rdafnet.utils.cache import cache_dir
+from rdafnet.utils.cache import cache_dir, offline
 from rdafnet.utils.checkpoint import CONFIG_NAME, WEIGHTS_NAME, IntegrityError, read_checkpoint, read_config, sha256
 from rdafnet.weights import registry
 from rdafnet.weights.convert import from_official
@@ -61,10 +62,6 @@ def _models_dir() -> Path:
 def entry_dir(name: str) -> Path:
     """Where the cache entry of an authors' release lives (whether or not it exists)."""
     return _models_dir() / name
-
-
-def _offline(local_files_only: bool) -> bool:
-    return local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
 def _how_to_get(name: str, entry: dict[str, Any], reason: str) -> str:
@@ -184,7 +181,7 @@ def download(
             if not path.is_file():
                 raise FileNotFoundError(f"{path} not found; pass the authors' {entry['file']} you downloaded")
         else:
-            if _offline(local_files_only):
+            if local_files_only or offline():
                 raise WeightsUnavailableError(
                     _how_to_get(name, entry, "offline mode is on (HF_HUB_OFFLINE=1 or local_files_only=True)")
                 )
@@ -310,11 +307,7 @@ def _register_locked(
 
 def _card(name: str, entry: dict[str, Any], origin: str, digest: str) -> dict[str, Any]:
     paper = entry["paper"]
-    metrics = [
-        {"dataset": f"{ds} test set (paper)", "dataset_type": ds.lower(), "type": kind, "value": value}
-        for ds, scores in paper.items()
-        for kind, value in scores.items()
-    ]
+    metrics = identity_metrics({"paper": paper})
     rows = "\n".join(f"| {ds} | {s['psnr']:.2f} | {s['ssim']:.3f} |" for ds, s in paper.items())
     body = (
         f"The authors' released `{entry['file']}` ({entry['homepage']}, {entry['license']} licence), "

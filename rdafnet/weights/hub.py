@@ -12,7 +12,9 @@ from typing import Any
 
 import torch
 
+from rdafnet.models.identity import attach_identity
 from rdafnet.models.networks import MAX_CONFIG_PARAMS, RDAFNetBase, from_config, verify_cached_blob
+from rdafnet.utils.cache import offline
 from rdafnet.utils.checkpoint import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -92,13 +94,18 @@ def _load_folder(
     config = read_config(cfg_path) if cfg_path.exists() else safetensors_config(w_path)
     if config is None:
         raise ValueError(f"{folder} has no {CONFIG_NAME} and {w_path.name} carries no config metadata")
-    return _build_and_load(
+    model = _build_and_load(
         config,
         w_path,
         f"{w_path} (config: {config.get('variant') or config.get('architecture')})",
         cfg_path if cfg_path.exists() else None,
         registered=bool(sha),
     )
+    readme = folder / "README.md"
+    card = readme.read_text(errors="replace") if readme.is_file() else None
+    model.pretrained = config.get("pretrained")
+    model.card_text = card if card and "library_name: rdafnet" in card[:2000] else None
+    return model
 
 
 def _load_file(path: Path) -> RDAFNetBase:
@@ -133,10 +140,9 @@ def _hub_download(repo_id: str, filename: str, *, revision: str | None, **kw: An
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision, **kw))
     except Exception as exc:  # noqa: BLE001 - re-raised with what to do next
-        offline = kw.get("local_files_only") or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
         hint = (
             ("it is not in the local Hugging Face cache; connect once to download it, or pass a local path")
-            if offline
+            if kw.get("local_files_only") or offline()
             else "check the repository id, revision and your network"
         )
         raise ValueError(
@@ -209,7 +215,7 @@ def from_pretrained(
             authors.check_model(name, model)
         else:
             model = _load_hub(entry["repo_id"], revision=revision or entry["revision"], sha=entry["sha256"], **hub_kw)
-        info = {"name": name, **{k: v for k, v in entry.items() if k != "sha256"}}
+        info: dict[str, Any] | None = {"name": name, **{k: v for k, v in entry.items() if k != "sha256"}}
     else:
         if source is None:
             raise ValueError("this install bundles no default model; pass a path, hub id or registered name")
@@ -231,7 +237,10 @@ def from_pretrained(
                 f"{str(source)!r} is not a registered model ({', '.join(registry.models()) or 'none'}), "
                 "an existing file or folder, or a hub id 'owner/name'"
             )
-        info = {"source": str(source)}
-    model.pretrained = info
+        info = {**model.pretrained, "loaded_from": str(source)} if model.pretrained else None
+    if info is None:
+        model.pretrained, model.card_text = {"source": str(source)}, None
+    else:
+        attach_identity(model, info, model.card_text)
     model.eval()
     return model.to(device=device, dtype=dtype) if (device is not None or dtype is not None) else model
