@@ -1,4 +1,4 @@
-"""torch.hub entry points: ``torch.hub.load("rdafnet/rdafnet", "rdafnet", pretrained=True)``."""
+"""torch.hub entry points: ``torch.hub.load("path/to/this/clone", "rdafnet", source="local", pretrained=True)``."""
 
 dependencies = ["torch", "huggingface_hub", "safetensors", "einops", "numpy", "PIL"]
 

@@ -1,5 +1,13 @@
 """rdafnet: dynamic-scene motion deblurring with continuous cross-layer attention transmission."""
 
+import warnings
+
+with warnings.catch_warnings():
+    # huggingface_hub imports tqdm.auto, which warns ("IProgress not found") in a notebook without ipywidgets;
+    # imported here once, quietly: this library's own bars are plain text there (rdafnet.utils.progress)
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import tqdm.auto  # noqa: F401
+
 from rdafnet._version import __version__
 from rdafnet.inference import deblur, deblur_video, iter_deblur
 from rdafnet.io.image import SAMPLE_IMAGE

@@ -187,7 +187,7 @@ def test_malicious_pickle_is_never_executed(tmp_path):
     path = tmp_path / "GoPro.pth"
     with open(path, "wb") as f:
         pickle.dump({"state_dict": _Exploit()}, f)
-    with pytest.raises(ValueError, match="weights_only=True"):
+    with pytest.raises(ValueError, match="weights_only=True"), pytest.warns(UserWarning, match="pickle protocol"):
         rdafnet.from_pretrained(path)
     assert not marker.exists()
     with open(path, "rb") as f:  # the exploit is real: a plain unpickle runs it

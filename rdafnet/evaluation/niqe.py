@@ -176,12 +176,12 @@ def niqe(image: np.ndarray | str | os.PathLike, *, crop_border: int = 0) -> floa
         gray = gray[crop_border:-crop_border, crop_border:-crop_border]
     feats = niqe_features(gray)
     mu_p, cov_p, _ = _pristine()
-    mu_d = np.nanmean(feats, axis=0)
     complete = feats[~np.isnan(feats).any(axis=1)]  # MATLAB's nancov: complete rows only
     if len(complete) == 0:
         raise ValueError(
             "NIQE is undefined for this image: no 96x96 block has finite statistics (a flat or constant image?)"
         )
+    mu_d = np.nanmean(feats, axis=0)
     # with a single block MATLAB's cov normalises by 1, giving zeros (numpy's would divide by 0)
     cov_d = np.cov(complete, rowvar=False) if len(complete) > 1 else np.zeros((feats.shape[1],) * 2)
     d = mu_p - mu_d
