@@ -25,13 +25,14 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tarfile
 import threading
 import time
 from pathlib import Path
+
+from _bench_common import Tee, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -162,20 +163,6 @@ def run_tests(out: Path, timeout: float) -> dict:
     return {"exit": code, "summary": summary, "seconds": round(time.time() - t, 1)}
 
 
-def _timed(fn, x, repeats: int, device) -> tuple[float, object]:
-    import torch
-
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    times, y = [], None
-    for _ in range(repeats):
-        sync()
-        t = time.perf_counter()
-        y = fn(x)
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), y
-
-
 def speed_table(device, *, variants, size, tile, repeats, budget_s, compile_paths=True) -> list[dict]:
     """Every inference path on one frame, each against the reference eager fp32 path of the same run:
     first the eager paths of every variant, then the compiled ones (slow to compile, so last)."""
@@ -225,7 +212,7 @@ def speed_table(device, *, variants, size, tile, repeats, budget_s, compile_path
             with torch.no_grad():
                 run(x)  # warm-up (and compilation) on the full frame
                 warm = time.perf_counter() - t
-                sec, y = _timed(run, x, repeats, device)
+                sec, y = timed(run, x, repeats, device)
             row = {
                 "variant": key,
                 "path": name,
@@ -363,7 +350,7 @@ def run(args: argparse.Namespace) -> None:
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sys.stdout = _Tee(out / "gpu_run.log")
+    sys.stdout = Tee(out / "gpu_run.log")
     device = torch.device("cpu" if args.tiny else "cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device here; pass --tiny for the CPU rehearsal")
@@ -415,20 +402,6 @@ def run(args: argparse.Namespace) -> None:
     log(f"done in {time.time() - t0:.0f} s; files in {out}: {sorted(p.name for p in out.iterdir())}")
 
 
-class _Tee(io.TextIOBase):
-    def __init__(self, path: Path) -> None:
-        self.file, self.stdout = open(path, "a", buffering=1), sys.stdout
-
-    def write(self, s: str) -> int:
-        self.stdout.write(s)
-        self.file.write(s)
-        return len(s)
-
-    def flush(self) -> None:
-        self.stdout.flush()
-        self.file.flush()
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -442,7 +415,10 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--data", default=str(ROOT / "gpu_data"))
     s.add_argument("--work", default="/tmp/rdafnet-gpu-run", help="scratch folder for the training run")
     s.add_argument(
-        "--budget-s", type=float, default=None, help="wall time for everything: 530 s (under 9 min); --tiny has no budget"
+        "--budget-s",
+        type=float,
+        default=None,
+        help="wall time: 530 s (--tiny: none)",
     )
     s.add_argument("--tests-s", type=float, default=120)
     s.add_argument("--bench-s", type=float, default=150)

@@ -236,3 +236,9 @@ def test_the_package_ships_its_type_hints():
     assert (PACKAGE / "py.typed").is_file()
     pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
     assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["rdafnet"]
+
+
+def test_the_benchmark_scripts_are_small_modules_too():
+    scripts = sorted((PACKAGE.parent / "benchmarks").glob("*.py"))
+    longest = max(scripts, key=lambda p: len(p.read_text().splitlines()))
+    assert len(longest.read_text().splitlines()) <= 450, longest
