@@ -20,6 +20,7 @@ from rdafnet.cli._args import (
 )
 
 if TYPE_CHECKING:
+    from rdafnet.data.benchmarks import Benchmark
     from rdafnet.evaluation.sheet import SheetRow
 
 _SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
@@ -28,7 +29,11 @@ _SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("eval", help="PSNR/SSIM on pairs, or NIQE on real photos (--no-reference); CSV, sheet")
     what = s.add_mutually_exclusive_group(required=True)
-    what.add_argument("--data", help="a folder of blurry/sharp pairs (under torchrun: shared out)")
+    what.add_argument(
+        "--data",
+        help="pairs to score (under torchrun: shared out): a benchmark as distributed (GOPRO_Large: its test/ "
+        "split; HIDE_dataset; a RealBlur list file; input/ + target/), a folder of blur/ + sharp/, or a pair list",
+    )
     what.add_argument(
         "--no-reference",
         dest="photos",
@@ -40,6 +45,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--restored",
         metavar="DIR",
         help="with --no-reference: score the restorations already in DIR (same names) instead of restoring",
+    )
+    s.add_argument("--split", choices=("test", "train"), default=None, help="GOPRO_Large's split (test unless asked)")
+    s.add_argument(
+        "--blur-folder",
+        choices=("blur", "blur_gamma"),
+        default="blur",
+        help="GoPro's blurry frames: blur (default, as the paper) or blur_gamma",
     )
     s.add_argument("--model", default=None)
     s.add_argument("--out", default=None, help="also write the restored images here")
@@ -81,9 +93,7 @@ def _check(a: argparse.Namespace) -> None:
 
 def _inputs(a: argparse.Namespace) -> list[Path]:
     """Every file this run reads (the photos or pairs, earlier restorations, a model file or folder)."""
-    from rdafnet.data.pairs import find_pairs
-
-    files = expand_inputs(a.photos) if a.photos is not None else [p for pair in find_pairs(a.data) for p in pair]
+    files = expand_inputs(a.photos) if a.photos is not None else [p for pair in _benchmark(a).pairs for p in pair]
     if a.restored is not None and Path(a.restored).is_dir():
         files += [p for p in Path(a.restored).iterdir() if p.is_file()]
     if a.model is not None and Path(a.model).exists():
@@ -170,15 +180,20 @@ def run(a: argparse.Namespace) -> int:
         raise Interrupted(stop.signum, f"stopped by {stop.name}, no file half-written; {again}") from None
 
 
-def _run_pairs(a: argparse.Namespace) -> int:
-    import numpy as np
+def _benchmark(a: argparse.Namespace) -> Benchmark:
+    from rdafnet.data.benchmarks import find_benchmark
 
-    from rdafnet.data.pairs import find_pairs
+    return find_benchmark(a.data, split=a.split, blur=a.blur_folder)
+
+
+def _run_pairs(a: argparse.Namespace) -> int:
     from rdafnet.evaluation.evaluate import evaluate
     from rdafnet.utils import distributed
     from rdafnet.weights.hub import from_pretrained
 
-    pairs = find_pairs(a.data)
+    bench = _benchmark(a)
+    pairs = bench.pairs
+    print(f"scoring {len(pairs)} pairs: {bench.note}")
     failed: list[str] = []
 
     def on_error(path: Path, exc: Exception) -> None:  # one bad pair among many: named, the rest scored
@@ -205,16 +220,37 @@ def _run_pairs(a: argparse.Namespace) -> int:
         return EXIT_OK
     if not rows:
         raise ValueError(f"no pair of {a.data} could be scored (each is named above)")
-    print(f"{'image':48s} {'PSNR in':>8s} {'PSNR out':>9s} {'SSIM in':>8s} {'SSIM out':>9s}")
-    for r in rows:
-        print(f"{r['image'][:48]:48s} {r['psnr_blur']:8.2f} {r['psnr']:9.2f} {r['ssim_blur']:8.4f} {r['ssim']:9.4f}")
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_blur", "psnr", "ssim_blur", "ssim")}
-    print(f"{'mean':48s} {mean['psnr_blur']:8.2f} {mean['psnr']:9.2f} {mean['ssim_blur']:8.4f} {mean['ssim']:9.4f}")
+    _print_table(rows, bench, model)
     if a.csv:
         _write_csv(a.csv, rows, a.overwrite)
     if sheet is not None and sheet.rows:  # under torchrun, rank 0 holds the crops of its own share
         sheet.write(a.sheet, a.overwrite)
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _print_table(rows: list[dict[str, Any]], bench: Benchmark, model: Any) -> None:
+    """Rows per image, the mean of each subset (HIDE) and of all, and the paper's figures where known."""
+    import numpy as np
+
+    from rdafnet.data.pairs import pair_names
+
+    subset_of = dict(zip(pair_names(bench.pairs), (k for k, ps in bench.subsets.items() for _ in ps), strict=True))
+    for r in rows:
+        if len(bench.subsets) > 1:
+            r["subset"] = subset_of[r["image"]]
+    print(f"{'image':48s} {'PSNR in':>8s} {'PSNR out':>9s} {'SSIM in':>8s} {'SSIM out':>9s}")
+    for r in rows:
+        print(f"{r['image'][:48]:48s} {r['psnr_blur']:8.2f} {r['psnr']:9.2f} {r['ssim_blur']:8.4f} {r['ssim']:9.4f}")
+    means = [(f"mean {k}", [r for r in rows if r.get("subset") == k]) for k in bench.subsets if len(bench.subsets) > 1]
+    for label, chosen in [*means, (f"mean ({len(rows)} images)", rows)]:
+        if chosen:
+            m = {k: float(np.mean([r[k] for r in chosen])) for k in ("psnr_blur", "psnr", "ssim_blur", "ssim")}
+            print(f"{label:48s} {m['psnr_blur']:8.2f} {m['psnr']:9.2f} {m['ssim_blur']:8.4f} {m['ssim']:9.4f}")
+    # the paper's figure for this benchmark and model (the registry's, kept by saved copies of the model)
+    paper = ((model.pretrained or {}).get("paper") or {}).get(bench.name)
+    if paper:
+        label = f"paper ({bench.name}, {model.pretrained.get('name')})"
+        print(f"{label:48s} {'':8s} {paper['psnr']:9.2f} {'':8s} {paper['ssim']:9.4f}")
 
 
 def _run_photos(a: argparse.Namespace) -> int:

@@ -54,29 +54,76 @@ def check_training_scenes(pairs: Iterable[tuple[str | os.PathLike, str | os.Path
         )
 
 
-def _images(folder: Path) -> dict[str, Path]:
-    return {p.name: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+def images_in(folder: Path) -> dict[str, Path]:
+    """The image files of ``folder`` by name, sorted."""
+    return {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def matched_pairs(blur_dir: Path, sharp_dir: Path) -> list[tuple[Path, Path]]:
+    """The files of two folders paired by name; a file without a partner is an error that names it."""
+    blur, sharp = images_in(blur_dir), images_in(sharp_dir) if sharp_dir.is_dir() else {}
+    unmatched = sorted(set(blur) ^ set(sharp))
+    if unmatched:
+        raise ValueError(
+            f"unmatched file names between {blur_dir} and {sharp_dir}: {unmatched[:5]} (they must share names)"
+        )
+    return [(blur[n], sharp[n]) for n in blur]
+
+
+#: Folder names that mark a path as the sharp frame, and as the blurry one, in a list file.
+SHARP_FOLDERS = {"gt", "sharp", "target", "groundtruth"}
+BLUR_FOLDERS = {"blur", "blurry", "input", "blur_gamma"}
+
+
+def _role(path: str) -> str | None:
+    """ "sharp", "blur" or None, from the path's folder names."""
+    parts = {p.lower() for p in Path(path).parts[:-1]}
+    sharp, blur = bool(parts & SHARP_FOLDERS), bool(parts & BLUR_FOLDERS)
+    return "sharp" if sharp and not blur else "blur" if blur and not sharp else None
+
+
+def read_pair_list(path: Path) -> list[tuple[Path, Path]]:
+    """A list file of two paths per line (relative to the file), in either order: RealBlur's lists give
+    the ground truth first, this library's the blurry frame first. The order is read from the paths'
+    folders (``gt/``, ``sharp/``, ``target/`` against ``blur/``, ``input/``); a list whose paths name no
+    such folder is taken in this library's order, and one where only some lines tell is refused."""
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise ValueError(f"{path}:{n}: expected two paths (blurry and sharp, in either order), got {line!r}")
+        rows.append((n, parts[0], parts[1]))
+    told = [(n, _role(a), _role(b)) for n, a, b in rows]
+    if all(ra is None and rb is None for _, ra, rb in told):
+        pairs = [(path.parent / a, path.parent / b) for _, a, b in rows]
+    else:
+        unclear = [n for n, ra, rb in told if {ra, rb} != {"sharp", "blur"}]
+        if unclear:
+            raise ValueError(
+                f"{path}: cannot tell the blurry from the sharp path on line(s) {unclear[:5]} (other lines name "
+                "gt/ or blur/ folders); write each pair as 'blurry_path sharp_path' with those folders, or fix them"
+            )
+        pairs = [
+            (path.parent / a, path.parent / b) if ra == "blur" else (path.parent / b, path.parent / a)
+            for (_, a, b), (_, ra, _) in zip(rows, told, strict=True)
+        ]
+    missing = [str(p) for pair in pairs for p in pair if not p.exists()]
+    if missing:
+        raise ValueError(f"{path} lists files that do not exist: {missing[:5]}")
+    return pairs
 
 
 def find_pairs(root: str | os.PathLike) -> list[tuple[Path, Path]]:
     """Pairs under ``root``: ``root/{blur,sharp}/`` (flat) or ``root/<seq>/{blur,sharp}/`` (GoPro,
-    also ``root/train/<seq>/...``), or a text file with one ``blur_path sharp_path`` per line.
+    also ``root/train/<seq>/...``), or a text file with two paths per line (:func:`read_pair_list`).
 
     Raises ``ValueError`` naming files without a partner.
     """
     root = Path(root)
     if root.is_file():
-        pairs = []
-        for n, line in enumerate(root.read_text().splitlines(), 1):
-            if line.strip() and not line.startswith("#"):
-                parts = line.split()
-                if len(parts) != 2:
-                    raise ValueError(f"{root}:{n}: expected 'blur_path sharp_path', got {line!r}")
-                pairs.append((root.parent / parts[0], root.parent / parts[1]))
-        missing = [str(p) for pair in pairs for p in pair if not p.exists()]
-        if missing:
-            raise ValueError(f"{root} lists files that do not exist: {missing[:5]}")
-        return pairs
+        return read_pair_list(root)
     if not root.is_dir():
         raise ValueError(f"{root} is neither a folder of pairs nor a pair-list file")
     dirs = (
@@ -93,14 +140,7 @@ def find_pairs(root: str | os.PathLike) -> list[tuple[Path, Path]]:
             f"no blur/ and sharp/ folders under {root}; expected {root}/blur + {root}/sharp "
             f"or {root}/<sequence>/blur + sharp (GoPro layout)"
         )
-    pairs = []
-    for d in dirs:
-        blur, sharp = _images(d / "blur"), _images(d / "sharp") if (d / "sharp").is_dir() else {}
-        unmatched = sorted(set(blur) ^ set(sharp))
-        if unmatched:
-            raise ValueError(f"unmatched file names in {d}: {unmatched[:5]} (blur/ and sharp/ must share names)")
-        pairs += [(blur[n], sharp[n]) for n in blur]
-    return pairs
+    return [pair for d in dirs for pair in matched_pairs(d / "blur", d / "sharp")]
 
 
 def pair_names(pairs: Sequence[tuple[Path, Path]]) -> list[str]:
