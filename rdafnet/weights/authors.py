@@ -26,10 +26,10 @@ from rdafnet.models.registry import VARIANTS
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.utils.cache import cache_dir, offline
 from rdafnet.utils.checkpoint import CONFIG_NAME, WEIGHTS_NAME, IntegrityError, read_checkpoint, read_config, sha256
-from rdafnet.weights import registry
+from rdafnet.weights import registry, sources
 from rdafnet.weights.convert import from_official
 
-__all__ = ["WeightsUnavailableError", "download", "entry_dir", "cache_status", "authors_names"]
+__all__ = ["WeightsUnavailableError", "download", "register_all", "entry_dir", "cache_status", "authors_names"]
 SOURCE_NAME = "source.json"
 KNOWN_NAME = "known_sha256.json"
 _DRIVE_FOLDER = "https://drive.google.com/drive/folders/{}"
@@ -177,9 +177,7 @@ def download(
     work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=_models_dir()))  # removed whatever happens
     try:
         if file is not None:
-            path, origin = Path(file), str(Path(file).resolve())
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} not found; pass the authors' {entry['file']} you downloaded")
+            path, origin = _from_source(Path(file).expanduser(), entry, work)
         else:
             if local_files_only or offline():
                 raise WeightsUnavailableError(
@@ -188,6 +186,45 @@ def download(
             path = work / entry["file"]
             origin = _fetch(name, entry, path, mirror or os.environ.get("RDAFNET_MIRROR"))
         return _register(name, entry, path, origin, work, trust_new_file=trust_new_file)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _from_source(source: Path, entry: dict[str, Any], work: Path) -> tuple[Path, str]:
+    """The checkpoint of ``entry``'s network in what the user downloaded: the file itself (any name), or the
+    one that fits among a folder's files or an archive's members (:mod:`rdafnet.weights.sources`)."""
+    found = sources.candidates(source, work)
+    if found and found[0].path == source:  # a single file: read as it is, its faults named when registered
+        return source, found[0].origin
+    variants = {c.origin: c.variant() for c in found}
+    chosen = sources.pick(found, variants, entry["variant"], source)
+    return chosen.path, chosen.origin
+
+
+def register_all(source: str | os.PathLike, *, trust_new_file: bool = False) -> dict[str, Path]:
+    """Register every authors' release that ``source`` (a folder, or the zip or tar of a Drive folder)
+    holds, each under the names of its network; returns name -> cache folder."""
+    source = Path(source).expanduser()
+    _models_dir().mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".register.", dir=_models_dir()))
+    try:
+        found = sources.candidates(source, work)
+        variants = {c.origin: c.variant() for c in found}
+        done = {}
+        for name in authors_names():
+            entry = _authors_entry(name)
+            if any(v == entry["variant"] for v in variants.values()):
+                chosen = sources.pick(found, variants, entry["variant"], source)
+                (work / name).mkdir()
+                done[name] = _register(
+                    name, entry, chosen.path, chosen.origin, work / name, trust_new_file=trust_new_file
+                )
+        if not done:
+            raise ValueError(
+                f"{source} holds none of the authors' releases ({', '.join(authors_names())}); it holds: "
+                f"{sources.describe(found, variants)}"
+            )
+        return done
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
