@@ -40,6 +40,8 @@ BAD = {
         ["--restored", "DIR"],
         ["--model", "no-such-model"],
         ["--device", "cuda:7"],
+        ["--split", "val"],
+        ["--blur-folder", "sharp"],
     ],
     "train": [
         ["--steps", "0"],

@@ -26,7 +26,8 @@ from rdafnet.models.registry import VARIANTS
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.utils.cache import cache_dir, offline
 from rdafnet.utils.checkpoint import CONFIG_NAME, WEIGHTS_NAME, IntegrityError, read_checkpoint, read_config, sha256
-from rdafnet.weights import registry, sources
+from rdafnet.utils.progress import progress_bar
+from rdafnet.weights import drive, registry, sources
 from rdafnet.weights.convert import from_official
 
 __all__ = ["WeightsUnavailableError", "download", "register_all", "entry_dir", "cache_status", "authors_names"]
@@ -69,9 +70,10 @@ def _how_to_get(name: str, entry: dict[str, Any], reason: str) -> str:
         f"{name} (the authors' {entry['variant']} RDAFNet, {entry['license']} licence) is not in the cache "
         f"({entry_dir(name)}) and cannot be downloaded now: {reason}. To get it by hand, open "
         f"{_DRIVE_FOLDER.format(entry['drive_folder'])} in a browser and download {entry['file']} (linked from "
-        f"{entry['homepage']}), then register it with `rdafnet download {name} --from {entry['file']}` (or "
-        f"rdafnet.download({name!r}, file={entry['file']!r})); after that from_pretrained({name!r}) loads it "
-        "offline."
+        f"{entry['homepage']}), then register it with `rdafnet download {name} --from {entry['file']}` (a "
+        "renamed copy, the folder it is in, or the zip the browser gives for the whole Drive folder work too: "
+        f"`rdafnet download --from drive-download-....zip`; or rdafnet.download({name!r}, file=...)); after that "
+        f"from_pretrained({name!r}) loads it offline."
     )
 
 
@@ -244,13 +246,25 @@ def _fetch(name: str, entry: dict[str, Any], dest: Path, mirror: str | None) -> 
             _how_to_get(name, entry, 'the optional downloader is not installed (pip install "rdafnet[download]")')
         ) from None
     url = f"{mirror.rstrip('/')}/{name}/{entry['file']}" if mirror else _DRIVE_FOLDER.format(entry["drive_folder"])
+    # a timeout for every request: gdown's sessions otherwise wait for ever on a server that stops answering
+    timeout = NETWORK_TIMEOUT
+    # our own bar: gdown's quiet=False prints the temporary path it writes to
+    bar = progress_bar(total=None, unit="B", unit_scale=True, desc=f"{entry['file']} for {name}")
+
+    def progress(done: int, total: int | None) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
     previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(NETWORK_TIMEOUT)  # gdown's requests take no timeout of their own
+    socket.setdefaulttimeout(NETWORK_TIMEOUT)
     try:
         if mirror:
-            gdown.download(url=url, output=str(dest), quiet=False)
+            gdown.download(url=url, output=str(dest), quiet=True, progress=progress, timeout=timeout)
         else:
-            listing = gdown.download_folder(id=entry["drive_folder"], skip_download=True, quiet=True) or []
+            listing = (
+                gdown.download_folder(id=entry["drive_folder"], skip_download=True, quiet=True, timeout=timeout) or []
+            )
             files = [f for f in listing if not isinstance(f, str)]
             found = [f for f in files if Path(f.path).name == entry["file"]]
             if not found:
@@ -258,17 +272,26 @@ def _fetch(name: str, entry: dict[str, Any], dest: Path, mirror: str | None) -> 
                     f"the folder lists no {entry['file']} "
                     f"(it holds: {', '.join(Path(f.path).name for f in files) or 'nothing'})"
                 )
-            gdown.download(id=found[0].id, output=str(dest), quiet=False)
+            gdown.download(id=found[0].id, output=str(dest), quiet=True, progress=progress, timeout=timeout)
             url = f"https://drive.google.com/file/d/{found[0].id}"
         if not dest.is_file() or dest.stat().st_size == 0:
             raise OSError("the downloader returned no file")
+        page = drive.page_instead_of_file(dest)
+        if page:
+            raise WeightsUnavailableError(_how_to_get(name, entry, f"{url} answered with {page}"))
+    except WeightsUnavailableError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any network or server fault: one paragraph that says what to do
         detail = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise WeightsUnavailableError(
-            _how_to_get(name, entry, f"downloading {url} failed ({type(exc).__name__}: {detail})")
-        ) from exc
+        what = (
+            f"the server stopped answering for {NETWORK_TIMEOUT} s"
+            if drive.stalled(exc)
+            else drive.answered(str(exc)) or f"{type(exc).__name__}: {detail}"
+        )
+        raise WeightsUnavailableError(_how_to_get(name, entry, f"downloading {url} failed ({what})")) from exc
     finally:
         socket.setdefaulttimeout(previous)
+        bar.close()
     return url
 
 
