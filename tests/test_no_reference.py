@@ -131,7 +131,8 @@ def test_paired_eval_writes_csv_and_a_three_column_sheet(tmp_path, capsys):
     row = _csv(tmp_path / "p.csv")[0]
     assert row["image"] == "cat.png" and float(row["psnr_blur"]) == pytest.approx(rdafnet.evaluation.psnr(blur, sharp))
     page = (tmp_path / "p.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and "cat.png" in page and "<th>sharp</th>" in page
+    assert page.count("data:image/png;base64,") == 3 and "cat.png" in page and "show sharp" in page
+    assert page.count('class="rdafnet-compare"') == 1  # the before/after view, one per image
 
 
 def test_the_crop_goes_where_the_blur_is():

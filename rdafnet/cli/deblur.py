@@ -25,6 +25,7 @@ from rdafnet.cli._args import (
     max_pixels_option,
     one_line_warnings,
 )
+from rdafnet.evaluation.views import check_views, compare_path, write_index, write_view
 from rdafnet.io.video import X264_PRESETS
 from rdafnet.ops.auto import AUTO
 from rdafnet.ops.int8 import INT8
@@ -91,6 +92,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="IMAGE",
         help="frames that calibrate --precision int8 (and auto's int8 candidate): the centre 512x512 of each "
         "(default: the centre of the bundled sample)",
+    )
+    s.add_argument(
+        "--compare",
+        action="store_true",
+        help="also write OUT/<name>.compare.html for each image (a before/after view with a draggable divider) "
+        "and, for several images, OUT/index.html linking them",
     )
     s.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     v = s.add_argument_group("video")
@@ -200,6 +207,8 @@ def _run(a: argparse.Namespace) -> int:
         raise ValueError("no input images found")
     names = [f.name if a.format is None else f"{f.stem}.{a.format}" for f in files]
     sources = plan_outputs(files, [out_dir / n for n in names])
+    if a.compare:
+        check_views(list(sources))
     with exclusive(out_dir, "rdafnet deblur"):  # a second run on this folder is refused, not interleaved
         model = _load(a)  # all checks above: nothing is loaded for a bad command
         mine = distributed.shard(list(sources.items()))
@@ -218,6 +227,10 @@ def _run(a: argparse.Namespace) -> int:
         f"{counts['done']} restored, {counts['skipped']} skipped (exist; --overwrite replaces), "
         f"{len(failed)} failed -> {out_dir}"
     )
+    if a.compare:
+        views = [compare_path(t) for t in sources if compare_path(t).exists()]
+        index = write_index(out_dir, views) if len(sources) > 1 else None
+        print(f"before/after views: {index or (views[0] if views else 'none written')}")
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
@@ -231,6 +244,8 @@ def _restore_images(
     for target, f in jobs:
         if target.exists() and not a.overwrite:
             counts["skipped"] += 1
+            if a.compare and not compare_path(target).exists():  # a resumed run: the view of an earlier result
+                write_view(f, target, read_image(f), read_image(target), overwrite=False)
             continue
         try:
             image = read_image(f)
@@ -245,6 +260,8 @@ def _restore_images(
                 max_memory=None if a.max_memory is None else int(a.max_memory * 2**30),
             )
             write_image(target, result, overwrite=a.overwrite, metadata=read_metadata(f))
+            if a.compare:
+                write_view(f, target, image, result, overwrite=a.overwrite)
         except OSError as exc:
             if exc.errno in _DOOMED:  # no later image could be written either: stop here
                 what = str(exc) if isinstance(exc, DiskFullError) else f"cannot write {target}: {exc.strerror}"

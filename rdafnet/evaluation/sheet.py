@@ -3,9 +3,7 @@ pairs), one row per image, labelled with the file name and its scores; PNG/JPEG 
 
 from __future__ import annotations
 
-import base64
 import html
-import io as _io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -142,20 +140,13 @@ def _raster(rows: Sequence[SheetRow], cells: list[list[np.ndarray]], crop: int) 
 
 
 def _html(rows: Sequence[SheetRow], cells: list[list[np.ndarray]]) -> str:
-    def uri(im: np.ndarray) -> str:
-        buf = _io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(im)).save(buf, format="PNG")
-        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    """One before/after view (:mod:`rdafnet.evaluation.compare`) per image: the crops under a divider, the
+    sharp frame a click away."""
+    from rdafnet.evaluation.compare import page, view_html
 
-    head = "".join(f"<th>{html.escape(t)}</th>" for t in rows[0].titles[: max(map(len, cells))])
     body = "".join(
-        f"<tr><td colspan=9><b>{html.escape(r.name)}</b> {html.escape(r.label)}</td></tr><tr>"
-        + "".join(f'<td><img src="{uri(im)}" width="{im.shape[1]}" height="{im.shape[0]}"></td>' for im in c)
-        + "</tr>"
+        f"<h3>{html.escape(r.name)} <small>{html.escape(r.label)}</small></h3>"
+        + view_html(c, [f"{t}: {r.name}" if i == 0 else t for i, t in enumerate(r.titles[: len(c)])])
         for r, c in zip(rows, cells, strict=True)
     )
-    return (
-        "<!doctype html><meta charset=utf-8><title>rdafnet before/after</title>"
-        "<style>body{font:13px sans-serif}td{vertical-align:top;padding:2px}img{image-rendering:pixelated}</style>"
-        f"<table><tr>{head}</tr>{body}</table>\n"
-    )
+    return page(body, "rdafnet before/after")
