@@ -9,6 +9,7 @@ with warnings.catch_warnings():
     import tqdm.auto  # noqa: F401
 
 from rdafnet._version import __version__
+from rdafnet.evaluation.compare import compare
 from rdafnet.inference import deblur, deblur_video, iter_deblur
 from rdafnet.io.image import SAMPLE_IMAGE
 from rdafnet.layers import (
@@ -35,6 +36,7 @@ from rdafnet.weights import convert_official, download, from_pretrained, list_pr
 
 __all__ = [
     "SAMPLE_IMAGE",
+    "compare",
     "__version__",
     "build",
     "list_models",

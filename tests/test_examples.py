@@ -68,7 +68,9 @@ def test_the_notebook_is_stored_with_its_picture_and_no_warnings():
     picture = _picture(outputs)  # what a reader on a code host sees: the before/after picture
     assert picture.shape == (128, 384, 3) and picture.std() > 10
     assert not [o for o in outputs if o.get("name") == "stderr" or o.get("output_type") == "error"]
-    assert path.stat().st_size < 200_000  # small: a downscaled picture, one format
+    views = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert len(views) == 1 and 'class="rdafnet-compare"' in views[0]  # the before/after view of the crop
+    assert path.stat().st_size < 700_000  # small: a half-size picture in one format, the view of a crop
 
 
 @pytest.mark.slow
