@@ -406,3 +406,20 @@ def test_memory_budget_where_the_system_says_little(monkeypatch):
     assert tiling.memory_budget(torch.device("cpu")) == pages // 2  # macOS: no available-pages count
     monkeypatch.delattr(os, "sysconf")
     assert tiling.memory_budget(torch.device("cpu")) == tiling.UNKNOWN_RAM // 2
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_an_optimized_model_runs_inside_and_outside_inference_mode(precision):
+    img = read_image(rdafnet.SAMPLE_IMAGE)[:96, :128]
+    try:
+        fast = rdafnet.optimize(rdafnet.from_pretrained(), precision=precision)
+    except ValueError as exc:  # int8 where the CPU has no VNNI/AMX, bf16 where it is not native
+        pytest.skip(str(exc))
+    with torch.inference_mode():
+        inside = rdafnet.deblur(img, fast)
+    outside = rdafnet.deblur(img, fast)  # the scratch buffers made inside are not written outside
+    with torch.inference_mode():
+        again = rdafnet.deblur(img, fast, tile=64)
+    tiled = rdafnet.deblur(img, fast, tile=64)
+    np.testing.assert_array_equal(inside, outside)
+    np.testing.assert_array_equal(again, tiled)

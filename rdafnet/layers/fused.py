@@ -56,7 +56,8 @@ class Workspace:
             return None
         fmt = _memory_format(like)
         use = (tag, threading.get_ident())
-        key = (shape, like.dtype, like.device, fmt)
+        # a buffer made under torch.inference_mode() is an inference tensor, which may not be written outside it
+        key = (shape, like.dtype, like.device, fmt, torch.is_inference_mode_enabled())
         held = self._buffers.get(use)
         if held is None or held[0] != key:
             held = self._buffers[use] = (
