@@ -148,24 +148,33 @@ class RDAFNetBase(nn.Module):
 
     # -- Hugging Face Hub integration (save_pretrained / push_to_hub come from the mixin)
     def save_pretrained(
-        self, save_directory: str | os.PathLike, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        model_card_kwargs: dict[str, Any] | None = None,
+        push_to_hub: bool = False,
+        repo_id: str | None = None,
+        config: dict[str, Any] | None = None,
+        **push_kwargs: Any,
     ) -> str | None:
-        """Write ``config.json``, ``model.safetensors`` (config in its metadata too) and a model
-        card ``README.md`` to ``save_directory``; ``push_to_hub=True, repo_id=...`` publishes them. A
-        ``README.md`` there that is not a card this library wrote is kept (and no card is written).
+        """Write ``model.safetensors`` (config in its metadata too), ``config.json`` and a model card
+        ``README.md`` to ``save_directory``, each atomically: a failed write (a full disk) leaves the earlier
+        files as they were. ``push_to_hub=True, repo_id=...`` publishes them. A ``README.md`` there that is
+        not a card this library wrote is kept (and no card is written). ``config`` is always this network's.
 
         A model loaded by name keeps its identity: ``config.json`` records its ``pretrained`` entry (name,
         source, licence, metrics) and the card is the one it came with; once its weights changed, both
         name it as the base model instead."""
-        readme = Path(save_directory, "README.md")
-        if readme.is_file() and "library_name: rdafnet" in readme.read_text(errors="replace")[:2000]:
-            readme.unlink()  # our own earlier card: written afresh
-        source = kwargs.get("repo_id") if kwargs.get("push_to_hub") else None
-        card = {"source": source or str(save_directory), **(model_card_kwargs or {})}
-        kwargs.pop("config", None)  # (push_to_hub passes it back): always this network's own
-        return super().save_pretrained(  # type: ignore[misc]  # the Hub mixin follows in the networks' MRO
-            save_directory, config=self.config, model_card_kwargs=card, **kwargs
-        )
+        folder = Path(save_directory)
+        card = {"source": (repo_id if push_to_hub else None) or str(folder), **(model_card_kwargs or {})}
+        folder.mkdir(parents=True, exist_ok=True)
+        self._save_pretrained(folder)
+        readme = folder / "README.md"
+        if not readme.is_file() or "library_name: rdafnet" in readme.read_text(errors="replace")[:2000]:
+            self.generate_model_card(**card).save(readme)  # ours (or none): written afresh
+        if push_to_hub:
+            return self.push_to_hub(repo_id or folder.name, model_card_kwargs=model_card_kwargs, **push_kwargs)
+        return None
 
     def push_to_hub(self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> str:
         """Publish to the Hub (see ``save_pretrained``); the card's usage example names ``repo_id``."""

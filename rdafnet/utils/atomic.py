@@ -44,17 +44,67 @@ def atomic_write(
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, (OSError, RuntimeError)) and _disk_full(exc, path.parent, need):
+        if isinstance(exc, Exception) and _size_limited(exc):
+            raise DiskFullError(errno.EFBIG, _too_large(path, need)) from exc
+        if isinstance(exc, Exception) and _disk_full(exc, path.parent, need):
             raise DiskFullError(errno.ENOSPC, _no_space(path, need)) from exc
         raise
     return path
 
 
+#: How writers that do not raise OSError say that the disk is full or the file too large: the OS error
+#: numbers inside safetensors' messages (Rust's "os error N"), the C library's texts, and torch.save's zip
+#: writer, which reports a failed write only as a position it did not reach.
+_FULL_TEXTS = ("os error 28", "os error 122", "no space left", "disk quota exceeded")
+_LIMIT_TEXTS = ("os error 27", "file too large")
+_WRITE_FAILED_TEXTS = ("unexpected pos", "file write failed", "pytorchstreamwriter failed")
+
+
+def _said(exc: BaseException, texts: tuple[str, ...]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if any(t in str(seen).lower() for t in texts):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _file_size_limit() -> int | None:
+    """This process's limit on the size of a file it writes (``ulimit -f``), where there is one."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _size_limited(exc: BaseException) -> bool:
+    """Whether a failed write hit the file-size limit (EFBIG), rather than a full disk."""
+    if (isinstance(exc, OSError) and exc.errno == errno.EFBIG) or _said(exc, _LIMIT_TEXTS):
+        return True
+    return _file_size_limit() is not None and _said(exc, _WRITE_FAILED_TEXTS)
+
+
+def _too_large(path: Path, need: int | None) -> str:
+    limit = _file_size_limit()
+    wanted = f" (about {need / 2**20:.1f} MiB needed)" if need else ""
+    kept = f"; the previous {path.name} is unchanged" if path.exists() else ""
+    return (
+        f"cannot write {path}: the file-size limit of this process"
+        + (f" ({limit / 2**20:.1f} MiB, ulimit -f)" if limit is not None else "")
+        + f" is smaller than the file{wanted}{kept}; raise the limit (ulimit -f unlimited) and run again"
+    )
+
+
 def _disk_full(exc: BaseException, folder: Path, need: int | None) -> bool:
     """Whether a failed write ran out of space: the error says so, or (for writers such as torch.save
     that report only "write failed") the folder now has less free space than the write needs."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or _said(exc, _FULL_TEXTS):
         return True
+    if not (isinstance(exc, (OSError, RuntimeError)) or _said(exc, _WRITE_FAILED_TEXTS)):
+        return False
     try:
         free = shutil.disk_usage(folder).free
     except OSError:
