@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -10,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from rdafnet.utils.naming import natural_key
 
 EXIT_OK = 0  # everything asked for was done (existing outputs skipped where that is the policy)
 EXIT_PARTIAL = 1  # the command ran, but some inputs failed (each named on stderr)
@@ -35,6 +38,8 @@ def bounded(kind: type, lo: float, hi: float | None = None, what: str = "") -> C
             raise argparse.ArgumentTypeError(
                 f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
             ) from None
+        if not math.isfinite(value):  # inf and nan compare as neither small nor large: refused by name
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         if value < lo or (hi is not None and value > hi):
             span = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
             raise argparse.ArgumentTypeError(f"must be {span}{what}, got {text}")
@@ -72,13 +77,13 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted((f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
             for f in found:
                 if f.is_symlink() and not f.exists():
                     print(f"skipped: {f} is a link to a missing file ({os.readlink(f)})", file=sys.stderr)
             files += [f for f in found if f.is_file()]
         elif any(ch in item for ch in "*?["):
-            files += sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
+            files += sorted((Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file()), key=natural_key)
         else:
             files.append(p)
     return files

@@ -12,6 +12,7 @@ import numpy as np
 
 from rdafnet.data.synth import camera_motion_blur, gopro_pair, synthetic_blur
 from rdafnet.io.image import IMAGE_SUFFIXES, read_image, write_image
+from rdafnet.utils.naming import natural_key
 
 
 class SkippedImageWarning(UserWarning):
@@ -22,7 +23,7 @@ MOTIONS: dict[str, Callable[..., np.ndarray]] = {"shake": synthetic_blur, "camer
 
 
 def _image_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted((p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
     if not files:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
@@ -33,9 +34,20 @@ def pairs_from_frames(
 ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """GoPro-style pairs from consecutive high-frame-rate frames, in non-overlapping windows of a
     random length N in [n_min, n_max]. Names follow GoPro's ``<seq>_st_frame-S_n_avg-N``: the pair
-    averages the frames numbered S+1 ... S+N, its sharp frame is number S+1+N//2."""
+    averages the frames numbered S+1 ... S+N, its sharp frame is number S+1+N//2. Frames are taken in
+    the order of their numbers (``2`` before ``10``). Fewer frames than ``n_min`` is an error that says so."""
     files = _image_files(Path(frames_dir))
-    prefix = prefix or Path(frames_dir).name
+    if len(files) < n_min:
+        raise ValueError(
+            f"{frames_dir} holds {len(files)} frame(s), fewer than the {n_min} one pair averages (--n-min): "
+            "pass a folder with more consecutive frames, or a smaller --n-min"
+        )
+    return _frame_windows(files, n_min, n_max, seed, prefix or Path(frames_dir).name)
+
+
+def _frame_windows(
+    files: list[Path], n_min: int, n_max: int, seed: int, prefix: str
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
     i = 0
     while True:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from rdafnet.io.image import IMAGE_SUFFIXES, read_image
+from rdafnet.utils.naming import natural_key
 
 #: Files read as video.
 VIDEO_SUFFIXES = (
@@ -270,7 +271,9 @@ class ImageSource:
 def open_source(src: str | Path | Sequence[str | Path], *, fps: float | None = None) -> VideoSource | ImageSource:
     """A video file, or a folder (or list) of image files played at ``fps``."""
     if isinstance(src, (str, Path)) and Path(src).is_dir():
-        files = sorted(f for f in Path(src).iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(
+            (f for f in Path(src).iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES), key=natural_key
+        )
         return ImageSource(files, fps or 30)
     if not isinstance(src, (str, Path)):
         return ImageSource([Path(f) for f in src], fps or 30)
