@@ -149,3 +149,14 @@ def test_eval_prints_the_papers_figure_beside_the_measured_one(tmp_path, capsys)
     text = capsys.readouterr().out
     assert "paper (GoPro, rdafnet-multi-stage-gopro)" in text and "33.06" in text and "0.9610" in text
     assert "GoPro test/ (1 sequences, blur/ frames)" in text
+
+
+def test_greyscale_pairs_are_scored_as_deblur_restores_them(tmp_path):
+    grey = SAMPLE[200:264, 300:380].mean(axis=2).round().astype(np.uint8)
+    write_image(tmp_path / "pairs" / "sharp" / "a.png", grey)
+    write_image(tmp_path / "pairs" / "blur" / "a.png", np.roll(grey, 2, axis=1))
+    out, rows = _scored(tmp_path, tmp_path / "pairs")
+    restored = read_image(out / "a.png")
+    assert restored.shape == (64, 80, 1)  # grey stays grey
+    np.testing.assert_array_equal(restored[..., 0], rdafnet.deblur(np.roll(grey, 2, axis=1), rdafnet.from_pretrained()))
+    assert float(rows[0]["psnr"]) == pytest.approx(peak_signal_noise_ratio(grey, restored[..., 0], data_range=255))

@@ -15,11 +15,11 @@ from torch import nn
 from rdafnet.data.pairs import pair_names, scene_of
 from rdafnet.evaluation.metrics import psnr, ssim
 from rdafnet.evaluation.niqe import niqe
-from rdafnet.io.image import from_float, plan_outputs, read_image, to_float, write_image
+from rdafnet.inference.convert import prepare
+from rdafnet.io.image import plan_outputs, read_image, write_image
 from rdafnet.utils import distributed
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.utils.checkpoint import state_digest
-from rdafnet.utils.tensor import batch_to_image, image_to_batch
 
 #: ``on_image(row, images)``: called with each row and its images (input, output[, sharp]), e.g. for a sheet
 OnImage = Callable[[dict[str, Any], list[Any]], None]
@@ -117,8 +117,9 @@ def evaluate(
     _record(out_dir, digest)
     if restore is None:
 
-        def restore(m, img):
-            return from_float(batch_to_image(m(image_to_batch(to_float(img)).to(device)).float()), img.dtype)
+        def restore(m, img):  # grey stays grey, as rdafnet.deblur restores it
+            batch, finish = prepare(img)
+            return finish(m(batch.to(device)).float().cpu())
 
     model.eval()
     rows = []
