@@ -217,3 +217,19 @@ def test_a_frame_size_change_mid_stream_is_named(tmp_path, capsys):
     )
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert err and "the frame size changes at frame 7 (from 96x64 to 80x48)" in err[0] and not out.exists()
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_frames_out_of_a_rotated_clip_are_upright(tmp_path, model, rotation):
+    # the coded frames of a phone's portrait clip lie on their side; the display matrix turns them
+    # counterclockwise by its rotation (FFmpeg's av_display_rotation_get), as players do
+    clip = make_clip(tmp_path / "rot.mp4", n=3, audio=False, rotation=rotation)
+    rdafnet.deblur_video(clip, tmp_path / "out.mp4", model, frames_out=tmp_path / "frames")
+    coded, _, _ = decode_frames(clip)
+    written = sorted((tmp_path / "frames").glob("*.png"))
+    assert len(written) == 3
+    for frame, path in zip(coded, written, strict=True):
+        shown = np.asarray(Image.open(path))
+        want = np.rot90(rdafnet.deblur(frame, model), rotation // 90)
+        assert shown.shape == want.shape and (rotation == 180 or shown.shape[:2] == frame.shape[1::-1])
+        assert np.abs(shown.astype(int) - want).max() <= 1

@@ -52,6 +52,13 @@ def check_streams(source: VideoSource | ImageSource, dst: Path, *, audio: bool) 
 _ABORT = ("abort",)  # a failed or interrupted run: the open segment is dropped, not committed
 
 
+def displayed(image: np.ndarray, rotation: int) -> np.ndarray:
+    """A decoded frame as players show it: turned counterclockwise by the display matrix's ``rotation``
+    (degrees, as FFmpeg's ``av_display_rotation_get`` gives it and its autorotate applies it)."""
+    k = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
 class SegmentWriter(threading.Thread):
     """Encodes restored frames into segment files in a background thread (a bounded queue feeds it)."""
 
@@ -127,8 +134,9 @@ class SegmentWriter(threading.Thread):
             item: tuple | None = first
             while item is not None and item is not _ABORT and item[0] // self.segment_frames == seg:
                 index, (pts, duration), image = item
-                if self.frames_out is not None:
-                    write_image(self.frames_out / f"{self.stem}_{index:06d}.png", image, overwrite=True)
+                if self.frames_out is not None:  # as a player shows the frame: turned by the display rotation
+                    shown = displayed(image, self.info.rotation)
+                    write_image(self.frames_out / f"{self.stem}_{index:06d}.png", shown, overwrite=True)
                 frame = av.VideoFrame.from_ndarray(image, format="rgb48le" if image.dtype == np.uint16 else "rgb24")
                 frame = frame.reformat(
                     format=self.pix_fmt,
