@@ -23,9 +23,23 @@ IO16_HINT = "16-bit colour images need the optional packages pypng and tifffile:
 
 
 def png_is_16bit_colour(path: Path) -> bool:
+    """A 16-bit PNG that Pillow would bring down to 8 bits: RGB, RGBA or grey + alpha."""
     with open(path, "rb") as f:
         head = f.read(26)
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 6)
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 4, 6)
+
+
+def as_viewer_shows(path: Path, arr: np.ndarray) -> np.ndarray:
+    """Samples in the layout a viewer shows: grey + alpha as RGBA of the same depth; other channel counts
+    are refused in words about the file."""
+    if arr.ndim == 3 and arr.shape[2] == 2:  # grey + alpha: what a viewer shows, in RGBA
+        arr = np.concatenate([arr[..., :1].repeat(3, axis=2), arr[..., 1:]], axis=2)
+    if arr.ndim == 3 and arr.shape[2] not in (1, 3, 4):
+        raise ImageReadError(
+            f"{path} holds {arr.shape[2]} samples per pixel; rdafnet reads grey, grey + alpha, RGB and RGBA "
+            "images: save it as one of those"
+        )
+    return np.ascontiguousarray(arr)
 
 
 def read_16bit(path: Path) -> np.ndarray:
@@ -37,7 +51,7 @@ def read_16bit(path: Path) -> np.ndarray:
         raise ImageReadError(f"cannot read {path}: {IO16_HINT}") from exc
     w, h, rows, info = png.Reader(filename=str(path)).asDirect()
     check_pixels(path, h, w)
-    return np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(h, w, info["planes"])
+    return as_viewer_shows(path, np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(h, w, info["planes"]))
 
 
 def read_tiff(path: Path) -> np.ndarray:
@@ -46,6 +60,11 @@ def read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
+        if len(tif.pages) > 1:
+            raise ImageReadError(
+                f"{path} holds {len(tif.pages)} pages (a multi-page TIFF); rdafnet restores single images: save "
+                "each page as a file of its own (tifffile.imread(path, key=i)) and restore those"
+            )
         page = cast("tifffile.TiffPage", tif.pages[0])
         check_pixels(path, page.imagelength, page.imagewidth)
         kind = tifffile.PHOTOMETRIC(page.photometric).name
@@ -56,9 +75,13 @@ def read_tiff(path: Path) -> np.ndarray:
                 f"{path} is a {page.bitspersample}-bit {kind} TIFF; rdafnet reads grayscale and RGB(A): convert it"
             )
         arr = page.asarray()
-    if kind == "MINISWHITE":  # zero is white: as a viewer shows it
-        arr = np.iinfo(arr.dtype).max - arr if arr.dtype.kind in "ui" else 1 - arr
-    return arr
+        if page.planarconfig == 2 and arr.ndim == 3:  # planar: each sample's plane stored apart, first
+            arr = np.moveaxis(arr, 0, -1)
+    if kind == "MINISWHITE":  # zero is white: as a viewer shows it (the grey sample; alpha stays)
+        grey = arr[..., :1] if arr.ndim == 3 else arr
+        top = np.iinfo(arr.dtype).max if arr.dtype.kind in "ui" else 1
+        arr = np.concatenate([top - grey, arr[..., 1:]], axis=2) if arr.ndim == 3 else top - grey
+    return as_viewer_shows(path, arr)
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
