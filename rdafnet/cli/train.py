@@ -50,6 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="processes that prepare batches ahead of the model (0: the training process itself)",
     )
     s.add_argument(
+        "--accept-changes",
+        action="store_true",
+        help="resume a checkpoint written with other settings (lr, batch size, crop, data, loss ...), recording "
+        "the change in the run's config.json (without it such a resume is refused, naming the difference)",
+    )
+    s.add_argument(
         "--restart",
         action="store_true",
         help="start over: move an existing checkpoint and logs of -o into -o/previous-*/ first",
@@ -110,7 +116,7 @@ def run(a: argparse.Namespace) -> int:
         )
     if a.threads:
         torch.set_num_threads(a.threads)
-    trainer = Trainer(model, train_set, a.out, cfg, val_pairs=val, device=a.device)
+    trainer = Trainer(model, train_set, a.out, cfg, val_pairs=val, device=a.device, accept_changes=a.accept_changes)
     if a.restart and (kept := trainer.restart()) is not None:
         print(f"--restart: the earlier run's checkpoint and logs are in {kept}")
     metrics = trainer.fit()

@@ -27,6 +27,7 @@ from rdafnet.models.networks import RDAFNetBase
 from rdafnet.train.batches import StepBatches, check_validation_pairs
 from rdafnet.train.config import TrainConfig
 from rdafnet.train.losses import deblur_loss
+from rdafnet.train.resume import differences, record_changes, run_settings
 from rdafnet.train.schedule import paper_lr
 from rdafnet.utils.atomic import atomic_write
 from rdafnet.utils.checkpoint import load_strict
@@ -57,6 +58,7 @@ class Trainer:
         *,
         val_pairs: list[tuple[Path, Path]] | None = None,
         device: str | torch.device | None = None,
+        accept_changes: bool = False,
     ) -> None:
         if Path(out_dir).exists() and not Path(out_dir).is_dir():
             raise ValueError(
@@ -66,6 +68,7 @@ class Trainer:
         check_training_scenes(train_set.pairs)
         check_validation_pairs(val_pairs or [])
         self.config = config
+        self.accept_changes = accept_changes  # resume a checkpoint written with other settings (recorded)
         self.out_dir = Path(out_dir)
         self.train_set = train_set
         self.val_pairs = val_pairs or []
@@ -130,6 +133,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema else {},
             "model_config": json.dumps(config, sort_keys=True) if isinstance(config, dict) else "",
             "skipped": json.dumps(self.skipped),
+            "settings": json.dumps(run_settings(self.config, self.train_set)),
         }
 
     def save_checkpoint(self) -> None:
@@ -196,6 +200,13 @@ class Trainer:
             ]
             if diff:
                 raise ValueError(f"{self.ckpt_path} holds another network than this run's ({'; '.join(diff)}); " + how)
+        changed = differences(json.loads(state.get("settings") or "{}"), run_settings(self.config, self.train_set))
+        if changed and not self.accept_changes:
+            raise ValueError(
+                f"{self.ckpt_path} was written with other settings ({'; '.join(changed)}); resume with the "
+                "settings that wrote it, pass --accept-changes (accept_changes=True) to go on with these (recorded "
+                f"in {self.out_dir / 'config.json'}), or start over with --restart"
+            )
         try:
             load_strict(self.model, state["model"], source=str(self.ckpt_path))
             self.opt.load_state_dict(state["optimizer"])
@@ -208,6 +219,8 @@ class Trainer:
         self.step, self.best = int(state["step"]), float(state.get("best_score", -math.inf))
         self.saved_step = self.step
         self.skipped = json.loads(state.get("skipped") or "{}")
+        if changed and self.rank == 0:
+            record_changes(self.out_dir / "config.json", self.step, changed)
         return True
 
     def restart(self) -> Path | None:
