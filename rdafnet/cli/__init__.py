@@ -29,6 +29,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def entry() -> None:
+    """The console script (and ``python -m rdafnet.cli``): :func:`main`, with the stop signals handled from
+    before the command starts until the process ends. A signal before the command's own handling begins
+    ends the process with 128 + signal and one line; one after the command finished (its outputs complete)
+    ends it with the command's own exit code, never a silent kill."""
+    import os
+    import signal
+
+    from rdafnet.utils.signals import STOP_SIGNALS
+
+    code: list[int] = []
+
+    def late(signum: int, frame: object) -> None:
+        if not code:
+            print(
+                f"error: stopped by {signal.Signals(signum).name} before the command began; nothing was written",
+                file=sys.stderr,
+            )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code[0] if code else 128 + signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, late)
+    code.append(main())
+    for sig in STOP_SIGNALS:  # the interpreter's shutdown puts Python-set handlers back to default, not ignored ones
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code[0])
+
+
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as escapes, never fail
         reconfigure = getattr(stream, "reconfigure", None)

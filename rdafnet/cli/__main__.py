@@ -1,7 +1,5 @@
 """``python -m rdafnet.cli`` (used under ``torchrun``)."""
 
-import sys
+from rdafnet.cli import entry
 
-from rdafnet.cli import main
-
-sys.exit(main())
+entry()

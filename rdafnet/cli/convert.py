@@ -15,6 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
+    from rdafnet.utils.signals import Interrupted
     from rdafnet.weights.convert import load_official
 
     out = Path(a.out)
@@ -26,6 +27,15 @@ def run(a: argparse.Namespace) -> int:
     if Path(a.checkpoint).resolve().parent == out.resolve() and Path(a.checkpoint).name in ours:
         raise ValueError(f"{a.checkpoint} would be replaced by the converted model; name another folder")
     model = load_official(a.checkpoint)
-    model.save_pretrained(out)
+    files = ("model.safetensors", "config.json", "README.md")
+    existed = {n for n in files if (out / n).exists()}
+    try:
+        model.save_pretrained(out)
+    except Interrupted as stop:  # take back what this run wrote: the same command then starts afresh
+        for n in set(files) - existed:
+            (out / n).unlink(missing_ok=True)
+        raise Interrupted(
+            stop.signum, f"stopped by {stop.name}; nothing of the converted model was kept: run the same command again"
+        ) from None
     print(f"converted {a.checkpoint} ({model.variant}) -> {out} (config.json, model.safetensors, README.md)")
     return 0

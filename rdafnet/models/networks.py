@@ -20,7 +20,14 @@ from rdafnet.layers.quant import Int8Conv2d
 from rdafnet.layers.rdafb import ATTENTION_MODES, AttentionMode
 from rdafnet.models.identity import attach_identity, saved_identity
 from rdafnet.utils.atomic import atomic_write
-from rdafnet.utils.checkpoint import WEIGHTS_NAME, load_strict, read_safetensors, sha256, verify_sha256
+from rdafnet.utils.checkpoint import (
+    WEIGHTS_NAME,
+    load_strict,
+    read_safetensors,
+    save_safetensors,
+    sha256,
+    verify_sha256,
+)
 from rdafnet.utils.device import PRECISIONS, warn_if_emulated
 from rdafnet.utils.tensor import check_count, check_image_batch, pad_to_multiple
 
@@ -182,8 +189,6 @@ class RDAFNetBase(nn.Module):
         return super().push_to_hub(repo_id, model_card_kwargs=card, **kwargs)  # type: ignore[misc]
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        from safetensors.torch import save_file
-
         if any(isinstance(m, Int8Conv2d) for m in self.modules()):
             raise ValueError(
                 "this model was optimized with precision='int8': its convolutions hold rounded weights. Save the "
@@ -198,7 +203,7 @@ class RDAFNetBase(nn.Module):
         sd = {k: v.detach().contiguous().cpu() for k, v in unfused_state_dict(self).items()}
         meta = {"rdafnet.config": json.dumps(self.config), "format": "pt"}
         need = sum(t.numel() * t.element_size() for t in sd.values())
-        atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_file(sd, tmp, metadata=meta), need=need)
+        atomic_write(save_directory / WEIGHTS_NAME, lambda tmp: save_safetensors(sd, tmp, meta), need=need)
         # the weights' sha256 goes into config.json, and loading a folder checks it
         config = {**self.config, "weights_sha256": sha256(save_directory / WEIGHTS_NAME)}
         identity = saved_identity(self)

@@ -204,3 +204,24 @@ def state_digest(model: torch.nn.Module | dict[str, torch.Tensor]) -> str:
         h.update(str(t.dtype).encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> None:
+    """``safetensors.torch.save_file`` with a reproducible file: the same tensors and metadata give the same
+    bytes (safetensors writes the metadata in hash order, which changes from run to run, so the header is
+    rewritten with its keys in a fixed order; it keeps its length, so the data stays where it is)."""
+    import struct
+
+    from safetensors.torch import save_file
+
+    save_file(tensors, path, metadata=metadata)
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        meta = header.pop("__metadata__", None)
+        ordered = ({"__metadata__": dict(sorted(meta.items()))} if meta else {}) | header
+        text = json.dumps(ordered, separators=(",", ":")).encode()
+        if len(text) > n:  # (never: the same content, reordered) keep what safetensors wrote
+            return
+        f.seek(8)
+        f.write(text + b" " * (n - len(text)))  # the format pads headers with spaces
