@@ -87,7 +87,7 @@ def test_no_file_the_cache_writes_is_written_through_a_planted_link(tmp_path, ca
         rdafnet.download(NAME, _authors_file(tmp_path / "GoPro.pth"))  # writes known_sha256.json
     except ValueError:
         pass  # a planted record that is not a table is refused: also fine
-    auto_precision("cpu", key="planted-link-test", measure=lambda c: 1.0, extra=("fp32-winograd",))
+    auto_precision("cpu", key="planted-link-test", measure=lambda c, side: 1.0, extra=("fp32-winograd",))
     assert [v.read_text() for v in victims] == ["the user's file"] * len(victims)
 
 

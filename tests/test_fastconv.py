@@ -3,6 +3,7 @@ where NNPACK is missing, and their place among the candidates of precision="auto
 
 import importlib
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -128,7 +129,7 @@ def test_auto_weighs_winograd_against_fp32_and_caches(tmp_path, monkeypatch):
     seen = []
 
     def measure(times):
-        def run(path):
+        def run(path, side):
             seen.append(path)
             return times.get(path, 9.0)
 
@@ -165,3 +166,51 @@ def test_auto_path_builds_what_was_chosen(monkeypatch):
     monkeypatch.setattr(opt, "auto_precision", lambda *a, **k: "bf16")
     assert rdafnet.ops.fastest(model) == {"precision": "bf16", "conv": "direct"}
     assert rdafnet.ops.fastest(torch.nn.Sequential(rdafnet.RDAFB(8))) == {"precision": "fp32", "conv": "direct"}
+
+
+def test_auto_decides_at_the_size_it_will_run_and_records_where_it_measured(tmp_path, monkeypatch):
+    """A cost stub where Winograd's fixed cost is higher and its cost per pixel lower (what NNPACK does on
+    AVX2): fp32 at small sizes, Winograd at 720p; one measurement serves every size."""
+    import json
+
+    from rdafnet.ops import auto
+
+    monkeypatch.setenv("RDAFNET_CACHE", str(tmp_path))
+    monkeypatch.setattr(auto, "native_precision", lambda *_: False)
+    cost = {"fp32": (0.01, 1.0e-6), "fp32-winograd": (0.05, 0.6e-6)}  # seconds: a + b * pixels
+    timed = []
+
+    def measure(path, side):
+        timed.append((path, side))
+        a, b = cost[path]
+        return a + b * side * side
+
+    def pick(size):
+        return auto_precision("cpu", key="by-size", measure=measure, extra=("fp32-winograd",), size=size)
+
+    assert pick((128, 128)) == "fp32"  # 0.026 s against 0.060 s
+    assert pick((720, 1280)) == "fp32-winograd"  # 0.93 s against 0.60 s: 1.55x
+    assert pick((256, 256)) == "fp32"  # 0.076 against 0.089
+    assert timed == [(p, s) for p in cost for s in auto.MEASURE_SIDES]  # measured once, at three sizes
+    (record,) = json.loads((tmp_path / "auto_precision.json").read_text()).values()
+    assert record["measured_at"] == [f"{s}x{s}" for s in auto.MEASURE_SIDES]
+    assert record["choices"] == {"128x128": "fp32", "720x1280": "fp32-winograd", "256x256": "fp32"}
+    a, b = record["cost"]["fp32-winograd"]
+    assert a == pytest.approx(0.05) and b == pytest.approx(0.6e-6)  # the fitted line
+
+
+def test_the_cli_decides_at_its_inputs_size_or_its_tile(tmp_path, monkeypatch):
+    from rdafnet.cli import deblur as cli_deblur
+
+    seen = []
+    monkeypatch.setattr(opt, "auto_precision", lambda *a, size, **k: seen.append(size) or "fp32")
+    monkeypatch.setattr(rdafnet.ops, "fastest", opt.fastest)
+    src = tmp_path / "in"
+    from rdafnet.io.image import write_image
+
+    write_image(src / "a.png", np.zeros((40, 64, 3), np.uint8))
+    write_image(src / "b.png", np.zeros((48, 80, 3), np.uint8))
+    assert rdafnet.cli.main(["deblur", str(src), "-o", str(tmp_path / "o1")]) == 0
+    assert rdafnet.cli.main(["deblur", str(src), "-o", str(tmp_path / "o2"), "--tile", "32"]) == 0
+    assert seen == [(48, 80), (32, 32)]  # the largest input; the tile
+    assert cli_deblur._run_size(type("A", (), {"tile": None})(), [None]) == (720, 1280)

@@ -201,7 +201,7 @@ def test_auto_takes_int8_only_when_it_beats_every_other_path(tmp_path, monkeypat
     monkeypatch.setattr(auto, "native_precision", lambda *_: True)
 
     def pick(key, times):
-        return auto.auto_precision("cpu", key=key, measure=times.__getitem__, extra=("int8",))
+        return auto.auto_precision("cpu", key=key, measure=lambda path, side: times[path], extra=("int8",))
 
     assert pick("a", {"fp32": 1.0, "bf16": 0.4, "int8": 0.2}) == "int8"
     assert pick("b", {"fp32": 1.0, "bf16": 0.4, "int8": 0.37}) == "bf16"  # not 1.15x faster than bf16
@@ -226,8 +226,8 @@ def test_auto_refuses_int8_outside_the_error_bound(tmp_path, monkeypatch):
     )
     seen = {}
 
-    def spy(device, *, key, measure, extra):
-        seen.update({c: measure(c) for c in ("fp32", *extra)})
+    def spy(device, *, key, measure, extra, size):
+        seen.update({c: measure(c, 32) for c in ("fp32", *extra)})
         return "fp32"
 
     monkeypatch.setattr(optimize_module, "auto_precision", spy)

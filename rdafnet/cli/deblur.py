@@ -143,7 +143,17 @@ def calibration_frames(paths: list[str] | None) -> list | None:
     return [centre_crop(prepare(read_image(p))[0], CALIBRATION_CROP, CALIBRATION_CROP) for p in paths]
 
 
-def _load(a: argparse.Namespace):
+def _run_size(a: argparse.Namespace, sizes: Iterable[tuple[int, int] | None]) -> tuple[int, int]:
+    """The input size a run's forward passes take, for ``--precision auto`` to decide at: the largest of the
+    inputs (their headers, the first 64), cut to ``--tile`` where inference is tiled."""
+    from rdafnet.ops.auto import DEFAULT_SIZE
+
+    known = [s for s in list(sizes)[:64] if s is not None]
+    h, w = max(known, key=lambda s: s[0] * s[1]) if known else DEFAULT_SIZE
+    return (min(h, a.tile), min(w, a.tile)) if a.tile else (h, w)
+
+
+def _load(a: argparse.Namespace, size: tuple[int, int]):
     from rdafnet.ops import fastest, keep_freed_memory, optimize, set_norm_window
     from rdafnet.utils import distributed
     from rdafnet.utils.device import resolve_device
@@ -156,7 +166,7 @@ def _load(a: argparse.Namespace):
     path = {"precision": a.precision}
     if a.precision == AUTO:  # rank 0 decides, so that every rank computes the same
         path = distributed.broadcast(
-            fastest(model, calibration=calibration) if distributed.rank_and_world()[0] == 0 else {}
+            fastest(model, calibration=calibration, size=size) if distributed.rank_and_world()[0] == 0 else {}
         )
     model = optimize(model, calibration=calibration, **path)
     if a.norm_window:
@@ -179,7 +189,7 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _run(a: argparse.Namespace) -> int:
-    from rdafnet.io.image import plan_outputs
+    from rdafnet.io.image import image_size, plan_outputs
     from rdafnet.io.video import CONTAINERS, is_video
     from rdafnet.utils import distributed
 
@@ -210,7 +220,7 @@ def _run(a: argparse.Namespace) -> int:
     if a.compare:
         check_views(list(sources))
     with exclusive(out_dir, "rdafnet deblur"):  # a second run on this folder is refused, not interleaved
-        model = _load(a)  # all checks above: nothing is loaded for a bad command
+        model = _load(a, _run_size(a, (image_size(f) for f in files)))  # all checks above: nothing loaded before
         mine = distributed.shard(list(sources.items()))
         counts = {"done": 0, "skipped": 0}
         failed: list[Path] = []
@@ -274,6 +284,16 @@ def _restore_images(
             counts["done"] += 1
 
 
+def _frame_size(src: Path | list[Path]) -> tuple[int, int] | None:
+    from rdafnet.io.image import image_size
+    from rdafnet.io.video import probe
+
+    if isinstance(src, list):
+        return image_size(src[0]) if src else None
+    info = probe(src)
+    return info.height, info.width
+
+
 def _refuse_file_name(out: Path, what: str) -> None:
     """Refuse an ``-o`` that does not exist and is named like an image file: it would become a folder of
     that name."""
@@ -318,7 +338,7 @@ def _run_video(a: argparse.Namespace, videos: list[Path]) -> int:
         held.enter_context(one_line_warnings("note"))  # DroppedStreamsWarning: one line before the first frame
         for _, dst in jobs:  # one writer per output video
             held.enter_context(exclusive(dst, "rdafnet deblur (video)"))
-        model = _load(a)
+        model = _load(a, _run_size(a, (_frame_size(src) for src, _ in jobs)))
         status = EXIT_OK
         warnings.simplefilter("ignore", TruncatedVideoWarning)  # reported below as an error line
         for src, dst in jobs:

@@ -17,7 +17,7 @@ from rdafnet.layers.fastconv import WinogradConv2d, winograd_available
 from rdafnet.layers.fused import Fusable, FusedRDAFB, Workspace
 from rdafnet.layers.quant import int8_supported
 from rdafnet.models.networks import RDAFNetBase
-from rdafnet.ops.auto import AUTO, auto_precision
+from rdafnet.ops.auto import AUTO, DEFAULT_SIZE, auto_precision
 from rdafnet.ops.int8 import INT8, calibrate, calibration_batches, check_int8, int8_error, meets_bound, quantize_convs
 from rdafnet.utils.device import PRECISIONS, bf16_native
 
@@ -33,6 +33,7 @@ def optimize(
     precision: str = "fp32",
     conv: str = "direct",
     calibration: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> nn.Module:
     """A copy of ``model`` for inference in which every :class:`~rdafnet.layers.Fusable` layer (each
     RDAFB) is replaced by its ``fuse()`` form, sharing one scratch workspace; same outputs.
@@ -62,7 +63,8 @@ def optimize(
     real frames; :func:`rdafnet.ops.int8.int8_error` measures it on yours.
 
     ``precision="auto"`` picks the fastest path for this network on the device its weights are on
-    (:func:`fastest`): precision and convolution algorithm, never one measured slower than fp32 direct.
+    (:func:`fastest`), for inputs of ``size`` (H, W; default 720x1280; with tiled inference, the tile):
+    precision and convolution algorithm, never one measured slower than fp32 direct.
     ``optimize(model)`` alone is the exact fp32 path with direct convolutions.
     """
     if not isinstance(model, nn.Module):
@@ -76,7 +78,7 @@ def optimize(
             "rdafnet.optimize, with the precision and conv you want"
         )
     if precision == AUTO:
-        choice = fastest(model, channels_last=channels_last, calibration=calibration)
+        choice = fastest(model, channels_last=channels_last, calibration=calibration, size=size or DEFAULT_SIZE)
         precision, conv = choice["precision"], choice["conv"]
     if precision == INT8:
         return _optimize_int8(model, channels_last=channels_last, conv=conv, calibration=calibration)
@@ -141,9 +143,14 @@ def _optimize_int8(
 
 
 def fastest(
-    model: nn.Module, *, channels_last: bool = True, calibration: torch.Tensor | Sequence[torch.Tensor] | None = None
+    model: nn.Module,
+    *,
+    channels_last: bool = True,
+    calibration: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    size: tuple[int, int] = DEFAULT_SIZE,
 ) -> dict[str, str]:
-    """What ``precision="auto"`` resolves to for ``model`` on its device, as ``optimize`` keywords
+    """What ``precision="auto"`` resolves to for ``model`` on its device and inputs of ``size`` (H, W; the
+    tile's where inference is tiled), from cost lines measured at three small sizes, as ``optimize`` keywords
     (``{"precision": ..., "conv": ...}``): fp32 with direct convolutions unless another path is measured
     faster (:func:`rdafnet.ops.auto.auto_precision`): bf16 where it is native, Winograd where NNPACK is
     built in (CPUs), and int8 on CPUs with VNNI or AMX, but only if its output on the calibration frames is
@@ -159,21 +166,30 @@ def fastest(
         arch["int8"] = _digest([*model.state_dict().values(), *batches])
     key = json.dumps(arch, sort_keys=True)
 
+    built: dict[str, nn.Module | None] = {}
+
     @torch.no_grad()
-    def measure(path: str) -> float:
-        fast = optimize(model, channels_last=channels_last, calibration=calibration, **_keywords(path))
-        if path == INT8 and not meets_bound(int8_error(optimize(model), fast, batches)):
-            return math.inf  # too far from fp32 on these frames: never chosen
-        x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)).to(device)
+    def measure(path: str, side: int) -> float:
+        if path not in built:
+            kw = _keywords(path)
+            made = optimize(
+                model, channels_last=channels_last, calibration=calibration, precision=kw["precision"], conv=kw["conv"]
+            )
+            close = path != INT8 or meets_bound(int8_error(optimize(model), made, batches))
+            built[path] = made if close else None  # int8 too far from fp32 on these frames: never chosen
+        fast = built[path]
+        if fast is None:
+            return math.inf
+        x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(device)
         best = float("inf")
-        for i in range(3):  # the first pass warms oneDNN's kernel cache up
+        for i in range(3):  # the first pass warms oneDNN's kernel cache up (and NNPACK's per-shape choice)
             t = time.perf_counter()
             fast(x)
             best = best if i == 0 else min(best, time.perf_counter() - t)
         return best
 
     extra = ((_WINOGRAD,) if device.type == "cpu" and winograd_available() else ()) + ((INT8,) if int8 else ())
-    return _keywords(auto_precision(device, key=key, measure=measure, extra=extra))
+    return _keywords(auto_precision(device, key=key, measure=measure, extra=extra, size=size))
 
 
 def _digest(tensors: list[torch.Tensor]) -> str:
