@@ -7,6 +7,7 @@ agreement of tiled and full-frame output on real frames.
     python benchmarks/bench.py precision [--models bundled PATH ...]
     python benchmarks/bench.py video  [--frames 24] [--size 720x1280]
     python benchmarks/bench.py profile [--variant single-stage] [--size 720x1280] [--paths ...]
+    python benchmarks/bench.py auto [--isa avx2] [--variant single-stage]  # the CLI's default path
 
 Each measurement runs in a fresh subprocess so that its peak resident memory is its own.
 Times are medians of ``--repeats`` runs after a warm-up on a small input.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 
 from _bench_common import DATA, JSON_HELP
+from bench_auto import auto
 from bench_layers import convs, int8_layers
 from bench_memory import memory, precision, tiling, video
 from bench_profile import _profile_case, profile_paths
@@ -93,6 +95,12 @@ def main() -> None:
     s.add_argument("--paths", nargs="+", default=["reference", "optimized", "optimized-bf16"])
     s.add_argument("--keep-memory", action="store_true", help="rdafnet.ops.keep_freed_memory() first (as the CLI)")
     s.set_defaults(func=profile_paths)
+    s = sub.add_parser("auto", help="the command line's default path on a 720p frame against each exact path")
+    s.add_argument("--variant", default="single-stage")
+    s.add_argument("--size", default="720x1280")
+    s.add_argument("--isa", choices=("native", "avx2"), default="native", help="avx2: as an AVX2-only CPU runs it")
+    s.add_argument("--json", default=None, help=JSON_HELP)
+    s.set_defaults(func=auto)
     for name, func in (("_profile", _profile_case), ("_case", _case)):  # one measurement, in a fresh process
         s = sub.add_parser(name)
         s.add_argument("variant")

@@ -103,7 +103,7 @@ def test_the_file_names_its_axes_and_says_what_it_holds(bundled_onnx):
 def test_the_state_digest_tells_other_weights_apart(tmp_path):
     import onnx
 
-    a = rdafnet.build("tiny")
+    a = rdafnet.build("tiny", width=4, num_blocks=1)
     path = rdafnet.export_onnx(a, tmp_path / "a.onnx")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert props["rdafnet.model_name"] == "tiny"
@@ -120,8 +120,8 @@ def test_the_cli_export_prints_one_line_and_no_warnings(tmp_path):
     import sys
 
     out = tmp_path / "m.onnx"
-    proc = subprocess.run(
-        [sys.executable, "-m", "rdafnet.cli", "export-onnx", str(out)], capture_output=True, text=True, check=True
-    )
+    rdafnet.build("tiny", width=8, num_blocks=1).save_pretrained(tmp_path / "model")  # a small graph: quick
+    cmd = [sys.executable, "-m", "rdafnet.cli", "export-onnx", str(tmp_path / "model"), str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert proc.stderr == "", proc.stderr
     assert len(proc.stdout.strip().splitlines()) == 1 and out.is_file()

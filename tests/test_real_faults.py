@@ -121,9 +121,13 @@ def test_a_full_disk_while_saving_a_model(tmp_path, small_disk):
 
 
 def test_a_full_disk_while_exporting_onnx(tmp_path, small_disk):
+    import rdafnet
+
+    rdafnet.build("tiny", width=8, num_blocks=1).save_pretrained(tmp_path / "model")  # a small graph: quick
     out = small_disk / "m.onnx"
-    (small_disk / "filler").write_bytes(bytes(2 * 1024 * 1024 - 300 * 1024))  # leave about 300 KiB
-    rc, err = _run([sys.executable, "-m", "rdafnet.cli", "export-onnx", str(out)], tmp_path, limit=None)
+    (small_disk / "filler").write_bytes(bytes(2 * 1024 * 1024 - 24 * 1024))  # leave about 24 KiB
+    cmd = [sys.executable, "-m", "rdafnet.cli", "export-onnx", str(tmp_path / "model"), str(out)]
+    rc, err = _run(cmd, tmp_path, limit=None)
     last = _one_line(rc, err, out)
     assert "the disk is full" in last
     _no_partial_files(small_disk)

@@ -1,0 +1,112 @@
+"""``bench.py auto``: what the command line's default path (``rdafnet deblur``, ``--precision auto``) runs on a
+720p frame, against the authors' code and each exact path, in one process with one allocator setting.
+
+``--isa avx2`` runs it as an AVX2-only CPU would (no AVX-512, no bf16, no VNNI): ``ATEN_CPU_CAPABILITY=avx2``
+and ``ONEDNN_MAX_CPU_ISA=AVX2`` for the kernels, and bf16 and int8 reported as not native, as such a CPU
+reports them. The process starts itself again with those settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _bench_common import BENCH, _write_result, cpu_summary
+
+_AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def _as_avx2() -> None:
+    """bf16 and int8 as an AVX2-only CPU reports them: not native."""
+    import importlib
+
+    quant = importlib.import_module("rdafnet.layers.quant")
+    optimize_module = importlib.import_module("rdafnet.ops.optimize")  # (rdafnet.ops.optimize is the function)
+    device = importlib.import_module("rdafnet.utils.device")
+
+    device._cpu_native = lambda dtype: False
+    quant.int8_supported = lambda: False
+    optimize_module.int8_supported = lambda: False
+
+
+def auto(args: argparse.Namespace) -> None:
+    if args.isa == "avx2" and os.environ.get("ONEDNN_MAX_CPU_ISA") != "AVX2":
+        cmd = [sys.executable, str(BENCH), "auto", *sys.argv[2:]]
+        raise SystemExit(subprocess.run(cmd, env={**os.environ, **_AVX2_ENV}).returncode)
+    import numpy as np
+    import torch
+
+    import rdafnet
+    from rdafnet.cli import main as cli
+    from rdafnet.layers.fastconv import winograd_available
+
+    if args.isa == "avx2":
+        _as_avx2()
+    torch.set_grad_enabled(False)
+    rdafnet.ops.keep_freed_memory()  # as the command line does, for every row
+    h, w = (int(v) for v in args.size.split("x"))
+    torch.manual_seed(0)
+    model = rdafnet.build(args.variant).eval()  # random weights: the time does not depend on them
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    frame = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    rows: list[dict] = []
+
+    def timed(label: str, fn) -> float:
+        fn(x[..., :64, :64])  # warm-up on a small input (kernel caches)
+        t = time.perf_counter()
+        fn(x)
+        s = time.perf_counter() - t
+        rows.append({"path": label, "seconds": round(s, 2)})
+        print(f"{label}: {s:.2f} s", flush=True)
+        return s
+
+    timed("authors' code (reference-keep)", model)
+    timed("exact, direct (optimized-keep)", rdafnet.optimize(model))
+    if winograd_available():
+        timed("exact, Winograd (optimized-winograd-keep)", rdafnet.optimize(model, conv="winograd"))
+    with tempfile.TemporaryDirectory() as tmp:
+        saved, src = Path(tmp) / "model", Path(tmp) / "frame.png"
+        model.save_pretrained(saved)
+        rdafnet.io.write_image(src, frame)
+        os.environ["RDAFNET_CACHE"] = str(Path(tmp) / "cache")  # auto measures here, in this run
+        t = time.perf_counter()
+        chosen = rdafnet.ops.fastest(rdafnet.from_pretrained(saved), size=(h, w))
+        measure_s = time.perf_counter() - t
+        record = next(iter(json.loads((Path(tmp) / "cache" / "auto_precision.json").read_text()).values()))
+        print(f"auto measured in {measure_s:.1f} s at {record['measured_at']}: {chosen}", flush=True)
+        t = time.perf_counter()
+        assert cli(["deblur", str(src), "-o", str(Path(tmp) / "out"), "--model", str(saved)]) == 0
+        cli_s = time.perf_counter() - t
+    rows.append(
+        {
+            "path": f"rdafnet deblur, default options ({chosen['precision']}, {chosen['conv']})",
+            "seconds": round(cli_s, 2),
+        }
+    )
+    ref = rows[0]["seconds"]
+    exact = min(r["seconds"] for r in rows[1:-1])
+    print(
+        f"\nCPU: {cpu_summary()}; isa {args.isa}; {args.variant} at {w}x{h}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; keep_freed_memory on every row\n"
+    )
+    print("| path | s | vs authors | vs fastest exact |\n| --- | --- | --- | --- |")
+    for r in rows:
+        r["x_vs_reference"], r["vs_fastest_exact"] = round(ref / r["seconds"], 2), round(exact / r["seconds"], 3)
+        print(f"| {r['path']} | {r['seconds']:.2f} | {r['x_vs_reference']:.2f}x | {r['vs_fastest_exact']:.3f} |")
+    if args.json:
+        _write_result(
+            args.json,
+            "auto",
+            rows,
+            isa=args.isa,
+            variant=args.variant,
+            size=args.size,
+            auto_measure_s=round(measure_s, 1),
+            auto_record=record,
+        )
