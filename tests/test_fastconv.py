@@ -214,3 +214,31 @@ def test_the_cli_decides_at_its_inputs_size_or_its_tile(tmp_path, monkeypatch):
     assert rdafnet.cli.main(["deblur", str(src), "-o", str(tmp_path / "o2"), "--tile", "32"]) == 0
     assert seen == [(48, 80), (32, 32)]  # the largest input; the tile
     assert cli_deblur._run_size(type("A", (), {"tile": None})(), [None]) == (720, 1280)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"cost": {"fp32": "fast", "fp32-winograd": [0, 1]}}, {"cost": {"fp32": [0.1]}}, {"choices": [1]}, []],
+    ids=["text", "short", "choices", "not-a-record"],
+)
+def test_a_damaged_auto_record_is_measured_again(tmp_path, monkeypatch, damage):
+    import json
+
+    from rdafnet.ops import auto
+
+    monkeypatch.setenv("RDAFNET_CACHE", str(tmp_path))
+    monkeypatch.setattr(auto, "native_precision", lambda *_: False)
+
+    def pick(measure):
+        return auto_precision("cpu", key="damaged", measure=measure, extra=("fp32-winograd",), size=(64, 64))
+
+    assert pick(lambda p, s: 1.0 if p == "fp32" else 0.5) == "fp32-winograd"
+    path = tmp_path / "auto_precision.json"
+    table = json.loads(path.read_text())
+    (entry,) = table
+    table[entry] = {**table[entry], **damage} if isinstance(damage, dict) else damage
+    path.write_text(json.dumps(table))
+    timed = []
+    assert pick(lambda p, s: timed.append(p) or (1.0 if p == "fp32" else 0.5)) == "fp32-winograd"
+    assert timed or damage == {"choices": [1]}  # measured again (a bad choices list alone is just replaced)
+    assert json.loads(path.read_text())[entry]["choices"] == {"64x64": "fp32-winograd"}

@@ -7,6 +7,7 @@ import math
 import platform
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -87,9 +88,10 @@ def auto_precision(
     cached = table.get(entry) if isinstance(table, dict) else None
     cached = cached if isinstance(cached, dict) else {}
     sides = [f"{s}x{s}" for s in MEASURE_SIDES]
-    costs = cached.get("cost")
-    if not (cached.get("candidates") == candidates and cached.get("measured_at") == sides and isinstance(costs, dict)):
-        costs = {}
+    kept = cached.get("cost")
+    same = cached.get("candidates") == candidates and cached.get("measured_at") == sides
+    costs: dict[str, list[float]] = cast("dict[str, list[float]]", kept) if same and _valid(kept, candidates) else {}
+    if not costs:
         for c in candidates:
             points = [(s * s, measure(c, s)) for s in MEASURE_SIDES]
             costs[c] = [math.inf, 0.0] if any(math.isinf(t) for _, t in points) else list(fit_cost(points))
@@ -98,8 +100,10 @@ def auto_precision(
     times = {c: max(costs[c][0] + costs[c][1] * pixels, 1e-9) for c in candidates}
     choice = _pick(candidates, times)
     label = f"{size[0]}x{size[1]}"
-    if cached.get("choices", {}).get(label) != choice:
-        cached.setdefault("choices", {})[label] = choice
+    if not isinstance(cached.get("choices"), dict):
+        cached["choices"] = {}
+    if cached["choices"].get(label) != choice:
+        cached["choices"][label] = choice
         table = table if isinstance(table, dict) else {}
         table[entry] = cached
         try:
@@ -110,6 +114,17 @@ def auto_precision(
         except OSError:  # a read-only home: measure again next time
             pass
     return choice
+
+
+def _valid(costs: object, candidates: list[str]) -> bool:
+    """Whether a cached record holds a cost line ``[a, b]`` of numbers for every candidate (a record edited
+    or damaged by hand is measured again, never trusted or a crash)."""
+    return isinstance(costs, dict) and all(
+        isinstance(costs.get(c), list)
+        and len(costs[c]) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v) for v in costs[c])
+        for c in candidates
+    )
 
 
 def _cache_file() -> Path:
