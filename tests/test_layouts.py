@@ -58,3 +58,21 @@ def test_a_multi_page_tiff_is_refused_with_its_page_count(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "holds 3 pages" in err and "a file of its own" in err and "shape" not in err
     assert not (tmp_path / "out" / "pages.tif").exists()
+
+
+def test_an_output_format_that_cannot_hold_the_input_is_refused_before_any_work(tmp_path, capsys):
+    from rdafnet.io.image import write_image
+
+    write_image(tmp_path / "in" / "alpha.png", np.dstack([RGB, ALPHA]))
+    write_image(tmp_path / "in" / "deep.png", RGB.astype(np.uint16) * 257)
+    write_image(tmp_path / "in" / "plain.png", RGB)
+    out = tmp_path / "out"
+    assert cli(["deblur", str(tmp_path / "in"), "-o", str(out), "--format", "jpg"]) == 2
+    err = capsys.readouterr().err
+    assert "the alpha of" in err and "alpha.png" in err and "the 16-bit of" in err and "deep.png" in err
+    assert "plain.png" not in err and not out.exists()  # nothing restored, nothing written
+    assert cli(["deblur", str(tmp_path / "in"), "-o", str(out), "--format", "webp"]) == 2  # alpha yes, 16-bit no
+    assert "16-bit" in capsys.readouterr().err and not out.exists()
+    assert cli(["deblur", str(tmp_path / "in"), "-o", str(out), "--format", "tif"]) == 0
+    back = read_image(out / "alpha.tif")
+    assert back.shape[2] == 4 and read_image(out / "deep.tif").dtype == np.uint16

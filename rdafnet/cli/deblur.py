@@ -189,7 +189,7 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _run(a: argparse.Namespace) -> int:
-    from rdafnet.io.image import image_size, plan_outputs
+    from rdafnet.io.image import FORMAT_HOLDS, held, image_size, plan_outputs
     from rdafnet.io.video import CONTAINERS, is_video
     from rdafnet.utils import distributed
 
@@ -215,6 +215,15 @@ def _run(a: argparse.Namespace) -> int:
         files = [f for f in files if f not in inside]
     if not files:
         raise ValueError("no input images found")
+    if a.format is not None:  # an output format that cannot hold what an input has: refused before any work
+        lost = [(f, sorted(held(f) - FORMAT_HOLDS[a.format])) for f in files]
+        lost = [(f, what) for f, what in lost if what]
+        if lost:
+            named = "; ".join(f"the {' and '.join(w)} of {f}" for f, w in lost[:5]) + (" ..." if len(lost) > 5 else "")
+            raise ValueError(
+                f"--format {a.format} cannot hold {named}: pass --format png or tif, or leave --format out "
+                "(each output then keeps its input's format)"
+            )
     names = [f.name if a.format is None else f"{f.stem}.{a.format}" for f in files]
     sources = plan_outputs(files, [out_dir / n for n in names])
     if a.compare:

@@ -143,6 +143,33 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
     return (w, h) if _orientation(path) in (5, 6, 7, 8) else (h, w)
 
 
+#: What each output format can hold beyond 8-bit colour.
+FORMAT_HOLDS = {"png": {"alpha", "16-bit"}, "tif": {"alpha", "16-bit"}, "webp": {"alpha"}, "jpg": set(), "bmp": set()}
+
+
+def held(path: str | os.PathLike) -> set[str]:
+    """What an image file holds that not every format can (``"alpha"``, ``"16-bit"``), from its header;
+    empty where the header cannot say (the read itself then names any problem)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff") and importlib.util.find_spec("tifffile") is not None:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                page = cast("tifffile.TiffPage", tif.pages[0])
+                out = {"16-bit"} if page.bitspersample > 8 else set()
+                return out | ({"alpha"} if page.extrasamples else set())
+        if path.suffix.lower() == ".png" and png_is_16bit_colour(path):
+            with open(path, "rb") as f:
+                return {"16-bit"} | ({"alpha"} if f.read(26)[25] in (4, 6) else set())
+        with open_image(path) as im:
+            out = {"16-bit"} if im.mode.startswith("I;16") or im.mode in ("I", "F") else set()
+            has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+            return out | ({"alpha"} if has_alpha else set())
+    except Exception:  # noqa: BLE001 - unreadable here: read_image will name the problem
+        return set()
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as (H, W, C) uint8 or uint16, C in {1, 3, 4}, EXIF orientation applied; the array is
     the caller's own (writable, so ``torch.from_numpy`` takes it without a warning)."""
