@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import itertools
 import shutil
 import sys
 import warnings
@@ -148,7 +149,7 @@ def _run_size(a: argparse.Namespace, sizes: Iterable[tuple[int, int] | None]) ->
     inputs (their headers, the first 64), cut to ``--tile`` where inference is tiled."""
     from rdafnet.ops.auto import DEFAULT_SIZE
 
-    known = [s for s in list(sizes)[:64] if s is not None]
+    known = [s for s in itertools.islice(sizes, 64) if s is not None]  # (headers only: a few ms each)
     h, w = max(known, key=lambda s: s[0] * s[1]) if known else DEFAULT_SIZE
     return (min(h, a.tile), min(w, a.tile)) if a.tile else (h, w)
 
