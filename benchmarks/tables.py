@@ -30,6 +30,7 @@ from tables_quality import (
 from tables_speed import (
     authors_zoo,
     card_speed,
+    cli_default,
     faq_speed,
     keep_gain,
     speed_summary,
@@ -65,6 +66,7 @@ TABLES = {
     "keep-gain": keep_gain,
     "tiny-seconds": tiny_seconds,
     "speed-run": run_facts,
+    "cli-default": cli_default,
 }
 PAGES = [
     ROOT / "README.md",

@@ -303,3 +303,28 @@ def winograd_layers() -> str:
             f"{'NNPACK' if c['nnpack_kept'] else 'oneDNN'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def cli_default() -> str:
+    """docs/performance.md: the command line's default path (``precision="auto"``) against the authors' code
+    and each exact path, single-stage at 720p, one row per ``bench.py auto`` run (each in one process)."""
+    import json
+
+    lines = [
+        "| CPU (run) | authors' code | exact, direct | exact, Winograd | `rdafnet deblur`, default options "
+        "| `auto` took | vs the fastest exact |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for path in sorted(RESULTS.glob("*-auto.json")):
+        r = json.loads(path.read_text())
+        rows = {x["path"].split(" (")[0].split(",")[0]: x for x in r["rows"]}
+        ref, cli = rows["authors' code"], next(x for x in r["rows"] if x["path"].startswith("rdafnet deblur"))
+        direct, wino = r["rows"][1], next((x for x in r["rows"] if "Winograd" in x["path"]), None)
+        took = cli["path"].split("(")[1].rstrip(")")
+        isa = " run as AVX2-only" if r["isa"] == "avx2" else ""
+        cells = [f"{x['seconds']:.1f} s ({x['x_vs_reference']:.2f}x)" if x else "-" for x in (direct, wino, cli)]
+        lines.append(
+            f"| {r['cpu']}{isa} ({r['date']}) | {ref['seconds']:.1f} s | {cells[0]} | {cells[1]} | {cells[2]} | "
+            f"{took} | {cli['vs_fastest_exact']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
