@@ -8,6 +8,7 @@ before any of the command's code runs."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
@@ -36,7 +37,9 @@ def _digest(folder: Path) -> dict[str, str]:
     return out
 
 
+@functools.cache
 def _import_seconds() -> float:
+    """How long the interpreter takes to import the command line (once per test session)."""
     t = time.monotonic()
     subprocess.run([sys.executable, "-c", "import rdafnet.cli"], check=True)
     return time.monotonic() - t
