@@ -317,9 +317,8 @@ def cli_default() -> str:
     ]
     for path in sorted(RESULTS.glob("*-auto.json")):
         r = json.loads(path.read_text())
-        rows = {x["path"].split(" (")[0].split(",")[0]: x for x in r["rows"]}
-        ref, cli = rows["authors' code"], next(x for x in r["rows"] if x["path"].startswith("rdafnet deblur"))
-        direct, wino = r["rows"][1], next((x for x in r["rows"] if "Winograd" in x["path"]), None)
+        ref, direct, cli = r["rows"][0], r["rows"][1], r["rows"][-1]  # bench.py auto's order
+        wino = next((x for x in r["rows"] if "Winograd" in x["path"]), None)
         took = cli["path"].split("(")[1].rstrip(")")
         isa = " run as AVX2-only" if r["isa"] == "avx2" else ""
         cells = [f"{x['seconds']:.1f} s ({x['x_vs_reference']:.2f}x)" if x else "-" for x in (direct, wino, cli)]
