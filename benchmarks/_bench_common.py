@@ -71,6 +71,30 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BENCH = Path(__file__).with_name("bench.py")
 
 
+ISA_HELP = "avx2: as an AVX2-only CPU runs it (no AVX-512, bf16 or VNNI)"
+_AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def as_isa(isa: str) -> None:
+    """``--isa avx2``: run this benchmark as an AVX2-only CPU would (no AVX-512, no bf16, no VNNI). The
+    kernels are limited by ``ATEN_CPU_CAPABILITY=avx2`` and ``ONEDNN_MAX_CPU_ISA=AVX2``, which must be set
+    before torch starts, so the process starts itself again with them (its subprocesses inherit them); bf16
+    and int8 are then reported as not native, as such a CPU reports them. ``native``: nothing changes."""
+    if isa != "avx2":
+        return
+    if os.environ.get("ONEDNN_MAX_CPU_ISA") != "AVX2":
+        cmd = [sys.executable, *sys.argv]
+        raise SystemExit(subprocess.run(cmd, env={**os.environ, **_AVX2_ENV}).returncode)
+    import importlib
+
+    quant = importlib.import_module("rdafnet.layers.quant")
+    optimize_module = importlib.import_module("rdafnet.ops.optimize")  # (rdafnet.ops.optimize is the function)
+    device = importlib.import_module("rdafnet.utils.device")
+    device._cpu_native = lambda dtype: False
+    quant.int8_supported = lambda: False
+    optimize_module.int8_supported = lambda: False
+
+
 def _real_pairs(data: Path) -> list:
     """The GoPro test frame and the 11 GoPro training pairs of ``../shared/data``."""
     from rdafnet.data import find_pairs
@@ -78,7 +102,13 @@ def _real_pairs(data: Path) -> list:
     return find_pairs(data / "gopro_dev") + find_pairs(data / "gopro_train_pairs")
 
 
+#: The variant name the speed run gives the bundled default model (its trained weights, which int8 needs).
+BUNDLED = "bundled"
+
+
 def _model(variant: str, pretrained: bool):
+    """The model a benchmark times: the bundled default where ``pretrained``, else ``variant`` with
+    random weights (seed 0)."""
     import rdafnet
 
     if pretrained:

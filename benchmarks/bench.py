@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from _bench_common import DATA, JSON_HELP
+from _bench_common import DATA, ISA_HELP, JSON_HELP
 from bench_auto import auto
 from bench_layers import convs, int8_layers
 from bench_memory import memory, precision, tiling, video
@@ -29,7 +29,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("speed")
-    s.add_argument("--variants", nargs="+", default=["single-stage", "multi-stage", "tiny"])
+    s.add_argument(
+        "--variants",
+        nargs="+",
+        default=["single-stage", "multi-stage", "bundled"],
+        help="network variants with random weights, or 'bundled' (the bundled default model, trained)",
+    )
     s.add_argument("--sizes", nargs="+", default=["256x256", "720x1280"])
     s.add_argument(
         "--paths",
@@ -51,6 +56,7 @@ def main() -> None:
     s.add_argument("--tile", type=int, default=256)
     s.add_argument("--overlap", type=int, default=32)
     s.add_argument("--batch", type=int, default=1, help="tiles per forward pass (1 keeps CPU tensors cache-sized)")
+    s.add_argument("--isa", choices=("native", "avx2"), default="native", help=ISA_HELP)
     s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=speed)
     s = sub.add_parser("convs")
@@ -98,7 +104,7 @@ def main() -> None:
     s = sub.add_parser("auto", help="the command line's default path on a 720p frame against each exact path")
     s.add_argument("--variant", default="single-stage")
     s.add_argument("--size", default="720x1280")
-    s.add_argument("--isa", choices=("native", "avx2"), default="native", help="avx2: as an AVX2-only CPU runs it")
+    s.add_argument("--isa", choices=("native", "avx2"), default="native", help=ISA_HELP)
     s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=auto)
     for name, func in (("_profile", _profile_case), ("_case", _case)):  # one measurement, in a fresh process
@@ -115,6 +121,7 @@ def main() -> None:
     s.add_argument("--pretrained", action="store_true")
     s.add_argument("--save")
     s.add_argument("--compare")
+    s.add_argument("--isa", choices=("native", "avx2"), default="native")
     a = p.parse_args()
     a.func(a)
 

@@ -11,34 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _bench_common import BENCH, _write_result, cpu_summary
-
-_AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-
-
-def _as_avx2() -> None:
-    """bf16 and int8 as an AVX2-only CPU reports them: not native."""
-    import importlib
-
-    quant = importlib.import_module("rdafnet.layers.quant")
-    optimize_module = importlib.import_module("rdafnet.ops.optimize")  # (rdafnet.ops.optimize is the function)
-    device = importlib.import_module("rdafnet.utils.device")
-
-    device._cpu_native = lambda dtype: False
-    quant.int8_supported = lambda: False
-    optimize_module.int8_supported = lambda: False
+from _bench_common import _write_result, as_isa, cpu_summary
 
 
 def auto(args: argparse.Namespace) -> None:
-    if args.isa == "avx2" and os.environ.get("ONEDNN_MAX_CPU_ISA") != "AVX2":
-        cmd = [sys.executable, str(BENCH), "auto", *sys.argv[2:]]
-        raise SystemExit(subprocess.run(cmd, env={**os.environ, **_AVX2_ENV}).returncode)
+    as_isa(args.isa)
     import numpy as np
     import torch
 
@@ -46,8 +27,6 @@ def auto(args: argparse.Namespace) -> None:
     from rdafnet.cli import main as cli
     from rdafnet.layers.fastconv import winograd_available
 
-    if args.isa == "avx2":
-        _as_avx2()
     torch.set_grad_enabled(False)
     rdafnet.ops.keep_freed_memory()  # as the command line does, for every row
     h, w = (int(v) for v in args.size.split("x"))

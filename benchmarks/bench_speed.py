@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from _bench_common import (
+    BUNDLED,
     _conv_peak_gflops,
     _matmul_peak_gflops,
     _model,
@@ -19,6 +20,7 @@ from _bench_common import (
     _rss_mb,
     _run_case,
     _write_result,
+    as_isa,
     cpu_summary,
 )
 
@@ -33,7 +35,8 @@ def _case(args: argparse.Namespace) -> None:
     torch.set_grad_enabled(False)
     if "keep" in args.path.split("-"):
         rdafnet.ops.keep_freed_memory()
-    model = _model(args.variant, args.pretrained)
+    as_isa(args.isa)
+    model = _model(args.variant, args.pretrained or args.variant == BUNDLED)
     h, w = args.h, args.w
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     # path = reference | optimized | compiled (inductor on the reference model) | onnx (onnxruntime
@@ -106,10 +109,13 @@ def _case(args: argparse.Namespace) -> None:
         out["max_abs_diff"] = float((y - ref).abs().max())
         mse = float(((y - ref) ** 2).mean())
         out["psnr_vs_reference"] = float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+    if "fastest" in flags:  # what precision="auto" took here (its cost lines were measured in this run)
+        out["auto"] = rdafnet.ops.fastest(model)
     print(json.dumps(out))
 
 
 def speed(args: argparse.Namespace) -> None:
+    as_isa(args.isa)
     import rdafnet
     from rdafnet.ops import bf16_native
 
@@ -133,10 +139,11 @@ def speed(args: argparse.Namespace) -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     tmp = tempfile.mkdtemp()
+    os.environ["RDAFNET_CACHE"] = os.path.join(tmp, "cache")  # precision="auto" measures in this run
     for variant in args.variants:
         for size in args.sizes:
             h, w = map(int, size.split("x"))
-            macs = rdafnet.profile(rdafnet.build(variant), (h, w)).macs
+            macs = rdafnet.profile(_model(variant, variant == BUNDLED), (h, w)).macs
             ref_file = os.path.join(tmp, f"{variant}-{size}.npy")
             base = None
             for path in args.paths:
@@ -154,6 +161,8 @@ def speed(args: argparse.Namespace) -> None:
                     str(args.overlap),
                     "--batch",
                     str(args.batch),
+                    "--isa",
+                    args.isa,
                 ]
                 is_ref = base is None and path.split("-")[0] == "reference"  # the first reference path is the baseline
                 extra += ["--save", ref_file] if is_ref else ["--compare", ref_file]
@@ -180,10 +189,14 @@ def speed(args: argparse.Namespace) -> None:
                         "size": size,
                         "path": path,
                         "baseline": is_ref,
-                        **{k: r[k] for k in ("median_s", "peak_rss_mb", "max_abs_diff", "psnr_vs_reference") if k in r},
+                        **{
+                            k: r[k]
+                            for k in ("median_s", "peak_rss_mb", "max_abs_diff", "psnr_vs_reference", "auto")
+                            if k in r
+                        },
                         "speedup": base / r["median_s"] if base else None,
                         "gflops": gf,
                     }
                 )
     if args.json:
-        _write_result(args.json, "speed", results, conv_peak_gflops=convs)
+        _write_result(args.json, "speed", results, isa=args.isa, conv_peak_gflops=convs)
