@@ -8,6 +8,7 @@ agreement of tiled and full-frame output on real frames.
     python benchmarks/bench.py video  [--frames 24] [--size 720x1280]
     python benchmarks/bench.py profile [--variant single-stage] [--size 720x1280] [--paths ...]
     python benchmarks/bench.py auto [--isa avx2] [--variant single-stage]  # the CLI's default path
+    python benchmarks/bench.py winograd-own [--isa avx2]  # Winograd in PyTorch ops against NNPACK, per layer
 
 Each measurement runs in a fresh subprocess so that its peak resident memory is its own.
 Times are medians of ``--repeats`` runs after a warm-up on a small input.
@@ -23,6 +24,7 @@ from bench_layers import convs, int8_layers
 from bench_memory import memory, precision, tiling, video
 from bench_profile import _profile_case, profile_paths
 from bench_speed import _case, speed
+from bench_winograd import winograd_own
 
 
 def main() -> None:
@@ -65,6 +67,14 @@ def main() -> None:
     s.add_argument("--repeats", type=int, default=2)
     s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=convs)
+    s = sub.add_parser("winograd-own", help="Winograd in PyTorch ops against NNPACK and oneDNN, layer by layer")
+    s.add_argument("--variant", default="single-stage")
+    s.add_argument("--size", default="720x1280")
+    s.add_argument("--tiles", nargs="+", type=int, default=[4, 6], help="output tile sides m of F(m x m, r x r)")
+    s.add_argument("--repeats", type=int, default=2)
+    s.add_argument("--isa", choices=("native", "avx2"), default="native", help=ISA_HELP)
+    s.add_argument("--json", default=None, help=JSON_HELP)
+    s.set_defaults(func=winograd_own)
     s = sub.add_parser("int8-layers")
     s.add_argument("--variant", default="single-stage")
     s.add_argument("--size", default="720x1280")

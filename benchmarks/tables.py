@@ -30,6 +30,7 @@ from tables_quality import (
 from tables_speed import (
     authors_zoo,
     card_speed,
+    ceiling,
     cli_default,
     faq_speed,
     keep_gain,
@@ -39,6 +40,7 @@ from tables_speed import (
     winograd,
     winograd_layers,
     winograd_notes,
+    winograd_own,
     zoo,
 )
 
@@ -67,6 +69,8 @@ TABLES = {
     "tiny-seconds": tiny_seconds,
     "speed-run": run_facts,
     "cli-default": cli_default,
+    "winograd-own": winograd_own,
+    "ceiling": ceiling,
 }
 PAGES = [
     ROOT / "README.md",

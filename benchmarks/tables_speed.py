@@ -11,6 +11,17 @@ from _tables_data import (
 )
 
 
+def _small(name: str = SPEED) -> str:
+    """The bundled default's rows in a speed run: ``bundled`` (its trained weights), or ``tiny`` (the same
+    architecture with random weights) in runs made before the speed run measured the bundled model."""
+    return "bundled" if any(r["variant"] == "bundled" for r in result(name)["rows"]) else "tiny"
+
+
+def _cpu(r: dict) -> str:
+    """A result's CPU, and how it was run (``--isa avx2``: as an AVX2-only CPU)."""
+    return r["cpu"] + (" run as AVX2-only" if r.get("isa") == "avx2" else "")
+
+
 def _cost(model) -> tuple[str, str]:
     import rdafnet
 
@@ -40,7 +51,7 @@ def zoo() -> str:
             params, macs = _cost(rdafnet.from_pretrained(name))
             label = f"`{name}` (bundled{', default' if name == default else ''})"
             lines.append(
-                f"| {label} | {params} | {macs} | {entry['metrics'][frame]['psnr']:.2f} | {_seconds('tiny')} |"
+                f"| {label} | {params} | {macs} | {entry['metrics'][frame]['psnr']:.2f} | {_seconds(_small())} |"
             )
         elif entry["source"] == "authors":
             params, macs = _cost(rdafnet.build(entry["variant"]))
@@ -101,7 +112,7 @@ def winograd() -> str:
         "max abs diff vs authors' | PSNR vs authors' (dB) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for variant in ("single-stage", "multi-stage", "tiny"):
+    for variant in ("single-stage", "multi-stage", _small()):
         for path, label in labels.items():
             try:
                 r = row(variant, path)
@@ -121,10 +132,10 @@ def winograd_notes() -> str:
     """The figures under docs/performance.md's Winograd table, from the same run."""
     t = {
         (v, p): row(v, p)
-        for v in ("single-stage", "tiny")
+        for v in ("single-stage", _small())
         for p in ("reference-keep", "reference", "optimized-keep", "optimized-winograd-keep", "optimized-fastest-keep")
     }
-    ss, tn = "single-stage", "tiny"
+    ss, tn = "single-stage", _small()
     gain = t[ss, "optimized-keep"]["median_s"] / t[ss, "optimized-winograd-keep"]["median_s"]
     w, d, f = t[ss, "optimized-winograd-keep"], t[ss, "optimized-keep"], t[ss, "optimized-fastest-keep"]
     tw, td = t[tn, "optimized-winograd-keep"]["median_s"], t[tn, "optimized-keep"]["median_s"]
@@ -173,54 +184,75 @@ def speed_summary() -> str:
     )
 
 
-def _per_cpu(variant: str, digits: int, picked_column: bool) -> list[str]:
-    """One row per speed result that measured ``variant``'s paths at 720p: the authors' code (same
-    allocator setting / as released), exact, Winograd and fastest, with their ratios."""
+def _cell(variant: str, path: str, name: str, digits: int) -> str:
+    try:
+        r = row(variant, path, name)
+    except KeyError:
+        return "not measured"
+    return f"{r['median_s']:.{digits}f} s" + ("" if r["baseline"] else f" ({r['speedup']:.2f}x)")
+
+
+def _per_cpu(variants: tuple[str, ...], digits: int) -> list[str]:
+    """One row per speed result and network measured at 720p: the authors' code (same allocator setting /
+    as released), each path with its ratio to the first, and what ``precision="auto"`` took."""
     lines = []
     for path in sorted(RESULTS.glob("*-speed.json")):
-        name = path.name
-        try:
-            ref, exact, wino, fast = (
-                row(variant, p, name)
-                for p in ("reference-keep", "optimized-keep", "optimized-winograd-keep", "optimized-fastest-keep")
+        name, r = path.name, result(path.name)
+        for variant in variants:
+            variant = _small(name) if variant == "bundled" else variant
+            try:
+                row(variant, "optimized-fastest-keep", name)
+            except KeyError:
+                continue
+            released = _cell(variant, "reference", name, digits)
+            cells = [_cell(variant, p, name, digits) for p in ("reference-keep", *PATHS)]
+            net = "" if len(variants) == 1 else f" | {NETWORKS[variant]}"
+            lines.append(
+                f"| {_cpu(r)} ({r['date']}){net} | {cells[0]} / {released} | {' | '.join(cells[1:])} | "
+                f"{_picked(variant, name)} |"
             )
-        except KeyError:
-            continue
-        try:
-            released = f"{row(variant, 'reference', name)['median_s']:.{digits}f} s"
-        except KeyError:
-            released = "not measured"
-        r = result(name)
-        pick = f" | {_picked(variant, name)}" if picked_column else f", {_picked(variant, name)}"
-        try:
-            i8 = row(variant, "optimized-int8-keep", name)
-            int8 = f"{i8['median_s']:.{digits}f} s ({i8['speedup']:.2f}x)"
-        except KeyError:
-            int8 = "not measured"
-        lines.append(
-            f"| {r['cpu']} ({r['date']}) | {ref['median_s']:.{digits}f} s / {released} | "
-            f"{exact['median_s']:.{digits}f} s ({exact['speedup']:.2f}x) | {wino['median_s']:.{digits}f} s "
-            f"({wino['speedup']:.2f}x) | {int8} | {fast['median_s']:.{digits}f} s ({fast['speedup']:.2f}x"
-            + (f"){pick} |" if picked_column else f"{pick}) |")
-        )
     return lines
 
 
+#: The paths of the per-CPU tables, in their columns' order (the last one is the command line's default).
+PATHS = (
+    "optimized-keep",
+    "optimized-winograd-keep",
+    "optimized-bf16-keep",
+    "optimized-int8-keep",
+    "optimized-fastest-keep",
+)
+NETWORKS = {
+    "single-stage": "single-stage",
+    "multi-stage": "multi-stage",
+    "bundled": "bundled default (trained)",
+    "tiny": "tiny (random weights)",
+}
+_HEAD = (
+    "authors' code: same allocator setting / as released | exact, direct | exact, Winograd | bf16 | int8 | "
+    "`rdafnet deblur` default (`auto`) | `auto` took |"
+)
+
+
 def card_speed() -> str:
-    """The bundled default's model card: its seconds per 720p frame on each CPU kind measured (the
-    ``tiny`` architecture rows of every speed result)."""
-    lines = [
-        "| CPU | authors' code: same allocator setting / as released | exact (fp32) | Winograd (fp32) | int8 | "
-        "fastest (`auto`) |",
-        "| --- | --- | --- | --- | --- | --- |",
-        *_per_cpu("tiny", 2, picked_column=False),
-    ]
+    """The bundled default's model card: its seconds per 720p frame on each CPU kind measured (its rows, or
+    its architecture's with random weights, in every speed result)."""
+    lines = [f"| CPU | {_HEAD}", "| --- " * 8 + "|", *_per_cpu(("bundled",), 2)]
     return "\n".join(lines) + "\n"
 
 
 def _picked(variant: str, name: str) -> str:
     """The path ``precision="auto"`` ran in a result: the candidate whose output it matched exactly."""
     fast = row(variant, "optimized-fastest-keep", name)
+    if "auto" in fast:  # recorded by the run (bench.py speed does since 2026-12-08)
+        took = fast["auto"]
+        return (
+            "fp32, Winograd"
+            if took["conv"] == "winograd"
+            else "fp32, direct"
+            if took["precision"] == "fp32"
+            else took["precision"]
+        )
     for path, label in (
         ("optimized-bf16-keep", "bf16"),
         ("optimized-int8-keep", "int8"),
@@ -236,13 +268,42 @@ def _picked(variant: str, name: str) -> str:
 
 
 def which_path() -> str:
-    """docs/performance.md: the single-stage network at 720p on each CPU kind measured (every speed result)."""
+    """docs/performance.md: each network at 720p on each CPU kind measured (every speed result)."""
+    lines = [f"| CPU (run) | network | {_HEAD}", "| --- " * 9 + "|"]
+    lines += _per_cpu(("single-stage", "multi-stage", "bundled"), 1)
+    return "\n".join(lines) + "\n"
+
+
+def ceiling() -> str:
+    """docs/performance.md: per speed result, the fastest any path of a kind could run the single-stage
+    network at the 3x3 convolution peak measured in that run, against what was measured."""
     lines = [
-        "| CPU (run) | authors' code: same allocator setting / as released | exact (`optimize`, fp32) | "
-        'exact, Winograd | int8 (`precision="int8"`) | fastest (`precision="auto"`) | `auto` picks |',
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        *_per_cpu("single-stage", 1, picked_column=True),
+        "| CPU (run) | 3x3 conv peak fp32 / bf16 (GFLOP/s) | fp32 floor at that peak | authors' code | most a "
+        "direct fp32 path can give | exact, direct | exact, Winograd | bf16: floor, most it can give, measured |",
+        "| --- " * 8 + "|",
     ]
+    for path in sorted(RESULTS.glob("*-speed.json")):
+        name, r = path.name, result(path.name)
+        try:
+            ref, direct = row("single-stage", "reference-keep", name), row("single-stage", "optimized-keep", name)
+        except KeyError:
+            continue
+        peak = r["conv_peak_gflops"]
+        flop = direct["gflops"] * direct["median_s"]  # G floating-point operations of one frame
+        floor = flop / peak["fp32"]
+        bf16 = "emulated: none"
+        if peak.get("bf16"):
+            b_floor = flop / peak["bf16"]
+            bf16 = (
+                f"{b_floor:.1f} s, {ref['median_s'] / b_floor:.2f}x, "
+                f"{_cell('single-stage', 'optimized-bf16-keep', name, 1)}"
+            )
+        cells = [_cell("single-stage", p, name, 1) for p in ("optimized-keep", "optimized-winograd-keep")]
+        peaks = f"{peak['fp32']:.0f} / " + (f"{peak['bf16']:.0f}" if peak.get("bf16") else "-")
+        lines.append(
+            f"| {_cpu(r)} ({r['date']}) | {peaks} | {floor:.1f} s | {ref['median_s']:.1f} s | "
+            f"{ref['median_s'] / floor:.2f}x | {cells[0]} | {cells[1]} | {bf16} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -279,8 +340,8 @@ def tiny_seconds() -> str:
     return (
         "Its model card is in `rdafnet/weights/rdafnet-tiny-gopro-v4/README.md` and gives the split, the exact\n"
         f"command, the measured PSNR/SSIM and the CPU time ("
-        f"{row('tiny', 'optimized-keep')['median_s']:.2f} s per 720x1280 frame exact, "
-        f'{row("tiny", "optimized-fastest-keep")["median_s"]:.2f} s with `precision="auto"`; CPU: {r["cpu"]}).\n'
+        f"{row(_small(), 'optimized-keep')['median_s']:.2f} s per 720x1280 frame exact, "
+        f'{row(_small(), "optimized-fastest-keep")["median_s"]:.2f} s with `precision="auto"`; CPU: {r["cpu"]}).\n'
     )
 
 
@@ -327,3 +388,37 @@ def cli_default() -> str:
             f"{took} | {cli['vs_fastest_exact']:.2f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def winograd_own() -> str:
+    """docs/performance.md: Winograd written with PyTorch ops against NNPACK and oneDNN, layer by layer, one
+    block per ``bench.py winograd-own`` run."""
+    import json
+
+    blocks = []
+    for path in sorted(RESULTS.glob("*-winograd-own.json")):
+        r = json.loads(path.read_text())
+        tiles = sorted({int(k[1:].split("_")[0]) for c in r["rows"] for k in c if k.startswith("f") and "gemm" in k})
+        isa = " run as AVX2-only" if r["isa"] == "avx2" else ""
+        lines = [
+            f"{r['variant']} at {r['size']}; CPU: {r['cpu']}{isa}; torch {r['torch']}, {r['threads']} threads; "
+            f"{r['date']}; `{r['command']}`",
+            "",
+            "| in | out | kernel | input | layers | oneDNN s | NNPACK s | "
+            + "".join(f"F({m}x{m}) s / GEMM alone s | " for m in tiles)
+            + "fastest own / NNPACK | rel. error NNPACK / "
+            + " / ".join(f"F({m}x{m})" for m in tiles)
+            + " |",
+            "| --- " * (9 + len(tiles)) + "|",
+        ]
+        for c in r["rows"]:
+            own = min(c[f"f{m}_s"] for m in tiles)
+            vs = f"{own / c['nnpack_s']:.1f}x slower" if own > c["nnpack_s"] else f"{c['nnpack_s'] / own:.1f}x faster"
+            errors = " / ".join(f"{c[k]:.0e}" for k in ["nnpack_rel_error", *(f"f{m}_rel_error" for m in tiles)])
+            own_cells = "".join(f"{c[f'f{m}_s']:.3f} / {c[f'f{m}_gemm_s']:.3f} | " for m in tiles)
+            lines.append(
+                f"| {c['in']} | {c['out']} | {c['kernel']}x{c['kernel']} | {c['input']} | {c['layers']} | "
+                f"{c['onednn_cl_s']:.3f} | {c['nnpack_s']:.3f} | {own_cells}{vs} | {errors} |"
+            )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
