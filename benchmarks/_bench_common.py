@@ -20,24 +20,18 @@ def _rss_mb() -> float:
 
 
 def _matmul_peak_gflops(n: int = 2048, dtype: torch.dtype = torch.float32) -> float:
+    """The rate of the fastest of 8 n x n matrix products (after a warm-up): a peak, so the best call counts."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(5):
-        a @ b
-    return 2 * n**3 * 5 / (time.perf_counter() - t) / 1e9
+    return 2 * n**3 / _best(lambda: a @ b, 8) / 1e9
 
 
 def _conv_peak_gflops(dtype: torch.dtype = torch.float32, c: int = 128, h: int = 180, w: int = 320) -> float:
-    """A channels-last 3x3 convolution with the networks' feature width (128 channels)."""
+    """The rate of the fastest of 12 channels-last 3x3 convolutions with the networks' feature width (128
+    channels), after a warm-up."""
     x = torch.randn(1, c, h, w).to(memory_format=torch.channels_last, dtype=dtype)
     wt = torch.randn(c, c, 3, 3).to(memory_format=torch.channels_last, dtype=dtype)
     with torch.no_grad():
-        torch.nn.functional.conv2d(x, wt, padding=1)
-        t = time.perf_counter()
-        for _ in range(5):
-            torch.nn.functional.conv2d(x, wt, padding=1)
-    return 2 * c * c * 9 * h * w * 5 / (time.perf_counter() - t) / 1e9
+        return 2 * c * c * 9 * h * w / _best(lambda: torch.nn.functional.conv2d(x, wt, padding=1), 12) / 1e9
 
 
 def cpu_summary() -> str:
