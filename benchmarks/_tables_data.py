@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 #: The speed run the tables quote (one run, one CPU: ratios are only compared within it).
-SPEED = "zen4-2026-12-01-speed.json"
+SPEED = "zen4-2026-12-08-speed.json"
 #: The per-layer convolution timings (``bench.py convs``) that docs/performance.md quotes.
 CONVS = "zen4-2026-12-01-convs.json"
 #: bf16 against fp32 with the bundled weights on real frames (``bench.py precision``).

@@ -58,7 +58,7 @@ def auto(args: argparse.Namespace) -> None:
         chosen = rdafnet.ops.fastest(rdafnet.from_pretrained(saved), size=(h, w))
         measure_s = time.perf_counter() - t
         record = next(iter(json.loads((Path(tmp) / "cache" / "auto_precision.json").read_text()).values()))
-        print(f"auto measured in {measure_s:.1f} s at {record['measured_at']}: {chosen}", flush=True)
+        print(f"auto measured in {measure_s:.1f} s at {', '.join(record['seconds'])}: {chosen}", flush=True)
         t = time.perf_counter()
         assert cli(["deblur", str(src), "-o", str(Path(tmp) / "out"), "--model", str(saved)]) == 0
         cli_s = time.perf_counter() - t

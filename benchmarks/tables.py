@@ -16,6 +16,16 @@ import sys
 from pathlib import Path
 
 from _tables_data import MARKER, ROOT, result, run_facts
+from tables_cpus import (
+    auto_notes,
+    card_speed,
+    ceiling,
+    cli_default,
+    which_path,
+    which_path_notes,
+    winograd_own,
+    winograd_own_notes,
+)
 from tables_quality import (
     bf16_accuracy,
     bf16_summary,
@@ -29,18 +39,13 @@ from tables_quality import (
 )
 from tables_speed import (
     authors_zoo,
-    card_speed,
-    ceiling,
-    cli_default,
     faq_speed,
     keep_gain,
     speed_summary,
     tiny_seconds,
-    which_path,
     winograd,
     winograd_layers,
     winograd_notes,
-    winograd_own,
     zoo,
 )
 
@@ -71,6 +76,9 @@ TABLES = {
     "cli-default": cli_default,
     "winograd-own": winograd_own,
     "ceiling": ceiling,
+    "which-path-notes": which_path_notes,
+    "winograd-own-notes": winograd_own_notes,
+    "auto-notes": auto_notes,
 }
 PAGES = [
     ROOT / "README.md",

@@ -141,7 +141,7 @@ def test_auto_weighs_winograd_against_fp32_and_caches(tmp_path, monkeypatch):
         == "fp32-winograd"
     )
     assert (
-        auto_precision("cpu", key="wino-slow", measure=measure({"fp32": 1.0, "fp32-winograd": 0.95}), extra=extra)
+        auto_precision("cpu", key="wino-slow", measure=measure({"fp32": 1.0, "fp32-winograd": 0.97}), extra=extra)
         == "fp32"
     )
     seen.clear()
@@ -169,8 +169,9 @@ def test_auto_path_builds_what_was_chosen(monkeypatch):
 
 
 def test_auto_decides_at_the_size_it_will_run_and_records_where_it_measured(tmp_path, monkeypatch):
-    """A cost stub where Winograd's fixed cost is higher and its cost per pixel lower (what NNPACK does on
-    AVX2): fp32 at small sizes, Winograd at 720p; one measurement serves every size."""
+    """A cost stub where Winograd's fixed cost is higher and its cost per pixel lower (what NNPACK does): fp32 on
+    small inputs, Winograd on 720p frames, each decided on a measurement at (or, for large frames, near) the
+    size that runs, and the record says where it measured."""
     import json
 
     from rdafnet.ops import auto
@@ -180,23 +181,46 @@ def test_auto_decides_at_the_size_it_will_run_and_records_where_it_measured(tmp_
     cost = {"fp32": (0.01, 1.0e-6), "fp32-winograd": (0.05, 0.6e-6)}  # seconds: a + b * pixels
     timed = []
 
-    def measure(path, side):
-        timed.append((path, side))
+    def measure(path, at):
+        timed.append((path, at))
         a, b = cost[path]
-        return a + b * side * side
+        return a + b * at[0] * at[1]
 
     def pick(size):
         return auto_precision("cpu", key="by-size", measure=measure, extra=("fp32-winograd",), size=size)
 
     assert pick((128, 128)) == "fp32"  # 0.026 s against 0.060 s
-    assert pick((720, 1280)) == "fp32-winograd"  # 0.93 s against 0.60 s: 1.55x
+    assert pick((720, 1280)) == "fp32-winograd"  # measured at 360x640: 0.24 s against 0.19 s, 1.28x
     assert pick((256, 256)) == "fp32"  # 0.076 against 0.089
-    assert timed == [(p, s) for p in cost for s in auto.MEASURE_SIDES]  # measured once, at three sizes
+    assert pick((1080, 1920)) == "fp32-winograd"  # the same measurement as 720p
+    assert auto.measure_size((720, 1280)) == auto.measure_size((1080, 1920)) == (360, 640)
+    assert timed == [(p, at) for at in ((128, 128), (360, 640), (256, 256)) for p in cost]  # once per size
     (record,) = json.loads((tmp_path / "auto_precision.json").read_text()).values()
-    assert record["measured_at"] == [f"{s}x{s}" for s in auto.MEASURE_SIDES]
-    assert record["choices"] == {"128x128": "fp32", "720x1280": "fp32-winograd", "256x256": "fp32"}
-    a, b = record["cost"]["fp32-winograd"]
-    assert a == pytest.approx(0.05) and b == pytest.approx(0.6e-6)  # the fitted line
+    assert sorted(record["seconds"]) == ["128x128", "256x256", "360x640"]  # where it measured, and what
+    assert record["seconds"]["360x640"]["fp32-winograd"] == pytest.approx(0.05 + 0.6e-6 * 360 * 640)
+    assert record["choices"] == {
+        "128x128": "fp32",
+        "720x1280": "fp32-winograd",
+        "256x256": "fp32",
+        "1080x1920": "fp32-winograd",
+    }
+
+
+def test_an_exact_path_needs_a_smaller_margin_than_an_inexact_one(tmp_path, monkeypatch):
+    from rdafnet.ops import auto
+
+    monkeypatch.setenv("RDAFNET_CACHE", str(tmp_path))
+    monkeypatch.setattr(auto, "native_precision", lambda *_: True)
+
+    def pick(key, times, extra=("fp32-winograd",)):
+        return auto_precision("cpu", key=key, measure=lambda p, at: times[p], extra=extra)
+
+    # 1.09x faster than fp32: enough for Winograd (float32 rounding apart, exact), not for bf16
+    assert pick("w", {"fp32": 1.0, "bf16": 2.0, "fp32-winograd": 0.92}) == "fp32-winograd"
+    assert pick("b", {"fp32": 1.0, "bf16": 0.92, "fp32-winograd": 2.0}) == "fp32"
+    assert pick("wb", {"fp32": 1.0, "bf16": 0.92, "fp32-winograd": 0.95}) == "fp32-winograd"
+    assert pick("bb", {"fp32": 1.0, "bf16": 0.5, "fp32-winograd": 0.9}) == "bf16"
+    assert auto.EXACT_MARGIN < auto.AUTO_MARGIN
 
 
 def test_the_cli_decides_at_its_inputs_size_or_its_tile(tmp_path, monkeypatch):
@@ -218,7 +242,12 @@ def test_the_cli_decides_at_its_inputs_size_or_its_tile(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "damage",
-    [{"cost": {"fp32": "fast", "fp32-winograd": [0, 1]}}, {"cost": {"fp32": [0.1]}}, {"choices": [1]}, []],
+    [
+        {"seconds": {"64x64": {"fp32": "fast", "fp32-winograd": 0.5}}},
+        {"seconds": {"64x64": {"fp32": 0.1}}},
+        {"choices": [1]},
+        [],
+    ],
     ids=["text", "short", "choices", "not-a-record"],
 )
 def test_a_damaged_auto_record_is_measured_again(tmp_path, monkeypatch, damage):

@@ -227,7 +227,7 @@ def test_auto_refuses_int8_outside_the_error_bound(tmp_path, monkeypatch):
     seen = {}
 
     def spy(device, *, key, measure, extra, size):
-        seen.update({c: measure(c, 32) for c in ("fp32", *extra)})
+        seen.update({c: measure(c, (32, 32)) for c in ("fp32", *extra)})
         return "fp32"
 
     monkeypatch.setattr(optimize_module, "auto_precision", spy)

@@ -17,13 +17,12 @@ from rdafnet.layers.fastconv import WinogradConv2d, winograd_available
 from rdafnet.layers.fused import Fusable, FusedRDAFB, Workspace
 from rdafnet.layers.quant import int8_supported
 from rdafnet.models.networks import RDAFNetBase
-from rdafnet.ops.auto import AUTO, DEFAULT_SIZE, auto_precision
+from rdafnet.ops.auto import AUTO, DEFAULT_SIZE, WINOGRAD, auto_precision
 from rdafnet.ops.int8 import INT8, calibrate, calibration_batches, check_int8, int8_error, meets_bound, quantize_convs
 from rdafnet.utils.device import PRECISIONS, bf16_native
 
 #: ``optimize(conv=...)``: oneDNN's direct convolutions, or NNPACK's Winograd kernels for the blocks' 3x3 ones.
 CONVS = ("direct", "winograd")
-_WINOGRAD = "fp32-winograd"  # the name of that path among the candidates of precision="auto"
 
 
 def optimize(
@@ -150,7 +149,8 @@ def fastest(
     size: tuple[int, int] = DEFAULT_SIZE,
 ) -> dict[str, str]:
     """What ``precision="auto"`` resolves to for ``model`` on its device and inputs of ``size`` (H, W; the
-    tile's where inference is tiled), from cost lines measured at three small sizes, as ``optimize`` keywords
+    tile's where inference is tiled), timed at that size (a quarter of a 720p frame for larger ones), as
+    ``optimize`` keywords
     (``{"precision": ..., "conv": ...}``): fp32 with direct convolutions unless another path is measured
     faster (:func:`rdafnet.ops.auto.auto_precision`): bf16 where it is native, Winograd where NNPACK is
     built in (CPUs), and int8 on CPUs with VNNI or AMX, but only if its output on the calibration frames is
@@ -169,7 +169,7 @@ def fastest(
     built: dict[str, nn.Module | None] = {}
 
     @torch.no_grad()
-    def measure(path: str, side: int) -> float:
+    def measure(path: str, at: tuple[int, int]) -> float:
         if path not in built:
             kw = _keywords(path)
             made = optimize(
@@ -180,15 +180,16 @@ def fastest(
         fast = built[path]
         if fast is None:
             return math.inf
-        x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(device)
+        x = torch.rand(1, 3, *at, generator=torch.Generator().manual_seed(0)).to(device)
+        fast(x[..., :64, :64])  # warm-up: oneDNN's kernel cache
         best = float("inf")
-        for i in range(3):  # the first pass warms oneDNN's kernel cache up (and NNPACK's per-shape choice)
+        for _ in range(2 if at[0] * at[1] <= 256 * 256 else 1):  # one pass of a large input is long enough
             t = time.perf_counter()
             fast(x)
-            best = best if i == 0 else min(best, time.perf_counter() - t)
+            best = min(best, time.perf_counter() - t)
         return best
 
-    extra = ((_WINOGRAD,) if device.type == "cpu" and winograd_available() else ()) + ((INT8,) if int8 else ())
+    extra = ((WINOGRAD,) if device.type == "cpu" and winograd_available() else ()) + ((INT8,) if int8 else ())
     return _keywords(auto_precision(device, key=key, measure=measure, extra=extra, size=size))
 
 
@@ -200,7 +201,7 @@ def _digest(tensors: list[torch.Tensor]) -> str:
 
 
 def _keywords(path: str) -> dict[str, str]:
-    return {"precision": "fp32", "conv": "winograd"} if path == _WINOGRAD else {"precision": path, "conv": "direct"}
+    return {"precision": "fp32", "conv": "winograd"} if path == WINOGRAD else {"precision": path, "conv": "direct"}
 
 
 def choose_precision(model: nn.Module, *, channels_last: bool = True) -> str:
