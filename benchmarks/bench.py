@@ -115,6 +115,7 @@ def main() -> None:
     s.add_argument("--variant", default="single-stage")
     s.add_argument("--size", default="720x1280")
     s.add_argument("--isa", choices=("native", "avx2"), default="native", help=ISA_HELP)
+    s.add_argument("--rounds", type=int, default=3, help="each row once per round; the median is reported")
     s.add_argument("--json", default=None, help=JSON_HELP)
     s.set_defaults(func=auto)
     for name, func in (("_profile", _profile_case), ("_case", _case)):  # one measurement, in a fresh process

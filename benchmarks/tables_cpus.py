@@ -9,12 +9,13 @@ from _tables_data import RESULTS, result, row
 from tables_speed import _cpu, _picked, _small
 
 
-def _cell(variant: str, path: str, name: str, digits: int) -> str:
+def _cell(variant: str, path: str, name: str, digits: int, ratio: bool = True) -> str:
+    """A path's seconds in a result, with its ratio to the run's baseline (the authors' code, same setting)."""
     try:
         r = row(variant, path, name)
     except KeyError:
         return "not measured"
-    return f"{r['median_s']:.{digits}f} s" + ("" if r["baseline"] else f" ({r['speedup']:.2f}x)")
+    return f"{r['median_s']:.{digits}f} s" + (f" ({r['speedup']:.2f}x)" if ratio and not r["baseline"] else "")
 
 
 def _per_cpu(variants: tuple[str, ...], digits: int) -> list[str]:
@@ -29,7 +30,7 @@ def _per_cpu(variants: tuple[str, ...], digits: int) -> list[str]:
                 row(variant, "optimized-fastest-keep", name)
             except KeyError:
                 continue
-            released = _cell(variant, "reference", name, digits)
+            released = _cell(variant, "reference", name, digits, ratio=False)
             cells = [_cell(variant, p, name, digits) for p in ("reference-keep", *PATHS)]
             net = "" if len(variants) == 1 else f" | {NETWORKS[variant]}"
             lines.append(

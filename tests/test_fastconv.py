@@ -194,7 +194,8 @@ def test_auto_decides_at_the_size_it_will_run_and_records_where_it_measured(tmp_
     assert pick((256, 256)) == "fp32"  # 0.076 against 0.089
     assert pick((1080, 1920)) == "fp32-winograd"  # the same measurement as 720p
     assert auto.measure_size((720, 1280)) == auto.measure_size((1080, 1920)) == (360, 640)
-    assert timed == [(p, at) for at in ((128, 128), (360, 640), (256, 256)) for p in cost]  # once per size
+    sizes = ((128, 128), (360, 640), (256, 256))
+    assert timed == [(p, at) for at in sizes for _ in range(auto.ROUNDS) for p in cost]  # in turn, once per size
     (record,) = json.loads((tmp_path / "auto_precision.json").read_text()).values()
     assert sorted(record["seconds"]) == ["128x128", "256x256", "360x640"]  # where it measured, and what
     assert record["seconds"]["360x640"]["fp32-winograd"] == pytest.approx(0.05 + 0.6e-6 * 360 * 640)

@@ -28,6 +28,8 @@ WINOGRAD = "fp32-winograd"
 #: 720p frame; each path's time per pixel changes with the size while the feature maps still fit the caches,
 #: and is close to a full frame's by this size).
 MEASURE_PIXELS = 360 * 640
+#: Each candidate is timed this many times, in turn with the others, and its fastest time counts.
+ROUNDS = 2
 #: The size ``auto`` decides for when none is given: the frames this library is mostly run on.
 DEFAULT_SIZE = (720, 1280)
 
@@ -70,7 +72,8 @@ def auto_precision(
     (AVX512-BF16, AMX) and the ``extra`` ones (Winograd, int8; ``measure`` returns ``inf`` for a candidate
     that must not be chosen). With one candidate it is fp32, unmeasured; otherwise ``measure(candidate,
     (h, w))`` times the model on an input of :func:`measure_size` (``size`` itself, or a quarter of a 720p
-    frame for larger ones), and the fastest is chosen by the rule of :func:`_pick`. The seconds are cached per
+    frame for larger ones), :data:`ROUNDS` times in turn with the others (the fastest time counts), and the
+    fastest is chosen by the rule of :func:`_pick`. The seconds are cached per
     ``key`` (the architecture), CPU model, torch version and measured size in
     ``$RDAFNET_CACHE/auto_precision.json`` (default ``~/.cache/rdafnet``), with each size decided so far, so a
     machine measures a model once per measured size.
@@ -100,7 +103,11 @@ def auto_precision(
     label = f"{at[0]}x{at[1]}"
     times = cached["seconds"].get(label)
     if not _valid(times, candidates):
-        times = cached["seconds"][label] = {c: measure(c, at) for c in candidates}
+        times = {c: math.inf for c in candidates}
+        for _ in range(ROUNDS):  # in turn, so that a slow spell of the machine cannot favour one candidate
+            for c in candidates:
+                times[c] = min(times[c], measure(c, at))
+        cached["seconds"][label] = times
     choice = _pick(candidates, cast("dict[str, float]", times))
     decided = f"{size[0]}x{size[1]}"
     if cached["choices"].get(decided) != choice or table.get(entry) is not cached:
