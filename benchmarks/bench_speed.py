@@ -153,7 +153,6 @@ def speed(args: argparse.Namespace) -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     tmp = tempfile.mkdtemp()
-    os.environ["RDAFNET_CACHE"] = os.path.join(tmp, "cache")  # precision="auto" measures in this run
     for variant in args.variants:
         for size in args.sizes:
             h, w = map(int, size.split("x"))

@@ -271,4 +271,7 @@ def test_a_damaged_auto_record_is_measured_again(tmp_path, monkeypatch, damage):
     timed = []
     assert pick(lambda p, s: timed.append(p) or (1.0 if p == "fp32" else 0.5)) == "fp32-winograd"
     assert timed or damage == {"choices": [1]}  # measured again (a bad choices list alone is just replaced)
-    assert json.loads(path.read_text())[entry]["choices"] == {"64x64": "fp32-winograd"}
+    kept = json.loads(path.read_text())[entry]
+    assert kept["choices"] == {"64x64": "fp32-winograd"}
+    assert kept["seconds"] == {"64x64": {"fp32": 1.0, "fp32-winograd": 0.5}}  # what was measured again is kept
+    assert pick(lambda p, s: pytest.fail("measured a third time")) == "fp32-winograd"

@@ -102,7 +102,8 @@ def auto_precision(
     at = measure_size(size)
     label = f"{at[0]}x{at[1]}"
     times = cached["seconds"].get(label)
-    if not _valid(times, candidates):
+    measured = not _valid(times, candidates)
+    if measured:
         times = {c: math.inf for c in candidates}
         for _ in range(ROUNDS):  # in turn, so that a slow spell of the machine cannot favour one candidate
             for c in candidates:
@@ -110,7 +111,7 @@ def auto_precision(
         cached["seconds"][label] = times
     choice = _pick(candidates, cast("dict[str, float]", times))
     decided = f"{size[0]}x{size[1]}"
-    if cached["choices"].get(decided) != choice or table.get(entry) is not cached:
+    if measured or cached["choices"].get(decided) != choice:
         cached["choices"][decided] = choice
         table[entry] = cached
         try:
